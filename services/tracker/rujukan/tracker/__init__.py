@@ -1,0 +1,1 @@
+"""The tracker: the coordinators' read side (handoff status, SLA clocks, statistics, dashboard)."""

@@ -1,0 +1,1 @@
+"""The ``rujukan`` command: one entry point that composes the shared package and the services."""

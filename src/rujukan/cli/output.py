@@ -1,0 +1,21 @@
+"""How the CLI talks to people: messages on stderr, data on stdout."""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+import typer
+from rich.console import Console
+
+err = Console(stderr=True, highlight=False)
+
+
+def report_error(message: str) -> None:
+    err.print("[bold red]error:[/] ", end="", markup=True)
+    err.print(message, markup=False, soft_wrap=True)
+
+
+def fail(message: str, *, code: int = 1) -> NoReturn:
+    """Inside a command: report and exit with ``code``."""
+    report_error(message)
+    raise typer.Exit(code)

@@ -1,0 +1,55 @@
+"""Topic creation and topic identity.
+
+Topic ids matter because the embedded broker forgets everything on restart and recreates topics with new
+ids: the relay and the consumers compare the id they stored with the current one to notice a log reset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from uuid import UUID
+
+from kafka import KafkaAdminClient
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from rujukan.core.settings import CoreSettings
+
+UNKNOWN_TOPIC_OR_PARTITION = 3
+
+
+def make_admin(settings: CoreSettings, *, name: str = "admin") -> KafkaAdminClient:
+    return KafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap.split(","),
+        client_id=f"{settings.kafka_client_id}-{name}",
+        request_timeout_ms=15_000,
+    )
+
+
+def rujukan_topics(settings: CoreSettings) -> list[str]:
+    topics = settings.topics
+    return [topics.referral_events, topics.sla_events, topics.dead_letter]
+
+
+def ensure_topics(admin: KafkaAdminClient, settings: CoreSettings, names: Iterable[str] | None = None) -> None:
+    """Create the given topics (default: all of Rujukan's) with the configured partitions; existing ones stay."""
+    wanted = list(names) if names is not None else rujukan_topics(settings)
+    spec = {"num_partitions": settings.topics.partitions, "replication_factor": settings.topics.replication_factor}
+    for name in wanted:
+        try:
+            admin.create_topics({name: spec})
+        except TopicAlreadyExistsError:
+            continue
+
+
+def topic_id(admin: KafkaAdminClient, topic: str) -> UUID | None:
+    """The topic's id (KIP-516), or None when the topic does not exist (or the broker reports no id)."""
+    described = admin.describe_topics([topic])
+    if not described:
+        return None
+    entry = described[0]
+    if entry.get("error_code") == UNKNOWN_TOPIC_OR_PARTITION:
+        return None
+    if entry.get("error_code"):
+        raise KafkaError(f"describing topic {topic} failed with error code {entry['error_code']}")
+    raw = entry.get("topic_id")
+    return UUID(str(raw)) if raw else None

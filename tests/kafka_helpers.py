@@ -1,0 +1,38 @@
+"""Test helpers that read a topic back with a throwaway consumer, polling against a deadline."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from kafka import TopicPartition
+
+from rujukan.core.kafka.clients import make_consumer
+from rujukan.core.settings import CoreSettings
+
+
+def read_topic(settings: CoreSettings, topic: str, *, expected: int, timeout: float = 20.0) -> list[Any]:
+    """Every record of ``topic`` from the beginning, once at least ``expected`` have arrived."""
+    consumer = make_consumer(settings, name="test-reader", group_id=None)
+    try:
+        partitions = _wait_for_partitions(consumer, topic, timeout)
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        records: list[Any] = []
+        deadline = time.monotonic() + timeout
+        while len(records) < expected and time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=200).values():
+                records.extend(batch)
+        return records
+    finally:
+        consumer.close()
+
+
+def _wait_for_partitions(consumer: Any, topic: str, timeout: float) -> list[TopicPartition]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        partitions = consumer.partitions_for_topic(topic)
+        if partitions:
+            return [TopicPartition(topic, p) for p in sorted(partitions)]
+        time.sleep(0.1)
+    raise AssertionError(f"topic {topic} has no partitions after {timeout} s")

@@ -1,0 +1,103 @@
+"""Encoding and decoding: golden bytes per event type, round trips, and schema resolution."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rujukan.core.catalogue import SchemaCatalogue, default_schemas_dir
+from rujukan.core.codec import HEADER_SIZE, MAGIC, EventCodec, event_hash
+from rujukan.core.errors import EncodeError
+from tests.factories import EVENT_TYPES, sample_event
+
+GOLDEN = Path(__file__).parent.parent / "golden"
+
+
+@pytest.fixture(scope="module")
+def codec() -> EventCodec:
+    return EventCodec()
+
+
+@pytest.mark.parametrize("event_type", EVENT_TYPES)
+def test_encoding_matches_the_golden_bytes(codec: EventCodec, event_type: str) -> None:
+    encoded = codec.encode(sample_event(event_type))
+    golden = GOLDEN / f"{event_type}.v1.hex"
+    if os.environ.get("RUJUKAN_WRITE_GOLDEN") == "1":
+        golden.write_text(encoded.hex() + "\n")
+    assert encoded.hex() == golden.read_text().strip(), f"{event_type} wire bytes changed"
+
+
+@pytest.mark.parametrize("event_type", EVENT_TYPES)
+def test_golden_bytes_decode_to_the_sample(codec: EventCodec, event_type: str) -> None:
+    decoded = codec.decode(bytes.fromhex((GOLDEN / f"{event_type}.v1.hex").read_text()))
+    assert decoded.event_type == event_type
+    assert decoded.writer.version == 1
+    assert decoded.record == sample_event(event_type)
+
+
+@pytest.mark.parametrize("event_type", EVENT_TYPES)
+def test_header_is_magic_and_writer_fingerprint(codec: EventCodec, event_type: str) -> None:
+    encoded = codec.encode(sample_event(event_type))
+    schema = codec.catalogue.latest(event_type)
+    assert schema is not None
+    assert encoded[:2] == MAGIC
+    assert encoded[2:HEADER_SIZE] == schema.fingerprint
+
+
+def test_first_event_of_a_referral_has_no_prev_hash(codec: EventCodec) -> None:
+    event = sample_event("ReferralCreated", seq=1)
+    assert codec.decode(codec.encode(event)).record["prev_hash"] is None
+
+
+def test_event_hash_is_sha256_of_the_encoded_bytes(codec: EventCodec) -> None:
+    import hashlib
+
+    encoded = codec.encode(sample_event("ReferralAccepted"))
+    assert event_hash(encoded) == hashlib.sha256(encoded).digest()
+    assert len(event_hash(encoded)) == 32
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"event_type": "NoSuchEvent"}, "no schema for event_type 'NoSuchEvent'"),
+        ({"seq": "two"}, "ReferralRejected v1: record does not fit"),
+        ({"reason_code": "not_a_reason"}, "ReferralRejected v1: record does not fit"),
+        ({"prev_hash": b"short"}, "ReferralRejected v1: record does not fit"),
+    ],
+)
+def test_a_record_that_does_not_fit_raises_encode_error(
+    codec: EventCodec, change: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(EncodeError, match=message):
+        codec.encode(sample_event("ReferralRejected", **change))
+
+
+def test_a_missing_field_raises_encode_error(codec: EventCodec) -> None:
+    event = sample_event("ReferralCompleted")
+    del event["outcome"]
+    with pytest.raises(EncodeError):
+        codec.encode(event)
+
+
+def _catalogue_with_v2(tmp_path: Path) -> SchemaCatalogue:
+    """A catalogue where ReferralAccepted has a v2 that adds a field with a default."""
+    directory = tmp_path / "schemas"
+    shutil.copytree(default_schemas_dir(), directory)
+    raw = json.loads((directory / "referral" / "ReferralAccepted.v1.avsc").read_text())
+    raw["fields"].append({"name": "expected_start", "type": ["null", "string"], "default": None})
+    (directory / "referral" / "ReferralAccepted.v2.avsc").write_text(json.dumps(raw))
+    return SchemaCatalogue.from_directory(directory)
+
+
+def test_old_data_is_resolved_to_the_new_reader_schema(codec: EventCodec, tmp_path: Path) -> None:
+    old_bytes = codec.encode(sample_event("ReferralAccepted"))
+    new_codec = EventCodec(_catalogue_with_v2(tmp_path))
+    decoded = new_codec.decode(old_bytes)
+    assert decoded.writer.version == 1
+    assert decoded.record == {**sample_event("ReferralAccepted"), "expected_start": None}
