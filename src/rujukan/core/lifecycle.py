@@ -124,6 +124,14 @@ class IllegalAction(LifecycleError):
         super().__init__(f"cannot {action.value} a referral that is {status.value}; allowed: {names}")
 
 
+class UnexpectedFields(LifecycleError):
+    """Body fields that the action does not use (every action takes an optional note)."""
+
+    def __init__(self, action: Action, unexpected: list[str]) -> None:
+        self.action, self.unexpected = action, unexpected
+        super().__init__(f"{action.value} does not take {', '.join(unexpected)}")
+
+
 class MissingFields(LifecycleError):
     """The action needs body fields that were not given."""
 
@@ -157,6 +165,9 @@ def decide(action: Action, *, status: Status, role: Role, given: frozenset[str] 
     missing = [name for name in rule.requires if name not in given]
     if missing:
         raise MissingFields(action, missing)
+    unexpected = sorted(given - set(rule.requires) - {"note"})
+    if unexpected:
+        raise UnexpectedFields(action, unexpected)
     return Transition(action, rule.event_type, status, rule.target or status)
 
 

@@ -1,0 +1,153 @@
+"""Use case: a party takes a lifecycle action (``POST /v1/referrals/{id}/{action}``).
+
+The referral row is locked, the lifecycle decides, the status changes and the event is appended in the
+same transaction. ``forward`` also creates the child referral (same case, same subject, parent set) with
+its own ReferralCreated event, re-sealing the subject data for the child's context.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlmodel import Session
+
+from rujukan.core.lifecycle import (
+    RULES,
+    Action,
+    IllegalAction,
+    LifecycleError,
+    NotAParty,
+    Role,
+    Status,
+    Transition,
+    decide,
+)
+from rujukan.core.sealing import DataKey, SealingError
+from rujukan.referral.commands import ActionBody
+from rujukan.referral.context import ReferralContext
+from rujukan.referral.create import check_receiver, created_fields
+from rujukan.referral.errors import ActionNotAllowed, InvalidRequest, NotFound, SubjectErased
+from rujukan.referral.eventstore import append_event
+from rujukan.referral.models import Referral, Subject
+from rujukan.referral.parties import load_as_party
+from rujukan.referral.queries import view_in_session
+from rujukan.referral.views import ReferralView
+
+
+def act_on_referral(
+    ctx: ReferralContext, *, agency: str, referral_id: str, action: Action, body: ActionBody
+) -> ReferralView:
+    with ctx.transaction() as session:
+        referral, role = load_as_party(session, referral_id=referral_id, agency=agency, for_update=True)
+        transition = _decide(action, referral, role, body)
+        now = ctx.clock()
+        key = _subject_key(ctx, session, referral) if body.note is not None or action is Action.FORWARD else None
+        fields = _event_fields(ctx, session, referral, transition, body=body, key=key, actor=agency, now=now)
+        referral.status = transition.target.value
+        referral.updated_at = now
+        append_event(session, ctx.codec, referral, transition.event_type, actor=agency, occurred_at=now, fields=fields)
+        session.flush()
+        return view_in_session(ctx, session, referral, role)
+
+
+def _decide(action: Action, referral: Referral, role: Role, body: ActionBody) -> Transition:
+    try:
+        return decide(action, status=Status(referral.status), role=role, given=body.given())
+    except NotAParty as exc:
+        raise NotFound("referral not found") from exc
+    except IllegalAction as exc:
+        raise ActionNotAllowed(str(exc), status=exc.status.value, allowed=[a.value for a in exc.allowed]) from exc
+    except LifecycleError as exc:  # missing or unexpected body fields
+        raise InvalidRequest(str(exc)) from exc
+
+
+def _subject_key(ctx: ReferralContext, session: Session, referral: Referral) -> DataKey:
+    subject = session.get(Subject, referral.subject_id)
+    if subject is None or subject.wrapped_key is None:
+        raise SubjectErased("the subject of this referral was erased; nothing can be sealed for them")
+    try:
+        return ctx.master_key.unwrap(subject.wrapped_key, subject.id)
+    except SealingError as exc:
+        raise SubjectErased("the subject's data key does not open") from exc
+
+
+def _event_fields(
+    ctx: ReferralContext,
+    session: Session,
+    referral: Referral,
+    transition: Transition,
+    *,
+    body: ActionBody,
+    key: DataKey | None,
+    actor: str,
+    now: dt.datetime,
+) -> dict[str, Any]:
+    """The event payload: the note (sealed) and exactly the fields the action requires."""
+    fields: dict[str, Any] = {"sealed_note": None}
+    if body.note is not None and key is not None:
+        fields["sealed_note"] = key.seal(
+            body.note.encode(),
+            subject_id=referral.subject_id,
+            referral_id=referral.id,
+            field=f"note:{referral.last_seq + 1}",
+        )
+    requires = RULES[transition.action].requires
+    if "reason_code" in requires and body.reason_code is not None:
+        fields["reason_code"] = body.reason_code.value
+    if "outcome" in requires and body.outcome is not None:
+        fields["outcome"] = body.outcome.value
+    if "to_agency" in requires and body.to_agency is not None and key is not None:
+        child = _forward_child(ctx, session, referral, key=key, to_agency=body.to_agency, actor=actor, now=now)
+        fields.update(to_agency=child.to_agency, child_referral_id=uuid.UUID(child.id))
+    return fields
+
+
+def _forward_child(
+    ctx: ReferralContext,
+    session: Session,
+    parent: Referral,
+    *,
+    key: DataKey,
+    to_agency: str,
+    actor: str,
+    now: dt.datetime,
+) -> Referral:
+    check_receiver(session, sender=actor, receiver=to_agency, service_type=parent.service_type)
+    child_id = str(uuid.uuid4())
+    subject_id = parent.subject_id
+    identity = key.open(parent.sealed_subject, subject_id=subject_id, referral_id=parent.id, field="subject")
+    reason = key.open(parent.sealed_reason, subject_id=subject_id, referral_id=parent.id, field="reason")
+    inherited = parent.model_dump(
+        include={
+            "case_id",
+            "service_type",
+            "urgency",
+            "subject_id",
+            "subject_category",
+            "subject_sex",
+            "subject_age_band",
+            "subject_region_code",
+            "legal_basis",
+            "consent_given_by",
+            "consent_recorded_at",
+        }
+    )
+    child = Referral(
+        **inherited,
+        id=child_id,
+        parent_referral_id=parent.id,
+        from_agency=actor,
+        to_agency=to_agency,
+        status=Status.REQUESTED.value,
+        sealed_subject=key.seal(identity, subject_id=subject_id, referral_id=child_id, field="subject"),
+        sealed_reason=key.seal(reason, subject_id=subject_id, referral_id=child_id, field="reason"),
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(child)
+    append_event(
+        session, ctx.codec, child, "ReferralCreated", actor=actor, occurred_at=now, fields=created_fields(child)
+    )
+    return child

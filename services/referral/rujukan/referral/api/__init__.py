@@ -1,0 +1,1 @@
+"""The agency-facing HTTP API of the referral service (FastAPI)."""

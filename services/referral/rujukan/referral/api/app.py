@@ -1,0 +1,66 @@
+"""``create_app(settings)``: the referral service's FastAPI application.
+
+Building the app connects to nothing; the database is migrated and the relay (when it runs in-process)
+started in the lifespan, and stopped again on shutdown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from rujukan.referral.api import problems
+from rujukan.referral.api.limits import BodySizeLimit
+from rujukan.referral.api.routes import router
+from rujukan.referral.context import ReferralContext
+from rujukan.referral.db import make_engine
+from rujukan.referral.migrate import upgrade
+from rujukan.referral.settings import ReferralSettings
+
+DESCRIPTION = """
+The agency-facing API of Rujukan. Every route but `/healthz` needs `Authorization: Bearer <credential>`
+(see `rujukan credentials issue`). Errors are RFC 9457 `application/problem+json`. A referral that
+exists but concerns another agency answers 404, exactly like one that does not exist.
+"""
+
+
+def build_context(settings: ReferralSettings) -> ReferralContext:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return ReferralContext(
+        engine=make_engine(settings.database_url()),
+        master_key=settings.load_master_key(),
+        max_page_size=settings.max_page_size,
+    )
+
+
+def create_app(settings: ReferralSettings, *, context: ReferralContext | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ctx = context or build_context(settings)
+        upgrade(ctx.engine)
+        app.state.context = ctx
+        relay = None
+        if settings.relay_in_process:
+            from rujukan.referral.relay import RelayThread
+
+            relay = RelayThread(ctx, settings).start()
+        try:
+            yield
+        finally:
+            if relay is not None:
+                relay.stop()
+            if context is None:
+                ctx.engine.dispose()
+
+    app = FastAPI(title="Rujukan referral service", version="1", description=DESCRIPTION, lifespan=lifespan)
+    problems.install(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.include_router(router)
+
+    @app.get("/healthz", tags=["health"], summary="Liveness")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,117 @@
+"""Routes of the agency API. Each translates HTTP into one use-case call and the result back."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Header, Query, Response
+from pydantic import BaseModel
+
+from rujukan.core.lifecycle import Action, Status
+from rujukan.referral.act import act_on_referral
+from rujukan.referral.api.auth import Agency, Context
+from rujukan.referral.api.examples import ACTION_EXAMPLES, CREATE_EXAMPLES
+from rujukan.referral.commands import ActionBody, CreateReferral
+from rujukan.referral.create import create_referral
+from rujukan.referral.errors import NotFound
+from rujukan.referral.queries import Direction, get_referral, list_referrals
+from rujukan.referral.subjects import Erasure, erase_subject
+from rujukan.referral.views import ReferralSummary, ReferralView
+
+router = APIRouter(prefix="/v1")
+PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No valid credential", **PROBLEM},
+    404: {"description": "No such referral, or not yours (the two look the same)", **PROBLEM},
+    422: {"description": "The request breaks the schema or a domain rule", **PROBLEM},
+}
+
+
+class ReferralPage(BaseModel):
+    items: list[ReferralSummary]
+    next_cursor: str | None
+
+
+def _referral_id(raw: str) -> str:
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError as exc:
+        raise NotFound("referral not found") from exc
+
+
+@router.post(
+    "/referrals",
+    status_code=201,
+    response_model=ReferralSummary,
+    responses=ERRORS,
+    summary="Refer a subject to another agency",
+)
+def create(
+    agency: Agency,
+    ctx: Context,
+    response: Response,
+    body: Annotated[CreateReferral, Body(openapi_examples=CREATE_EXAMPLES)],
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            max_length=200, description="Retries with the same key and body return the first answer and create nothing."
+        ),
+    ] = None,
+) -> ReferralSummary:
+    created = create_referral(ctx, agency=agency, request=body, idempotency_key=idempotency_key)
+    if created.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    response.headers["Location"] = f"/v1/referrals/{created.referral.id}"
+    return created.referral
+
+
+@router.get("/referrals", response_model=ReferralPage, responses=ERRORS, summary="List incoming or outgoing")
+def list_(
+    agency: Agency,
+    ctx: Context,
+    direction: Annotated[Direction, Query(description="incoming: referred to you; outgoing: by you")],
+    status: Annotated[list[Status] | None, Query(description="Only these statuses (repeatable)")] = None,
+    page_size: Annotated[int, Query(ge=1, le=1000)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")] = None,
+) -> ReferralPage:
+    page = list_referrals(ctx, agency=agency, direction=direction, statuses=status, page_size=page_size, cursor=cursor)
+    return ReferralPage(items=page.items, next_cursor=page.next_cursor)
+
+
+@router.get(
+    "/referrals/{referral_id}",
+    response_model=ReferralView,
+    responses=ERRORS,
+    summary="One referral, with the subject's data (parties only)",
+)
+def get(agency: Agency, ctx: Context, referral_id: str) -> ReferralView:
+    return get_referral(ctx, agency=agency, referral_id=_referral_id(referral_id))
+
+
+@router.post(
+    "/referrals/{referral_id}/{action}",
+    response_model=ReferralView,
+    responses={**ERRORS, 409: {"description": "Not allowed now; lists the allowed actions", **PROBLEM}},
+    summary="Take a lifecycle action",
+)
+def act(
+    agency: Agency,
+    ctx: Context,
+    referral_id: str,
+    action: Action,
+    body: Annotated[ActionBody | None, Body(openapi_examples=ACTION_EXAMPLES)] = None,
+) -> ReferralView:
+    return act_on_referral(
+        ctx, agency=agency, referral_id=_referral_id(referral_id), action=action, body=body or ActionBody()
+    )
+
+
+@router.post(
+    "/subjects/{subject_id}/erase",
+    response_model=Erasure,
+    responses={**ERRORS, 409: {"description": "A legal hold blocks erasure", **PROBLEM}},
+    summary="Erase a subject (crypto-shredding)",
+)
+def erase(agency: Agency, ctx: Context, subject_id: str) -> Erasure:
+    return erase_subject(ctx, agency=agency, subject_id=subject_id)

@@ -1,0 +1,76 @@
+"""What callers ask of the referral service: validated input models (also the HTTP request bodies).
+
+Every model forbids unknown fields. Identifying data (the subject block, reasons and notes) is accepted
+here and sealed by the service layer before anything is stored or published.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from rujukan.core.vocabulary import (
+    ConsentGiver,
+    LegalBasis,
+    Outcome,
+    ReasonCode,
+    ServiceType,
+    Sex,
+    SubjectCategory,
+    Urgency,
+)
+
+AgencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9-]{1,39}$")]
+RegionCode = Annotated[str, StringConstraints(pattern=r"^\d{2}(\.\d{2}(\.\d{2}(\.\d{4})?)?)?$")]
+Nik = Annotated[str, StringConstraints(pattern=r"^\d{16}$")]
+Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9][0-9 -]{5,29}$")]
+FreeText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SubjectIn(Strict):
+    """The person referred. Everything but sex, category and region is sealed."""
+
+    full_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    nik: Nik | None = Field(default=None, description="16-digit Nomor Induk Kependudukan, if known.")
+    birth_date: dt.date | None = None
+    sex: Sex = Sex.UNKNOWN
+    category: SubjectCategory
+    region_code: RegionCode = Field(description="BPS/Kemendagri kode wilayah of the domicile, e.g. 31.75.")
+    phone: Phone | None = None
+    address: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
+
+
+class ConsentIn(Strict):
+    given_by: ConsentGiver
+    recorded_at: dt.datetime = Field(description="When consent was recorded (ISO 8601 with offset).")
+
+
+class CreateReferral(Strict):
+    to_agency: AgencyCode
+    service_type: ServiceType
+    urgency: Urgency
+    reason: FreeText = Field(description="Why the subject is referred. Sealed; only the parties read it.")
+    legal_basis: LegalBasis
+    consent: ConsentIn | None = None
+    subject: SubjectIn
+    case_id: UUID | None = Field(default=None, description="Join an existing case; a new one by default.")
+    parent_referral_id: UUID | None = Field(default=None, description="A re-referral of this referral.")
+
+
+class ActionBody(Strict):
+    """Body of ``POST /v1/referrals/{id}/{action}``; which fields are required depends on the action."""
+
+    reason_code: ReasonCode | None = None
+    note: FreeText | None = Field(default=None, description="Free text, sealed.")
+    outcome: Outcome | None = None
+    to_agency: AgencyCode | None = Field(default=None, description="For forward: the next agency.")
+
+    def given(self) -> frozenset[str]:
+        return frozenset(name for name, value in self if value is not None)

@@ -1,0 +1,98 @@
+"""Use cases that only read: one referral (parties only, decrypted) and lists (summaries, keyset pages)."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlmodel import Session, and_, col, or_, select
+
+from rujukan.core.lifecycle import Role, Status
+from rujukan.core.sealing import DataKey, SealingError
+from rujukan.referral.context import ReferralContext
+from rujukan.referral.errors import InvalidRequest
+from rujukan.referral.models import Referral, ReferralEvent, Subject
+from rujukan.referral.parties import load_as_party
+from rujukan.referral.views import ReferralSummary, ReferralView, full_view, summary
+
+
+class Direction(StrEnum):
+    INCOMING = "incoming"
+    OUTGOING = "outgoing"
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[ReferralSummary]
+    next_cursor: str | None
+
+
+def get_referral(ctx: ReferralContext, *, agency: str, referral_id: str) -> ReferralView:
+    with ctx.read() as session:
+        referral, role = load_as_party(session, referral_id=referral_id, agency=agency)
+        return view_in_session(ctx, session, referral, role)
+
+
+def view_in_session(ctx: ReferralContext, session: Session, referral: Referral, role: Role) -> ReferralView:
+    events = session.exec(
+        select(ReferralEvent).where(ReferralEvent.referral_id == referral.id).order_by(col(ReferralEvent.seq))
+    ).all()
+    return full_view(
+        referral, list(events), key=_key_or_none(ctx, session, referral.subject_id), role=role, codec=ctx.codec
+    )
+
+
+def _key_or_none(ctx: ReferralContext, session: Session, subject_id: str) -> DataKey | None:
+    subject = session.get(Subject, subject_id)
+    if subject is None or subject.wrapped_key is None:
+        return None
+    try:
+        return ctx.master_key.unwrap(subject.wrapped_key, subject.id)
+    except SealingError:
+        return None
+
+
+def list_referrals(
+    ctx: ReferralContext,
+    *,
+    agency: str,
+    direction: Direction,
+    statuses: list[Status] | None = None,
+    page_size: int = 50,
+    cursor: str | None = None,
+) -> Page:
+    """Newest first. ``cursor`` is the opaque ``next_cursor`` of the previous page."""
+    if not 1 <= page_size <= ctx.max_page_size:
+        raise InvalidRequest(f"page_size must be between 1 and {ctx.max_page_size}")
+    column = Referral.to_agency if direction is Direction.INCOMING else Referral.from_agency
+    query = select(Referral).where(column == agency)
+    if statuses:
+        query = query.where(col(Referral.status).in_([s.value for s in statuses]))
+    if cursor is not None:
+        created_at, last_id = _decode_cursor(cursor)
+        query = query.where(
+            or_(
+                Referral.created_at < created_at,
+                and_(Referral.created_at == created_at, Referral.id < last_id),
+            )
+        )
+    query = query.order_by(col(Referral.created_at).desc(), col(Referral.id).desc()).limit(page_size + 1)
+    with ctx.read() as session:
+        rows = list(session.exec(query).all())
+    items = [summary(row) for row in rows[:page_size]]
+    more = len(rows) > page_size
+    return Page(items=items, next_cursor=_encode_cursor(rows[page_size - 1]) if more else None)
+
+
+def _encode_cursor(row: Referral) -> str:
+    return base64.urlsafe_b64encode(f"{row.created_at.isoformat()}|{row.id}".encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
+    try:
+        created_at, last_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
+        return dt.datetime.fromisoformat(created_at), last_id
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidRequest("cursor is not valid") from exc

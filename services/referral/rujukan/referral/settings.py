@@ -1,0 +1,33 @@
+"""Settings of the referral service (``RUJUKAN_*`` environment variables on top of the core settings)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+
+from rujukan.core.sealing import MasterKey
+from rujukan.core.settings import CoreSettings
+
+
+class ReferralSettings(CoreSettings):
+    referral_database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL of the referral database (default: SQLite in the data dir)."
+    )
+    master_key: SecretStr | None = Field(default=None, description="Base64 of the 32-byte master key.")
+    master_key_file: Path | None = Field(
+        default=None, description="File holding the master key (default: master.key in the data dir, created)."
+    )
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, description="Largest request body accepted.")
+    max_page_size: int = Field(default=200, ge=1, le=1000, description="Largest page a list returns.")
+    relay_in_process: bool = Field(default=True, description="Run the outbox relay inside `referral serve`.")
+
+    def database_url(self) -> str:
+        if self.referral_database_url:
+            return self.referral_database_url
+        return f"sqlite:///{(self.data_dir / 'referral.db').resolve()}"
+
+    def load_master_key(self) -> MasterKey:
+        if self.master_key is not None:
+            return MasterKey.from_base64(self.master_key.get_secret_value())
+        return MasterKey.load_or_create(self.master_key_file or self.data_dir / "master.key")

@@ -1,0 +1,135 @@
+"""What the referral service answers: response models, and how they are built from rows and events.
+
+Summaries (create answers, lists) carry no identifying data. The full view, for parties only, opens the
+sealed subject, reason and notes server-side; after erasure those read as erased.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from pydantic import BaseModel
+
+from rujukan.core.codec import EventCodec
+from rujukan.core.lifecycle import Role, Status, allowed_actions
+from rujukan.core.sealing import DataKey, SealingError
+from rujukan.referral.models import Referral, ReferralEvent
+
+
+class ReferralSummary(BaseModel):
+    id: str
+    status: str
+    case_id: str
+    parent_referral_id: str | None
+    subject_id: str
+    from_agency: str
+    to_agency: str
+    service_type: str
+    urgency: str
+    subject_category: str
+    subject_region_code: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class SubjectView(BaseModel):
+    subject_id: str
+    erased: bool
+    full_name: str | None = None
+    nik: str | None = None
+    birth_date: str | None = None
+    phone: str | None = None
+    address: str | None = None
+    sex: str
+    category: str
+    age_band: str
+    region_code: str
+
+
+class ConsentView(BaseModel):
+    given_by: str
+    recorded_at: dt.datetime
+
+
+class HistoryEntry(BaseModel):
+    seq: int
+    event_type: str
+    occurred_at: dt.datetime
+    actor_agency: str
+    reason_code: str | None = None
+    outcome: str | None = None
+    to_agency: str | None = None
+    child_referral_id: str | None = None
+    note: str | None = None
+
+
+class ReferralView(ReferralSummary):
+    legal_basis: str
+    consent: ConsentView | None
+    subject: SubjectView
+    reason: str | None
+    allowed_actions: list[str]
+    history: list[HistoryEntry]
+
+
+def summary(referral: Referral) -> ReferralSummary:
+    return ReferralSummary.model_validate(referral, from_attributes=True)
+
+
+def full_view(
+    referral: Referral, events: list[ReferralEvent], *, key: DataKey | None, role: Role, codec: EventCodec
+) -> ReferralView:
+    identity = _open_json(key, referral.sealed_subject, referral, "subject")
+    consent = None
+    if referral.consent_given_by and referral.consent_recorded_at:
+        consent = ConsentView(given_by=referral.consent_given_by, recorded_at=referral.consent_recorded_at)
+    return ReferralView(
+        **summary(referral).model_dump(),
+        legal_basis=referral.legal_basis,
+        consent=consent,
+        subject=SubjectView(
+            subject_id=referral.subject_id,
+            erased=key is None,
+            **identity,
+            sex=referral.subject_sex,
+            category=referral.subject_category,
+            age_band=referral.subject_age_band,
+            region_code=referral.subject_region_code,
+        ),
+        reason=_open_text(key, referral.sealed_reason, referral, "reason"),
+        allowed_actions=[a.value for a in allowed_actions(Status(referral.status), role)],
+        history=[_history_entry(row, referral, key, codec) for row in events],
+    )
+
+
+def _history_entry(row: ReferralEvent, referral: Referral, key: DataKey | None, codec: EventCodec) -> HistoryEntry:
+    record = codec.decode(row.payload).record
+    sealed_note = record.get("sealed_note")
+    child = record.get("child_referral_id")
+    return HistoryEntry(
+        seq=row.seq,
+        event_type=row.event_type,
+        occurred_at=row.occurred_at,
+        actor_agency=row.actor_agency,
+        reason_code=record.get("reason_code"),
+        outcome=record.get("outcome"),
+        to_agency=record.get("to_agency") if row.event_type == "ReferralForwarded" else None,
+        child_referral_id=str(child) if child else None,
+        note=_open_text(key, sealed_note, referral, f"note:{row.seq}") if sealed_note else None,
+    )
+
+
+def _open_text(key: DataKey | None, sealed: bytes, referral: Referral, field: str) -> str | None:
+    if key is None:
+        return None
+    try:
+        return key.open(sealed, subject_id=referral.subject_id, referral_id=referral.id, field=field).decode()
+    except SealingError:
+        return None
+
+
+def _open_json(key: DataKey | None, sealed: bytes, referral: Referral, field: str) -> dict[str, Any]:
+    text = _open_text(key, sealed, referral, field)
+    return json.loads(text) if text else {}
