@@ -19,6 +19,7 @@ from rujukan.core.lifecycle import (
     NotAParty,
     Role,
     Status,
+    UnexpectedFields,
     allowed_actions,
     decide,
     transition_for_event,
@@ -40,7 +41,9 @@ TABLE: dict[str, tuple[set[Role], list[str], str | None, set[str]]] = {
     "forward": ({RESP}, ["requested", "received", "accepted"], "forwarded", {"to_agency", "reason_code"}),
     "note": ({REQ, RESP}, ANY_STATUS, None, {"note"}),
 }
-ALL_FIELDS = frozenset({"reason_code", "outcome", "to_agency", "note"})
+def fields_for(action: Action) -> frozenset[str]:
+    """Exactly what the action takes: its required fields and the optional note."""
+    return frozenset(TABLE[action.value][3] | {"note"})
 
 
 def test_the_table_covers_all_ten_actions() -> None:
@@ -52,14 +55,14 @@ def test_every_action_in_every_status_for_every_role(action: Action, status: Sta
     roles, sources, target, _ = TABLE[action.value]
     if role is Role.THIRD_PARTY:
         with pytest.raises(NotAParty):
-            decide(action, status=status, role=role, given=ALL_FIELDS)
+            decide(action, status=status, role=role, given=fields_for(action))
     elif role in roles and status.value in sources:
-        transition = decide(action, status=status, role=role, given=ALL_FIELDS)
+        transition = decide(action, status=status, role=role, given=fields_for(action))
         assert transition.target.value == (target or status.value)
         assert transition.source is status
     else:
         with pytest.raises(IllegalAction) as info:
-            decide(action, status=status, role=role, given=ALL_FIELDS)
+            decide(action, status=status, role=role, given=fields_for(action))
         assert info.value.allowed == allowed_actions(status, role)
         assert action not in info.value.allowed
         assert status.value in str(info.value)
@@ -84,6 +87,15 @@ def test_required_fields_are_enforced(action: Action) -> None:
     with pytest.raises(MissingFields) as info:
         decide(action, status=Status(sources[0]), role=role, given=frozenset())
     assert set(info.value.missing) == required
+
+
+@pytest.mark.parametrize("action", list(Action))
+def test_fields_an_action_does_not_take_are_refused(action: Action) -> None:
+    roles, sources, _, required = TABLE[action.value]
+    unused = {"reason_code", "outcome", "to_agency"} - required
+    with pytest.raises(UnexpectedFields) as info:
+        decide(action, status=Status(sources[0]), role=next(iter(roles)), given=frozenset(required | unused))
+    assert set(info.value.unexpected) == unused
 
 
 def test_illegal_action_message_lists_the_allowed_ones() -> None:
