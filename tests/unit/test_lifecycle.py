@@ -41,6 +41,8 @@ TABLE: dict[str, tuple[set[Role], list[str], str | None, set[str]]] = {
     "forward": ({RESP}, ["requested", "received", "accepted"], "forwarded", {"to_agency", "reason_code"}),
     "note": ({REQ, RESP}, ANY_STATUS, None, {"note"}),
 }
+
+
 def fields_for(action: Action) -> frozenset[str]:
     """Exactly what the action takes: its required fields and the optional note."""
     return frozenset(TABLE[action.value][3] | {"note"})

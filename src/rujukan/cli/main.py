@@ -8,21 +8,41 @@ becomes a one-line message and exit status 1, never a stack trace.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import typer
+from typer.core import TyperGroup
 
-from rujukan.cli import broker, schemas
+from rujukan.cli import agency, broker, referral, schemas
 from rujukan.cli.output import report_error
 from rujukan.core.errors import RujukanError
 
+
+class RujukanGroup(TyperGroup):
+    """Turns Rujukan's own errors into a message and exit status 1, whichever command raised them."""
+
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]  # base type is private (typer._click)
+        try:
+            return super().invoke(ctx)
+        except RujukanError as exc:
+            report_error(str(exc))
+            raise typer.Exit(1) from exc
+
+
 app = typer.Typer(
     name="rujukan",
+    cls=RujukanGroup,
     help="Rujukan: multi-agency referral message broker.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
 app.add_typer(schemas.app, name="schemas")
+app.add_typer(agency.agency_app, name="agency")
+app.add_typer(agency.credentials_app, name="credentials")
+app.add_typer(referral.referral_app, name="referral")
+app.add_typer(referral.relay_app, name="relay")
+app.add_typer(referral.subject_app, name="subject")
 app.command(name="broker")(broker.run_broker)
 
 
@@ -30,8 +50,5 @@ def run() -> None:
     """Console-script entry point."""
     try:
         app()
-    except RujukanError as exc:
-        report_error(str(exc))
-        sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import NoReturn
 
 import typer
@@ -19,3 +20,9 @@ def fail(message: str, *, code: int = 1) -> NoReturn:
     """Inside a command: report and exit with ``code``."""
     report_error(message)
     raise typer.Exit(code)
+
+
+def configure_logging() -> None:
+    """Service logs on stderr; kafka-python's connection chatter only from warnings up."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING)

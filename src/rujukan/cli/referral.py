@@ -1,0 +1,62 @@
+"""``rujukan referral serve``, ``rujukan relay run`` and ``rujukan subject ...``."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from rujukan.cli.common import DataDir, referral_context, referral_settings
+from rujukan.cli.output import configure_logging, err
+from rujukan.referral.api.app import create_app
+from rujukan.referral.relay import Relay
+from rujukan.referral.subjects import set_legal_hold
+
+referral_app = typer.Typer(help="The referral service (agency API).", no_args_is_help=True)
+relay_app = typer.Typer(help="The outbox relay.", no_args_is_help=True)
+subject_app = typer.Typer(help="Subjects: legal holds.", no_args_is_help=True)
+Host = Annotated[str, typer.Option(help="Address to listen on.")]
+Port = Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)]
+
+
+@referral_app.command("serve")
+def serve(host: Host = "127.0.0.1", port: Port = 8000, data_dir: DataDir = None) -> None:
+    """Serve the agency API (and, unless RUJUKAN_RELAY_IN_PROCESS=false, the relay)."""
+    settings = referral_settings(data_dir)
+    configure_logging()
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+@relay_app.command("run")
+def run_relay(data_dir: DataDir = None) -> None:
+    """Publish the referral event store to Kafka until Ctrl-C or SIGTERM."""
+    settings = referral_settings(data_dir)
+    configure_logging()
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
+    err.print(f"relay publishing to {settings.topics.referral_events} on {settings.kafka_bootstrap}", markup=False)
+    Relay(referral_context(data_dir), settings).run(stop)
+    err.print("relay stopped", markup=False)
+
+
+@subject_app.command("hold")
+def hold(subject_id: Annotated[str, typer.Argument()], data_dir: DataDir = None) -> None:
+    """Place a legal hold: the subject cannot be erased until it is released."""
+    set_legal_hold(referral_context(data_dir), subject_id=subject_id, active=True)
+    err.print(f"legal hold placed on {subject_id}", markup=False)
+
+
+@subject_app.command("release")
+def release(subject_id: Annotated[str, typer.Argument()], data_dir: DataDir = None) -> None:
+    """Lift a legal hold."""
+    set_legal_hold(referral_context(data_dir), subject_id=subject_id, active=False)
+    err.print(f"legal hold lifted on {subject_id}", markup=False)

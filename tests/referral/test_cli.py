@@ -1,0 +1,90 @@
+"""``rujukan agency`` and ``rujukan credentials`` as a user runs them (SQLite in a data dir)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from rujukan.cli.common import referral_context
+from rujukan.cli.main import app
+from rujukan.referral.errors import Unauthenticated
+from rujukan.referral.registry import authenticate
+
+
+@pytest.fixture
+def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("RUJUKAN_MASTER_KEY_FILE", str(tmp_path / "master.key"))
+    runner = CliRunner()
+
+    def invoke(*args: str):  # type: ignore[no-untyped-def]
+        return runner.invoke(app, [*args, "--data-dir", str(tmp_path / "data")])
+
+    return invoke
+
+
+def test_agencies_are_added_listed_and_loaded(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    added = run(
+        "agency",
+        "add",
+        "POLRES-JAKTIM-PPA",
+        "--name",
+        "Unit PPA Polres Jakarta Timur",
+        "--kind",
+        "police",
+        "--region",
+        "31.75",
+    )
+    assert added.exit_code == 0, added.output
+    source = tmp_path / "agencies.json"
+    source.write_text(
+        json.dumps(
+            [
+                {
+                    "code": "UPTD-PPA-DKI",
+                    "name": "UPTD PPA DKI Jakarta",
+                    "kind": "local_government",
+                    "region_code": "31",
+                    "services": ["psychosocial_support", "safe_shelter"],
+                }
+            ]
+        )
+    )
+    assert run("agency", "load", str(source)).exit_code == 0
+    listed = run("agency", "list", "--json")
+    assert listed.exit_code == 0
+    assert [a["code"] for a in json.loads(listed.stdout)] == ["POLRES-JAKTIM-PPA", "UPTD-PPA-DKI"]
+    assert json.loads(listed.stdout)[1]["services"] == ["psychosocial_support", "safe_shelter"]
+
+
+def test_bad_agency_input_exits_1_with_a_message(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    bad = run("agency", "add", "lower-case", "--name", "x", "--kind", "police", "--region", "31.75")
+    assert bad.exit_code == 1
+    assert "code: String should match pattern" in bad.output
+    duplicate_args = ("agency", "add", "BAPAS-JAKTIM", "--name", "Bapas", "--kind", "corrections", "--region", "31")
+    assert run(*duplicate_args).exit_code == 0
+    again = run(*duplicate_args)
+    assert again.exit_code == 1
+    assert "already exists" in again.output
+    assert "Traceback" not in again.output
+
+
+def test_a_credential_is_printed_once_alone_and_can_be_revoked(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    run("agency", "add", "BAPAS-JAKTIM", "--name", "Bapas", "--kind", "corrections", "--region", "31.75")
+    issued = run("credentials", "issue", "--agency", "BAPAS-JAKTIM")
+    assert issued.exit_code == 0
+    secret = issued.stdout.strip()
+    assert secret.startswith("rjk_")
+    assert secret.count("\n") == 0
+    ctx = referral_context(tmp_path / "data")
+    assert authenticate(ctx, secret=secret) == "BAPAS-JAKTIM"
+    listed = json.loads(run("credentials", "list", "--json").stdout)
+    assert secret not in json.dumps(listed)
+    assert run("credentials", "revoke", listed[0]["id"]).exit_code == 0
+    with pytest.raises(Unauthenticated):
+        authenticate(ctx, secret=secret)
+    unknown = run("credentials", "issue", "--agency", "NOPE")
+    assert unknown.exit_code == 1
+    assert "no agency NOPE" in unknown.output
