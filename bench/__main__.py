@@ -1,20 +1,27 @@
-"""``python -m bench codec``: run a benchmark and print its figures (and JSON with ``--json``)."""
+"""``python -m bench NAME [--json]``: run a benchmark and print its figures."""
 
 from __future__ import annotations
 
 import argparse
 import json
 
-from bench import codec
+from bench import codec, ingest
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("name", choices=["codec"])
+    parser.add_argument("name", choices=["codec", "ingest"])
     parser.add_argument("--json", action="store_true", help="print the raw figures as JSON")
+    parser.add_argument("--seconds", type=float, default=10, help="ingest: measured seconds per backend")
+    parser.add_argument("--concurrency", type=int, default=16, help="ingest: concurrent clients")
     args = parser.parse_args()
-    results = codec.measure()
-    print(json.dumps(results, indent=2) if args.json else codec.report(results))
+    if args.name == "codec":
+        results, text = codec.measure(), None
+        text = codec.report(results)
+    else:
+        results = ingest.measure(seconds=args.seconds, concurrency=args.concurrency)
+        text = ingest.report(results)
+    print(json.dumps(results, indent=2) if args.json else text)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from rujukan.core.lifecycle import (
 from rujukan.core.sealing import DataKey, SealingError
 from rujukan.referral.commands import ActionBody
 from rujukan.referral.context import ReferralContext
-from rujukan.referral.create import check_receiver, created_fields
+from rujukan.referral.create import check_receiver, insert_referral
 from rujukan.referral.errors import ActionNotAllowed, InvalidRequest, NotFound, SubjectErased
 from rujukan.referral.eventstore import append_event
 from rujukan.referral.models import Referral, Subject
@@ -99,8 +99,8 @@ def _event_fields(
     if "outcome" in requires and body.outcome is not None:
         fields["outcome"] = body.outcome.value
     if "to_agency" in requires and body.to_agency is not None and key is not None:
-        child = _forward_child(ctx, session, referral, key=key, to_agency=body.to_agency, actor=actor, now=now)
-        fields.update(to_agency=child.to_agency, child_referral_id=uuid.UUID(child.id))
+        child_id = _forward_child(ctx, session, referral, key=key, to_agency=body.to_agency, actor=actor, now=now)
+        fields.update(to_agency=body.to_agency, child_referral_id=uuid.UUID(child_id))
     return fields
 
 
@@ -113,13 +113,14 @@ def _forward_child(
     to_agency: str,
     actor: str,
     now: dt.datetime,
-) -> Referral:
+) -> str:
+    """Create the child referral of a forward; its id."""
     check_receiver(session, sender=actor, receiver=to_agency, service_type=parent.service_type)
     child_id = str(uuid.uuid4())
     subject_id = parent.subject_id
     identity = key.open(parent.sealed_subject, subject_id=subject_id, referral_id=parent.id, field="subject")
     reason = key.open(parent.sealed_reason, subject_id=subject_id, referral_id=parent.id, field="reason")
-    inherited = parent.model_dump(
+    values = parent.model_dump(
         include={
             "case_id",
             "service_type",
@@ -134,20 +135,16 @@ def _forward_child(
             "consent_recorded_at",
         }
     )
-    child = Referral(
-        **inherited,
+    values.update(
         id=child_id,
         parent_referral_id=parent.id,
         from_agency=actor,
         to_agency=to_agency,
         status=Status.REQUESTED.value,
-        sealed_subject=key.seal(identity, subject_id=subject_id, referral_id=child_id, field="subject"),
-        sealed_reason=key.seal(reason, subject_id=subject_id, referral_id=child_id, field="reason"),
         created_at=now,
         updated_at=now,
+        sealed_subject=key.seal(identity, subject_id=subject_id, referral_id=child_id, field="subject"),
+        sealed_reason=key.seal(reason, subject_id=subject_id, referral_id=child_id, field="reason"),
     )
-    session.add(child)
-    append_event(
-        session, ctx.codec, child, "ReferralCreated", actor=actor, occurred_at=now, fields=created_fields(child)
-    )
-    return child
+    insert_referral(ctx, session, values, actor=actor)
+    return child_id

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
@@ -26,11 +27,15 @@ class ReferralContext:
     codec: EventCodec = field(default_factory=EventCodec)
     max_page_size: int = 200
     clock: Callable[[], dt.datetime] = utcnow
+    # SQLite allows one writer at a time. Writers of this process queue on this lock (woken at once)
+    # instead of in SQLite's busy handler (which sleeps with back-off and ruins tail latency).
+    _write_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """One unit of work: commits when the block ends normally, rolls back on any exception."""
-        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+        serialise = self._write_lock if self.engine.dialect.name == "sqlite" else nullcontext()
+        with serialise, Session(self.engine, expire_on_commit=False) as session, session.begin():
             yield session
 
     @contextmanager

@@ -11,20 +11,27 @@ import datetime as dt
 import hashlib
 import json
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from rujukan.core.lifecycle import Status
 from rujukan.core.sealing import DataKey
 from rujukan.referral.commands import CreateReferral
 from rujukan.referral.context import ReferralContext
 from rujukan.referral.domain import age_band, check_create
 from rujukan.referral.errors import IdempotencyKeyReused, InvalidRequest
-from rujukan.referral.eventstore import append_event
+from rujukan.referral.eventstore import chain_event, insert_events
 from rujukan.referral.models import Agency, IdempotencyKey, Referral, Subject
 from rujukan.referral.parties import party_role
-from rujukan.referral.views import ReferralSummary, summary
+from rujukan.referral.views import ReferralSummary
+
+REFERRALS = Referral.__table__  # type: ignore[attr-defined]
+SUBJECTS = Subject.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,36 +84,53 @@ def _create(ctx: ReferralContext, session: Session, *, agency: str, request: Cre
     check_create(request, now=now)
     check_receiver(session, sender=agency, receiver=request.to_agency, service_type=request.service_type.value)
     case_id, parent_id = _case_and_parent(session, agency=agency, request=request)
-    subject, key = _subject_for(ctx, session, request=request, now=now)
+    subject_id, key = _subject_for(ctx, session, request=request, now=now)
     referral_id = str(uuid.uuid4())
-    referral = Referral(
-        id=referral_id,
-        case_id=case_id,
-        parent_referral_id=parent_id,
-        from_agency=agency,
-        to_agency=request.to_agency,
-        service_type=request.service_type.value,
-        urgency=request.urgency.value,
-        status="requested",
-        subject_id=subject.id,
-        subject_category=request.subject.category.value,
-        subject_sex=request.subject.sex.value,
-        subject_age_band=age_band(request.subject.birth_date, now.date()).value,
-        subject_region_code=request.subject.region_code,
-        legal_basis=request.legal_basis.value,
-        consent_given_by=request.consent.given_by.value if request.consent else None,
-        consent_recorded_at=request.consent.recorded_at if request.consent else None,
-        sealed_subject=seal_identity(key, request, subject_id=subject.id, referral_id=referral_id),
-        sealed_reason=key.seal(request.reason.encode(), subject_id=subject.id, referral_id=referral_id, field="reason"),
-        created_at=now,
-        updated_at=now,
+    consent = request.consent
+    values: dict[str, Any] = {
+        "id": referral_id,
+        "case_id": case_id,
+        "parent_referral_id": parent_id,
+        "from_agency": agency,
+        "to_agency": request.to_agency,
+        "service_type": request.service_type.value,
+        "urgency": request.urgency.value,
+        "status": Status.REQUESTED.value,
+        "subject_id": subject_id,
+        "subject_category": request.subject.category.value,
+        "subject_sex": request.subject.sex.value,
+        "subject_age_band": age_band(request.subject.birth_date, now.date()).value,
+        "subject_region_code": request.subject.region_code,
+        "legal_basis": request.legal_basis.value,
+        "consent_given_by": consent.given_by.value if consent else None,
+        "consent_recorded_at": consent.recorded_at if consent else None,
+        "sealed_subject": seal_identity(key, request, subject_id=subject_id, referral_id=referral_id),
+        "sealed_reason": key.seal(
+            request.reason.encode(), subject_id=subject_id, referral_id=referral_id, field="reason"
+        ),
+        "created_at": now,
+        "updated_at": now,
+    }
+    insert_referral(ctx, session, values, actor=agency)
+    return ReferralSummary.model_validate(values)
+
+
+def insert_referral(ctx: ReferralContext, session: Session, values: dict[str, Any], *, actor: str) -> None:
+    """Insert a new referral row (``values``, completed with its chain head) and its ReferralCreated event."""
+    event = chain_event(
+        ctx.codec,
+        referral_id=values["id"],
+        case_id=values["case_id"],
+        last_seq=0,
+        last_hash=None,
+        event_type="ReferralCreated",
+        actor=actor,
+        occurred_at=values["created_at"],
+        fields=created_fields(values),
     )
-    session.add(referral)
-    append_event(
-        session, ctx.codec, referral, "ReferralCreated", actor=agency, occurred_at=now, fields=created_fields(referral)
-    )
-    session.flush()
-    return summary(referral)
+    values.update(last_seq=event.seq, last_hash=event.hash)
+    session.execute(insert(REFERRALS), [values])
+    insert_events(session, [event])
 
 
 def seal_identity(key: DataKey, request: CreateReferral, *, subject_id: str, referral_id: str) -> bytes:
@@ -121,37 +145,43 @@ def seal_identity(key: DataKey, request: CreateReferral, *, subject_id: str, ref
     return key.seal(json.dumps(identity).encode(), subject_id=subject_id, referral_id=referral_id, field="subject")
 
 
-def created_fields(referral: Referral) -> dict[str, object]:
-    """The payload of a ReferralCreated event for a referral row."""
+def created_fields(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The payload of a ReferralCreated event for the values of a referral row."""
     consent = None
-    if referral.consent_given_by and referral.consent_recorded_at:
-        consent = {"given_by": referral.consent_given_by, "recorded_at": referral.consent_recorded_at}
+    if values["consent_given_by"] and values["consent_recorded_at"]:
+        consent = {"given_by": values["consent_given_by"], "recorded_at": values["consent_recorded_at"]}
+    parent = values["parent_referral_id"]
     return {
-        "from_agency": referral.from_agency,
-        "to_agency": referral.to_agency,
-        "service_type": referral.service_type,
-        "urgency": referral.urgency,
-        "parent_referral_id": uuid.UUID(referral.parent_referral_id) if referral.parent_referral_id else None,
-        "subject_id": referral.subject_id,
-        "subject_category": referral.subject_category,
-        "subject_sex": referral.subject_sex,
-        "subject_age_band": referral.subject_age_band,
-        "subject_region_code": referral.subject_region_code,
-        "legal_basis": referral.legal_basis,
+        **{name: values[name] for name in CREATED_COPIED},
+        "parent_referral_id": uuid.UUID(parent) if parent else None,
         "consent": consent,
-        "sealed_subject": referral.sealed_subject,
-        "sealed_reason": referral.sealed_reason,
     }
+
+
+CREATED_COPIED = (
+    "from_agency",
+    "to_agency",
+    "service_type",
+    "urgency",
+    "subject_id",
+    "subject_category",
+    "subject_sex",
+    "subject_age_band",
+    "subject_region_code",
+    "legal_basis",
+    "sealed_subject",
+    "sealed_reason",
+)
 
 
 def check_receiver(session: Session, *, sender: str, receiver: str, service_type: str) -> None:
     if receiver == sender:
         raise InvalidRequest("an agency cannot refer to itself")
-    target = session.get(Agency, receiver)
-    if target is None:
+    offered = session.execute(select(Agency.services).where(Agency.code == receiver)).scalar_one_or_none()
+    if offered is None:
         raise InvalidRequest(f"unknown agency {receiver}")
-    offered = json.loads(target.services)
-    if offered and service_type not in offered:
+    services = json.loads(offered)
+    if services and service_type not in services:
         raise InvalidRequest(f"agency {receiver} does not offer {service_type}")
 
 
@@ -170,7 +200,7 @@ def _case_and_parent(session: Session, *, agency: str, request: CreateReferral) 
             .where(Referral.case_id == case_id)
             .where((Referral.from_agency == agency) | (Referral.to_agency == agency))
         )
-        if session.exec(mine).first() is None:
+        if session.execute(mine).first() is None:
             raise InvalidRequest("case_id does not name a case of yours")
         return case_id, None
     return str(uuid.uuid4()), None
@@ -178,18 +208,26 @@ def _case_and_parent(session: Session, *, agency: str, request: CreateReferral) 
 
 def _subject_for(
     ctx: ReferralContext, session: Session, *, request: CreateReferral, now: dt.datetime
-) -> tuple[Subject, DataKey]:
+) -> tuple[str, DataKey]:
     """The subject with this NIK (same pseudonym as before), or a new subject with a new data key."""
     index = ctx.master_key.nik_index(request.subject.nik) if request.subject.nik else None
     if index is not None:
-        existing = session.exec(select(Subject).where(Subject.nik_index == index)).first()
-        if existing is not None and existing.wrapped_key is not None:
-            return existing, ctx.master_key.unwrap(existing.wrapped_key, existing.id)
+        found = session.execute(select(Subject.id, Subject.wrapped_key).where(Subject.nik_index == index)).first()
+        if found is not None and found.wrapped_key is not None:
+            return found.id, ctx.master_key.unwrap(found.wrapped_key, found.id)
     subject_id = "sub_" + uuid.uuid4().hex[:20]
-    subject = Subject(
-        id=subject_id, nik_index=index, wrapped_key=ctx.master_key.new_wrapped_data_key(subject_id), created_at=now
+    wrapped = ctx.master_key.new_wrapped_data_key(subject_id)
+    session.execute(
+        insert(SUBJECTS),
+        [
+            {
+                "id": subject_id,
+                "nik_index": index,
+                "wrapped_key": wrapped,
+                "legal_hold": False,
+                "created_at": now,
+                "erased_at": None,
+            }
+        ],
     )
-    session.add(subject)
-    session.flush()  # before the referral that points at it
-    assert subject.wrapped_key is not None
-    return subject, ctx.master_key.unwrap(subject.wrapped_key, subject_id)
+    return subject_id, ctx.master_key.unwrap(wrapped, subject_id)

@@ -2,20 +2,79 @@
 
 Invariant: a referral's events have ``seq`` 1, 2, 3 ... and each ``prev_hash`` is the SHA-256 of the
 previous event's encoded bytes; the referral row keeps the chain's head (``last_seq``, ``last_hash``).
-The caller holds the referral row locked (``FOR UPDATE`` on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite),
+The caller holds the referral row locked (``FOR UPDATE`` on PostgreSQL, the single writer on SQLite),
 so two actions on one referral cannot interleave.
+
+Event rows are written with SQLAlchemy Core: the hot path needs no ORM unit of work.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import insert
 from sqlmodel import Session
 
 from rujukan.core.codec import EventCodec, event_hash
 from rujukan.referral.models import Referral, ReferralEvent
+
+EVENTS = ReferralEvent.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class ChainedEvent:
+    """An encoded event ready to insert, and the chain head after it."""
+
+    row: dict[str, Any]
+    seq: int
+    hash: bytes
+
+
+def chain_event(
+    codec: EventCodec,
+    *,
+    referral_id: str,
+    case_id: str,
+    last_seq: int,
+    last_hash: bytes | None,
+    event_type: str,
+    actor: str,
+    occurred_at: dt.datetime,
+    fields: dict[str, Any],
+) -> ChainedEvent:
+    seq = last_seq + 1
+    event_id = uuid.uuid4()
+    payload = codec.encode(
+        {
+            "event_id": event_id,
+            "event_type": event_type,
+            "occurred_at": occurred_at,
+            "referral_id": uuid.UUID(referral_id),
+            "case_id": uuid.UUID(case_id),
+            "seq": seq,
+            "prev_hash": last_hash,
+            "actor_agency": actor,
+            **fields,
+        }
+    )
+    row = {
+        "event_id": str(event_id),
+        "referral_id": referral_id,
+        "seq": seq,
+        "event_type": event_type,
+        "actor_agency": actor,
+        "occurred_at": occurred_at,
+        "payload": payload,
+        "published_at": None,
+    }
+    return ChainedEvent(row=row, seq=seq, hash=event_hash(payload))
+
+
+def insert_events(session: Session, events: list[ChainedEvent]) -> None:
+    session.execute(insert(EVENTS), [event.row for event in events])
 
 
 def append_event(
@@ -27,32 +86,21 @@ def append_event(
     actor: str,
     occurred_at: dt.datetime,
     fields: dict[str, Any],
-) -> ReferralEvent:
-    seq = referral.last_seq + 1
-    record = {
-        "event_id": uuid.uuid4(),
-        "event_type": event_type,
-        "occurred_at": occurred_at,
-        "referral_id": uuid.UUID(referral.id),
-        "case_id": uuid.UUID(referral.case_id),
-        "seq": seq,
-        "prev_hash": referral.last_hash,
-        "actor_agency": actor,
-        **fields,
-    }
-    payload = codec.encode(record)
-    referral.last_seq = seq
-    referral.last_hash = event_hash(payload)
-    session.add(referral)
-    session.flush()  # the referral row must exist before its event row (foreign key)
-    row = ReferralEvent(
-        event_id=str(record["event_id"]),
+) -> ChainedEvent:
+    """Append to a referral loaded (and locked) through the ORM; moves its chain head."""
+    event = chain_event(
+        codec,
         referral_id=referral.id,
-        seq=seq,
+        case_id=referral.case_id,
+        last_seq=referral.last_seq,
+        last_hash=referral.last_hash,
         event_type=event_type,
-        actor_agency=actor,
+        actor=actor,
         occurred_at=occurred_at,
-        payload=payload,
+        fields=fields,
     )
-    session.add(row)
-    return row
+    referral.last_seq, referral.last_hash = event.seq, event.hash
+    session.add(referral)
+    session.flush()  # the referral row exists (and is updated) before its event row
+    insert_events(session, [event])
+    return event

@@ -115,13 +115,16 @@ def authenticate(ctx: ReferralContext, *, secret: str) -> str:
     if not secret.startswith(TOKEN_PREFIX) or len(secret) > 100:
         raise Unauthenticated("invalid credential")
     digest = _hash(secret)
+    query = select(Credential.agency_code, Credential.secret_hash, Credential.revoked_at).where(
+        Credential.secret_hash == digest
+    )
     with ctx.read() as session:
-        credential = session.exec(select(Credential).where(Credential.secret_hash == digest)).first()
-    if credential is None or not hmac.compare_digest(credential.secret_hash, digest):
+        found = session.execute(query).first()
+    if found is None or not hmac.compare_digest(found.secret_hash, digest):
         raise Unauthenticated("invalid credential")
-    if credential.revoked_at is not None:
+    if found.revoked_at is not None:
         raise Unauthenticated("credential revoked")
-    return credential.agency_code
+    return str(found.agency_code)
 
 
 def _hash(secret: str) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.errors import KafkaError
@@ -30,6 +31,7 @@ from rujukan.referral.settings import ReferralSettings
 log = logging.getLogger("rujukan.referral.relay")
 BATCH_SIZE = 1000
 IDLE_WAIT_S = 0.05
+IDLE_TOPIC_CHECK_S = 1.0
 ERROR_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
 SEND_TIMEOUT_S = 30.0
 
@@ -44,12 +46,19 @@ class Relay:
         self._batch_size = batch_size
         self._producer: KafkaProducer | None = None
         self._admin: KafkaAdminClient | None = None
+        self._known_topic_id: str | None = None  # the id stored in relay_state, as last read or written
+        self._last_topic_check = -IDLE_TOPIC_CHECK_S
 
     def run_once(self) -> int:
         """Publish one batch; the number of events published (0 when there was nothing to do)."""
-        current = self._current_topic_id()
-        self._reset_if_topic_changed(current)
         rows = self._unpublished()
+        now = time.monotonic()
+        if not rows and now - self._last_topic_check < IDLE_TOPIC_CHECK_S:
+            return 0  # idle: look for a log reset only now and then
+        current = self._current_topic_id()
+        self._last_topic_check = now
+        if self._reset_if_topic_changed(current):
+            rows = self._unpublished()
         if not rows:
             return 0
         producer = self._producer_or_new()
@@ -110,20 +119,25 @@ class Relay:
             raise KafkaError(f"topic {self._topic} has no id after creation")
         return str(found)
 
-    def _reset_if_topic_changed(self, current: str) -> None:
+    def _reset_if_topic_changed(self, current: str) -> bool:
+        """Mark every event unpublished when the topic is not the one we published to; True if so."""
+        if current == self._known_topic_id:
+            return False
         with self._ctx.transaction() as session:
             state = session.get(RelayState, self._topic)
-            if state is not None and state.topic_id == current:
-                return
-            if state is not None:
+            reset = state is not None and state.topic_id != current
+            if state is not None and reset:
                 log.warning(
                     "relay: topic %s was reset (id %s -> %s); republishing every event",
                     self._topic,
                     state.topic_id,
                     current,
                 )
-                session.exec(update(ReferralEvent).values(published_at=None))
-            session.merge(RelayState(topic=self._topic, topic_id=current, updated_at=self._ctx.clock()))
+                session.execute(update(ReferralEvent).values(published_at=None))
+            if state is None or reset:
+                session.merge(RelayState(topic=self._topic, topic_id=current, updated_at=self._ctx.clock()))
+        self._known_topic_id = current
+        return reset
 
     def _unpublished(self) -> list[ReferralEvent]:
         query = (
@@ -137,7 +151,7 @@ class Relay:
 
     def _mark_published(self, positions: list[int]) -> None:
         with self._ctx.transaction() as session:
-            session.exec(
+            session.execute(
                 update(ReferralEvent)
                 .where(col(ReferralEvent.position).in_(positions))
                 .values(published_at=self._ctx.clock())

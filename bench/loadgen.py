@@ -1,0 +1,85 @@
+"""Load generator process: N concurrent HTTP clients POST referrals for a fixed time; prints JSON.
+
+``python -m bench.loadgen --url URL --token T --concurrency N --seconds S [--max-requests M]``
+Loopback targets only; bounded by time and by count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from typing import Any
+
+import httpx2 as httpx
+
+BODY: dict[str, Any] = {
+    "to_agency": "BAPAS-JAKTIM",
+    "service_type": "supervision",
+    "urgency": "urgent",
+    "reason": "Pembebasan bersyarat dalam 30 hari; perlu pembimbingan kemasyarakatan.",
+    "legal_basis": "legal_obligation",
+    "subject": {
+        "full_name": "Budi Contoh Fiktif",
+        "birth_date": "1990-01-01",
+        "sex": "male",
+        "category": "inmate_pre_release",
+        "region_code": "31.75",
+        "phone": "+62 812 0000 0001",
+    },
+}
+
+
+async def worker(
+    client: httpx.AsyncClient, deadline: float, budget: list[int], latencies: list[float], statuses: dict[int, int]
+) -> None:
+    while time.perf_counter() < deadline and budget[0] > 0:
+        budget[0] -= 1
+        start = time.perf_counter()
+        response = await client.post("/v1/referrals", json=BODY)
+        latencies.append(time.perf_counter() - start)
+        statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+
+
+async def main(url: str, token: str, concurrency: int, seconds: float, max_requests: int) -> dict[str, Any]:
+    if not url.startswith(("http://127.", "http://localhost")):
+        raise SystemExit("loopback targets only")
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(
+        base_url=url, headers={"Authorization": f"Bearer {token}"}, limits=limits, timeout=30
+    ) as client:
+        latencies: list[float] = []
+        statuses: dict[int, int] = {}
+        budget = [max_requests]
+        start = time.perf_counter()
+        await asyncio.gather(
+            *(worker(client, start + seconds, budget, latencies, statuses) for _ in range(concurrency))
+        )
+        elapsed = time.perf_counter() - start
+    latencies.sort()
+
+    def pct(p: float) -> float:
+        return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000 if latencies else 0.0
+
+    return {
+        "requests": len(latencies),
+        "seconds": elapsed,
+        "per_s": len(latencies) / elapsed,
+        "p50_ms": pct(0.50),
+        "p95_ms": pct(0.95),
+        "p99_ms": pct(0.99),
+        "statuses": statuses,
+        "concurrency": concurrency,
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--token", required=True)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--max-requests", type=int, default=200_000)
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(main(args.url, args.token, args.concurrency, args.seconds, args.max_requests))))
