@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 
 from rujukan.core.sealing import MasterKey
 from rujukan.core.settings import CoreSettings
@@ -12,7 +12,10 @@ from rujukan.core.settings import CoreSettings
 
 class ReferralSettings(CoreSettings):
     referral_database_url: str | None = Field(
-        default=None, description="SQLAlchemy URL of the referral database (default: SQLite in the data dir)."
+        default=None,
+        validation_alias=AliasChoices("referral_database_url", "RUJUKAN_REFERRAL_DATABASE_URL", "RUJUKAN_DATABASE_URL"),
+        description="SQLAlchemy URL of the referral database (default: SQLite in the data dir). "
+        "RUJUKAN_DATABASE_URL is accepted as well.",
     )
     master_key: SecretStr | None = Field(default=None, description="Base64 of the 32-byte master key.")
     master_key_file: Path | None = Field(
