@@ -24,10 +24,10 @@ import httpx2 as httpx
 import psycopg
 
 from rujukan.core.broker import EmbeddedBroker, free_port
+from rujukan.core.db import make_engine
 from rujukan.core.sealing import MasterKey
 from rujukan.core.vocabulary import AgencyKind
 from rujukan.referral.context import ReferralContext
-from rujukan.referral.db import make_engine
 from rujukan.referral.migrate import upgrade
 from rujukan.referral.registry import AgencyIn, add_agency, issue_credential
 

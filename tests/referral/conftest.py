@@ -13,10 +13,10 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from rujukan.core.db import make_engine
 from rujukan.core.vocabulary import AgencyKind, ServiceType
 from rujukan.referral.api.app import create_app
 from rujukan.referral.context import ReferralContext
-from rujukan.referral.db import make_engine
 from rujukan.referral.migrate import upgrade
 from rujukan.referral.registry import AgencyIn, add_agency, issue_credential
 from rujukan.referral.settings import ReferralSettings

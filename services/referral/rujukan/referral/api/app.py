@@ -11,11 +11,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from rujukan.core.db import make_engine
 from rujukan.referral.api import problems
 from rujukan.referral.api.limits import BodySizeLimit
 from rujukan.referral.api.routes import router
 from rujukan.referral.context import ReferralContext
-from rujukan.referral.db import make_engine
 from rujukan.referral.migrate import upgrade
 from rujukan.referral.settings import ReferralSettings
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import rujukan.referral.models
+import rujukan.core.db
 
 revision = "0001"
 down_revision = None
@@ -27,7 +27,7 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(length=20), nullable=False),
         sa.Column("region_code", sa.String(length=13), nullable=False),
         sa.Column("services", sa.String(length=2000), nullable=False),
-        sa.Column("created_at", rujukan.referral.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", rujukan.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("code"),
     )
     op.create_table(
@@ -37,14 +37,14 @@ def upgrade() -> None:
         sa.Column("request_hash", sa.String(length=64), nullable=False),
         sa.Column("referral_id", sa.String(length=36), nullable=False),
         sa.Column("response", sa.String(), nullable=False),
-        sa.Column("created_at", rujukan.referral.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", rujukan.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("agency_code", "key"),
     )
     op.create_table(
         "relay_state",
         sa.Column("topic", sa.String(length=250), nullable=False),
         sa.Column("topic_id", sa.String(length=36), nullable=True),
-        sa.Column("updated_at", rujukan.referral.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", rujukan.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("topic"),
     )
     op.create_table(
@@ -53,8 +53,8 @@ def upgrade() -> None:
         sa.Column("nik_index", sa.String(length=64), nullable=True),
         sa.Column("wrapped_key", sa.LargeBinary(), nullable=True),
         sa.Column("legal_hold", sa.Boolean(), nullable=False),
-        sa.Column("created_at", rujukan.referral.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("erased_at", rujukan.referral.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", rujukan.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("erased_at", rujukan.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("nik_index"),
     )
@@ -64,8 +64,8 @@ def upgrade() -> None:
         sa.Column("agency_code", sa.String(length=40), nullable=False),
         sa.Column("secret_hash", sa.String(length=64), nullable=False),
         sa.Column("hint", sa.String(length=16), nullable=False),
-        sa.Column("created_at", rujukan.referral.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("revoked_at", rujukan.referral.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", rujukan.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("revoked_at", rujukan.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["agency_code"],
             ["agencies.code"],
@@ -93,11 +93,11 @@ def upgrade() -> None:
         sa.Column("subject_region_code", sa.String(length=13), nullable=False),
         sa.Column("legal_basis", sa.String(length=30), nullable=False),
         sa.Column("consent_given_by", sa.String(length=20), nullable=True),
-        sa.Column("consent_recorded_at", rujukan.referral.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("consent_recorded_at", rujukan.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("sealed_subject", sa.LargeBinary(), nullable=False),
         sa.Column("sealed_reason", sa.LargeBinary(), nullable=False),
-        sa.Column("created_at", rujukan.referral.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", rujukan.referral.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", rujukan.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", rujukan.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("last_seq", sa.Integer(), nullable=False),
         sa.Column("last_hash", sa.LargeBinary(), nullable=True),
         sa.ForeignKeyConstraint(
@@ -128,9 +128,9 @@ def upgrade() -> None:
         sa.Column("seq", sa.Integer(), nullable=False),
         sa.Column("event_type", sa.String(length=40), nullable=False),
         sa.Column("actor_agency", sa.String(length=40), nullable=False),
-        sa.Column("occurred_at", rujukan.referral.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("occurred_at", rujukan.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("payload", sa.LargeBinary(), nullable=False),
-        sa.Column("published_at", rujukan.referral.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("published_at", rujukan.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["referral_id"],
             ["referrals.id"],
