@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlmodel import SQLModel
 
 from rujukan.referral.context import ReferralContext
 from rujukan.referral.migrate import upgrade
+from rujukan.referral.models import ReferralTable
 from rujukan.referral.settings import ReferralSettings
 
 pytestmark = pytest.mark.integration
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 def test_migrated_schema_matches_the_models(ctx: ReferralContext) -> None:
     upgrade(ctx.engine)  # running it again changes nothing
     with ctx.engine.connect() as connection:
-        differences = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
+        differences = compare_metadata(MigrationContext.configure(connection), ReferralTable.metadata)
     assert differences == []
 
 

@@ -9,12 +9,17 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import Column, Index, LargeBinary, String, UniqueConstraint
+from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
 from rujukan.core.db import utc_column
 
 
-class Agency(SQLModel, table=True):
+class ReferralTable(SQLModel, registry=registry()):
+    """Base of the referral tables: their own metadata, apart from other services' tables."""
+
+
+class Agency(ReferralTable, table=True):
     __tablename__ = "agencies"
 
     code: str = Field(primary_key=True, max_length=40)
@@ -25,7 +30,7 @@ class Agency(SQLModel, table=True):
     created_at: dt.datetime = Field(sa_column=utc_column())
 
 
-class Credential(SQLModel, table=True):
+class Credential(ReferralTable, table=True):
     __tablename__ = "credentials"
 
     id: str = Field(primary_key=True, max_length=36)
@@ -36,7 +41,7 @@ class Credential(SQLModel, table=True):
     revoked_at: dt.datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
 
 
-class Subject(SQLModel, table=True):
+class Subject(ReferralTable, table=True):
     __tablename__ = "subjects"
 
     id: str = Field(primary_key=True, max_length=40)
@@ -47,7 +52,7 @@ class Subject(SQLModel, table=True):
     erased_at: dt.datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
 
 
-class Referral(SQLModel, table=True):
+class Referral(ReferralTable, table=True):
     __tablename__ = "referrals"
     __table_args__ = (
         Index("ix_referrals_to_created", "to_agency", "created_at", "id"),
@@ -78,7 +83,7 @@ class Referral(SQLModel, table=True):
     last_hash: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
 
 
-class ReferralEvent(SQLModel, table=True):
+class ReferralEvent(ReferralTable, table=True):
     """One encoded event; ``position`` is the publishing order, ``published_at`` the outbox mark."""
 
     __tablename__ = "referral_events"
@@ -98,7 +103,7 @@ class ReferralEvent(SQLModel, table=True):
     published_at: dt.datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
 
 
-class IdempotencyKey(SQLModel, table=True):
+class IdempotencyKey(ReferralTable, table=True):
     """The first answer to a create request, replayed for retries with the same key."""
 
     __tablename__ = "idempotency_keys"
@@ -111,7 +116,7 @@ class IdempotencyKey(SQLModel, table=True):
     created_at: dt.datetime = Field(sa_column=utc_column())
 
 
-class RelayState(SQLModel, table=True):
+class RelayState(ReferralTable, table=True):
     """The topic id the relay last published to; a different id means the broker's log was reset."""
 
     __tablename__ = "relay_state"

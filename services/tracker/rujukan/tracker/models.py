@@ -1,0 +1,108 @@
+"""Tables of the tracker. The consumer writes handoffs, history, processed event ids, positions and
+detected breaches in one transaction per batch; the API only reads (coordinators never see identifying
+data: none is stored here)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Column, Index, String
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
+
+from rujukan.core.db import utc_column
+
+
+class TrackerTable(SQLModel, registry=registry()):
+    """Base of the tracker tables: their own metadata, apart from other services' tables."""
+
+
+class HandoffRow(TrackerTable, table=True):
+    __tablename__ = "handoffs"
+    __table_args__ = (
+        Index("ix_handoffs_status_updated", "status", "updated_at"),
+        Index("ix_handoffs_to_status", "to_agency", "status"),
+        Index("ix_handoffs_from_status", "from_agency", "status"),
+        Index("ix_handoffs_region_created", "region_code", "created_at"),
+        Index("ix_handoffs_ack_due", "ack_stopped_at", "ack_due_at"),
+        Index("ix_handoffs_respond_due", "respond_stopped_at", "respond_due_at"),
+    )
+
+    referral_id: str = Field(primary_key=True, max_length=36)
+    case_id: str = Field(index=True, max_length=36)
+    parent_referral_id: str | None = Field(default=None, max_length=36)
+    from_agency: str = Field(max_length=40)
+    to_agency: str = Field(max_length=40)
+    service_type: str = Field(max_length=40)
+    urgency: str = Field(max_length=20)
+    status: str = Field(max_length=20)
+    subject_id: str = Field(index=True, max_length=40)
+    subject_category: str = Field(max_length=40)
+    subject_sex: str = Field(max_length=10)
+    subject_age_band: str = Field(max_length=20)
+    region_code: str = Field(max_length=13)
+    created_at: dt.datetime = Field(sa_column=utc_column())
+    updated_at: dt.datetime = Field(sa_column=utc_column())
+    last_seq: int
+    acknowledged_at: dt.datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    accepted_at: dt.datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    rejected_at: dt.datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    started_at: dt.datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    completed_at: dt.datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    closed_at: dt.datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    subject_erased: bool = False
+    ack_due_at: dt.datetime = Field(sa_column=utc_column())
+    respond_due_at: dt.datetime = Field(sa_column=utc_column())
+    ack_stopped_at: dt.datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    respond_stopped_at: dt.datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+
+
+class HistoryRow(TrackerTable, table=True):
+    __tablename__ = "handoff_history"
+
+    referral_id: str = Field(primary_key=True, max_length=36)
+    seq: int = Field(primary_key=True)
+    event_id: str = Field(max_length=36)
+    event_type: str = Field(max_length=40)
+    occurred_at: dt.datetime = Field(sa_column=utc_column())
+    actor_agency: str = Field(max_length=40)
+    status_after: str = Field(max_length=20)
+    reason_code: str | None = Field(default=None, max_length=40)
+    outcome: str | None = Field(default=None, max_length=40)
+    to_agency: str | None = Field(default=None, max_length=40)
+    child_referral_id: str | None = Field(default=None, max_length=36)
+
+
+class ProcessedEvent(TrackerTable, table=True):
+    """Event ids already applied (or dead-lettered): a redelivered event changes nothing."""
+
+    __tablename__ = "processed_events"
+
+    event_id: str = Field(sa_column=Column(String(36), primary_key=True))
+    outcome: str = Field(max_length=12)  # applied | deadletter
+
+
+class ConsumerPosition(TrackerTable, table=True):
+    """Next offset to read per partition, valid for one topic id (a new id means a reset log)."""
+
+    __tablename__ = "consumer_positions"
+
+    consumer: str = Field(primary_key=True, max_length=100)
+    topic: str = Field(primary_key=True, max_length=250)
+    partition: int = Field(primary_key=True)
+    topic_id: str = Field(max_length=36)
+    next_offset: int
+
+
+class SlaBreachRow(TrackerTable, table=True):
+    """A detected breach; published once to the SLA topic (outbox), then marked."""
+
+    __tablename__ = "sla_breaches"
+    __table_args__ = (Index("ix_sla_breaches_unpublished", "published_at", "detected_at"),)
+
+    referral_id: str = Field(primary_key=True, max_length=36)
+    clock: str = Field(primary_key=True, max_length=20)
+    event_id: str = Field(max_length=36)
+    due_at: dt.datetime = Field(sa_column=utc_column())
+    detected_at: dt.datetime = Field(sa_column=utc_column())
+    published_at: dt.datetime | None = Field(default=None, sa_column=utc_column(nullable=True))

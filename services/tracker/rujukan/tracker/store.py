@@ -1,0 +1,37 @@
+"""Writing the projection: from a Handoff (pure) to its row, with the SLA due and stop times."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from rujukan.core.vocabulary import SlaClock
+from rujukan.tracker.models import HandoffRow, HistoryRow
+from rujukan.tracker.projection import Handoff, HistoryEntry
+from rujukan.tracker.sla import SlaPolicy, due_times, stopped_at
+
+HANDOFF_FIELDS = [field.name for field in dataclasses.fields(Handoff)]
+
+
+def handoff_of(row: HandoffRow) -> Handoff:
+    return Handoff(**{name: getattr(row, name) for name in HANDOFF_FIELDS})
+
+
+def write_handoff(row: HandoffRow | None, handoff: Handoff, policy: SlaPolicy) -> HandoffRow:
+    """The row for ``handoff`` (updating ``row`` in place when there is one)."""
+    due = due_times(handoff, policy)
+    values = {
+        **dataclasses.asdict(handoff),
+        "ack_due_at": due[SlaClock.ACKNOWLEDGE],
+        "respond_due_at": due[SlaClock.RESPOND],
+        "ack_stopped_at": stopped_at(handoff, SlaClock.ACKNOWLEDGE),
+        "respond_stopped_at": stopped_at(handoff, SlaClock.RESPOND),
+    }
+    if row is None:
+        return HandoffRow(**values)
+    for name, value in values.items():
+        setattr(row, name, value)
+    return row
+
+
+def history_row(entry: HistoryEntry) -> HistoryRow:
+    return HistoryRow(**dataclasses.asdict(entry))

@@ -1,0 +1,188 @@
+"""The tracker consumer against the real embedded broker, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlmodel import select
+
+from rujukan.core.broker import EmbeddedBroker
+from rujukan.core.codec import EventCodec
+from rujukan.core.db import Database
+from rujukan.core.kafka.clients import make_producer
+from rujukan.core.kafka.topics import ensure_topics, make_admin
+from rujukan.tracker.consumer import TrackerConsumer
+from rujukan.tracker.models import HandoffRow, HistoryRow, ProcessedEvent
+from rujukan.tracker.settings import TrackerSettings
+from tests.kafka_helpers import read_topic
+from tests.tracker.journeys import Journey
+
+pytestmark = pytest.mark.integration
+CODEC = EventCodec()
+
+
+def journeys() -> list[Journey]:
+    return [
+        Journey()
+        .then("ReferralAcknowledged", hours=1)
+        .then("ReferralAccepted", hours=2)
+        .then("ReferralStarted", hours=3)
+        .then("ReferralCompleted", hours=9, outcome="goals_met"),
+        Journey().then("ReferralRejected", hours=1),
+        Journey(urgency="emergency").then("ReferralNoteAdded", hours=1, by="LAPAS-CIPINANG"),
+        Journey().then("ReferralAccepted", hours=1).then("ReferralStarted", hours=2).then("ReferralPutOnHold", hours=3),
+    ]
+
+
+EXPECTED = ["completed", "rejected", "requested", "on_hold"]
+
+
+def publish(settings: TrackerSettings, events: list[dict[str, Any]], *, raw: list[bytes] = ()) -> None:  # type: ignore[assignment]
+    admin = make_admin(settings)
+    ensure_topics(admin, settings)
+    admin.close()
+    producer = make_producer(settings, name="test-publisher")
+    for event in events:
+        producer.send(
+            settings.topics.referral_events, key=str(event["referral_id"]).encode(), value=CODEC.encode(event)
+        )
+    for value in raw:
+        producer.send(settings.topics.referral_events, key=b"poison", value=value)
+    producer.flush(20)
+    producer.close()
+
+
+@contextmanager
+def running(db: Database, settings: TrackerSettings) -> Iterator[TrackerConsumer]:
+    consumer = TrackerConsumer(db, settings)
+    stop = threading.Event()
+    thread = threading.Thread(target=consumer.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        yield consumer
+    finally:
+        stop.set()
+        thread.join(30)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+def statuses(db: Database, journeys: list[Journey]) -> list[str | None]:
+    with db.read() as session:
+        rows = {row.referral_id: row.status for row in session.exec(select(HandoffRow)).all()}
+    return [rows.get(str(j.referral_id)) for j in journeys]
+
+
+def history_count(db: Database) -> int:
+    with db.read() as session:
+        return len(session.exec(select(HistoryRow)).all())
+
+
+def test_events_are_applied_once_even_when_delivered_twice(
+    tracker_db: Database, tracker_settings: TrackerSettings
+) -> None:
+    sample = journeys()
+    events = [e for j in sample for e in j.events]
+    publish(tracker_settings, events + events)  # every event twice
+    with running(tracker_db, tracker_settings):
+        wait_for(lambda: statuses(tracker_db, sample) == EXPECTED)
+        wait_for(lambda: _processed(tracker_db) == len(events))
+        time.sleep(0.5)
+    assert history_count(tracker_db) == len(events)
+    with tracker_db.read() as session:
+        done = session.get(HandoffRow, str(sample[0].referral_id))
+        assert done is not None
+        assert done.completed_at == sample[0].events[-1]["occurred_at"]
+
+
+def _processed(db: Database) -> int:
+    with db.read() as session:
+        return len(session.exec(select(ProcessedEvent)).all())
+
+
+def test_redelivery_after_a_crash_before_the_offset_commit_changes_nothing(
+    tracker_db: Database, tracker_settings: TrackerSettings
+) -> None:
+    sample = journeys()
+    events = [e for j in sample for e in j.events]
+    consumer = TrackerConsumer(tracker_db, tracker_settings)
+    records = [
+        _Record(tracker_settings.topics.referral_events, 0, offset, CODEC.encode(e)) for offset, e in enumerate(events)
+    ]
+    first = consumer.apply(records, topic_id=str(uuid.uuid4()))
+    assert first.applied == len(events)
+    # The process died after the database commit; Kafka delivers the same records again.
+    again = TrackerConsumer(tracker_db, tracker_settings).apply(records, topic_id=str(uuid.uuid4()))
+    assert (again.applied, again.duplicates) == (0, len(events))
+    assert statuses(tracker_db, sample) == EXPECTED
+    assert history_count(tracker_db) == len(events)
+
+
+class _Record:
+    def __init__(self, topic: str, partition: int, offset: int, value: bytes) -> None:
+        self.topic, self.partition, self.offset, self.value, self.key = topic, partition, offset, value, b"k"
+
+
+def test_a_restarted_consumer_resumes_from_its_stored_position(
+    tracker_db: Database, tracker_settings: TrackerSettings
+) -> None:
+    first, second = journeys()[:2], journeys()[2:]
+    publish(tracker_settings, [e for j in first for e in j.events])
+    with running(tracker_db, tracker_settings):
+        wait_for(lambda: statuses(tracker_db, first) == EXPECTED[:2])
+    publish(tracker_settings, [e for j in second for e in j.events])
+    with running(tracker_db, tracker_settings):  # a new process: positions come from the database
+        wait_for(lambda: statuses(tracker_db, second) == EXPECTED[2:])
+    assert history_count(tracker_db) == sum(len(j.events) for j in first + second)
+
+
+def test_poison_messages_are_dead_lettered_and_the_partition_moves_on(
+    tracker_db: Database, tracker_settings: TrackerSettings
+) -> None:
+    good = Journey()
+    created_by_responder = {**Journey().events[0], "actor_agency": "BAPAS-JAKTIM"}
+    orphan = dict(Journey().then("ReferralAccepted", hours=1).events[1])  # seq 2 of an unknown referral
+    poison = [b"\x00random bytes", b"\xc3\x01" + b"\x11" * 8 + b"body"]
+    publish(tracker_settings, [created_by_responder, orphan], raw=poison)
+    publish(tracker_settings, good.events)
+    with running(tracker_db, tracker_settings):
+        wait_for(lambda: statuses(tracker_db, [good]) == ["requested"])
+    dead = read_topic(tracker_settings, tracker_settings.topics.dead_letter, expected=4)
+    reasons = sorted(dict(r.headers)["dlq.error.class"].decode() for r in dead)
+    assert reasons == ["ProjectionError", "ProjectionError", "UnknownFingerprint", "WrongMagic"]
+    for record in dead:
+        headers = {k: v.decode() for k, v in record.headers}
+        assert headers["dlq.source.topic"] == tracker_settings.topics.referral_events
+        assert headers["dlq.consumer"] == "tracker-v1"
+        assert int(headers["dlq.source.offset"]) >= 0
+
+
+def test_a_broker_log_reset_is_followed_and_deduplicated(
+    tracker_settings: TrackerSettings, tracker_db: Database, tmp_path: Path
+) -> None:
+    sample = journeys()
+    events = [e for j in sample for e in j.events]
+    with EmbeddedBroker(log_path=tmp_path / "b.log") as broker:
+        settings = tracker_settings.model_copy(update={"kafka_bootstrap": broker.bootstrap})
+        publish(settings, events[:5])
+        with running(tracker_db, settings):
+            wait_for(lambda: _processed(tracker_db) == 5)
+            broker.restart()  # everything on the broker is gone; the relay republishes from the start
+            publish(settings, events)
+            wait_for(lambda: statuses(tracker_db, sample) == EXPECTED, timeout=60)
+            wait_for(lambda: _processed(tracker_db) == len(events))
+    assert history_count(tracker_db) == len(events)
