@@ -1,29 +1,20 @@
-"""Use cases of the agency registry and of agency credentials.
-
-A credential is ``rjk_`` followed by 43 random URL-safe characters (256 bits). Only its SHA-256 is
-stored: a fast hash is right for a random 256-bit secret, and it lets a request find its credential by
-an indexed lookup; the final comparison is constant-time.
-"""
+"""Use cases of the agency registry and of agency credentials (secrets: rujukan.core.credentials)."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import secrets
 import uuid
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import select
 
+from rujukan.core.credentials import matches, new_secret, plausible, secret_hash
 from rujukan.core.vocabulary import AgencyKind, ServiceType
 from rujukan.referral.commands import AgencyCode, RegionCode
 from rujukan.referral.context import ReferralContext
 from rujukan.referral.errors import InvalidRequest, NotFound, Unauthenticated
 from rujukan.referral.models import Agency, Credential
-
-TOKEN_PREFIX = "rjk_"  # noqa: S105 - a prefix that marks Rujukan secrets, not a secret
 
 
 class AgencyIn(BaseModel):
@@ -77,14 +68,14 @@ def _agency_out(row: Agency) -> AgencyIn:
 
 
 def issue_credential(ctx: ReferralContext, *, agency_code: str) -> IssuedCredential:
-    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    secret = new_secret()
     with ctx.transaction() as session:
         if session.get(Agency, agency_code) is None:
             raise NotFound(f"no agency {agency_code}")
         credential = Credential(
             id=str(uuid.uuid4()),
             agency_code=agency_code,
-            secret_hash=_hash(secret),
+            secret_hash=secret_hash(secret),
             hint=secret[:10],
             created_at=ctx.clock(),
         )
@@ -112,20 +103,16 @@ def list_credentials(ctx: ReferralContext, *, agency_code: str | None = None) ->
 
 def authenticate(ctx: ReferralContext, *, secret: str) -> str:
     """The agency code behind a bearer secret; Unauthenticated for unknown or revoked ones."""
-    if not secret.startswith(TOKEN_PREFIX) or len(secret) > 100:
+    if not plausible(secret):
         raise Unauthenticated("invalid credential")
-    digest = _hash(secret)
+    digest = secret_hash(secret)
     query = select(Credential.agency_code, Credential.secret_hash, Credential.revoked_at).where(
         Credential.secret_hash == digest
     )
     with ctx.read() as session:
         found = session.execute(query).first()
-    if found is None or not hmac.compare_digest(found.secret_hash, digest):
+    if found is None or not matches(found.secret_hash, secret):
         raise Unauthenticated("invalid credential")
     if found.revoked_at is not None:
         raise Unauthenticated("credential revoked")
     return str(found.agency_code)
-
-
-def _hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()

@@ -12,8 +12,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from rujukan.core.db import make_engine
+from rujukan.core.http_limits import BodySizeLimit
 from rujukan.referral.api import problems
-from rujukan.referral.api.limits import BodySizeLimit
 from rujukan.referral.api.routes import router
 from rujukan.referral.context import ReferralContext
 from rujukan.referral.migrate import upgrade

@@ -1,0 +1,89 @@
+"""HTTP conventions shared by the services' FastAPI apps: RFC 9457 problem details for every error.
+
+Validation errors list the failing fields and why, but never echo the submitted values (they may be a
+name or an NIK). Unexpected exceptions answer 500 with no detail and are logged by class name only. A
+database that cannot be reached answers 503 with Retry-After. Each service adds the mapping of its own
+domain errors with :func:`install_problem_handlers`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from rujukan.core.errors import RujukanError
+
+log = logging.getLogger("rujukan.http")
+PROBLEM_JSON = "application/problem+json"
+RETRY_AFTER_S = 5
+TITLES = {
+    400: "Bad request",
+    401: "Unauthenticated",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Request body too large",
+    415: "Unsupported media type",
+    422: "Invalid request",
+    429: "Too many requests",
+    503: "Service unavailable",
+}
+
+# A domain error -> (status, title, extra members of the problem body)
+ErrorMapper = Callable[[RujukanError], tuple[int, str, dict[str, Any]] | None]
+
+
+def problem(status: int, title: str | None = None, detail: str | None = None, **extra: Any) -> JSONResponse:
+    body: dict[str, Any] = {"type": "about:blank", "title": title or TITLES.get(status, "Error"), "status": status}
+    if detail:
+        body["detail"] = detail
+    body.update(extra)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def install_problem_handlers(app: FastAPI, mapper: ErrorMapper) -> None:
+    async def domain_error(request: Request, exc: RujukanError) -> JSONResponse:
+        mapped = mapper(exc)
+        if mapped is None:
+            return await _unexpected(request, exc)
+        status, title, extra = mapped
+        return problem(status, title, str(exc), **extra)
+
+    app.add_exception_handler(RujukanError, domain_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(OperationalError, _database_unavailable)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unexpected)
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = [
+        {"location": ".".join(str(part) for part in error.get("loc", ())), "message": error.get("msg", "invalid")}
+        for error in exc.errors()
+    ]
+    return problem(422, "Invalid request", "the request does not match the API schema", errors=errors)
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    return problem(exc.status_code, None, str(exc.detail) if exc.detail else None)
+
+
+async def _database_unavailable(request: Request, exc: OperationalError) -> JSONResponse:
+    log.warning("database unavailable (%s)", type(exc.orig).__name__ if exc.orig else "OperationalError")
+    response = problem(503, None, "the database is not reachable; retry later")
+    response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return response
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unexpected %s on %s %s", type(exc).__name__, request.method, request.url.path)
+    return problem(500, "Internal error", "an unexpected error occurred; it has been logged")
