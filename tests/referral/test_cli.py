@@ -88,3 +88,18 @@ def test_a_credential_is_printed_once_alone_and_can_be_revoked(run, tmp_path: Pa
     unknown = run("credentials", "issue", "--agency", "NOPE")
     assert unknown.exit_code == 1
     assert "no agency NOPE" in unknown.output
+
+
+def test_coordinator_credentials_go_to_the_tracker(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from rujukan.cli.common import tracker_database
+    from rujukan.tracker.access import authenticate as tracker_authenticate
+
+    issued = run("credentials", "issue", "--role", "coordinator", "--name", "Koordinator DKI")
+    assert issued.exit_code == 0, issued.output
+    caller = tracker_authenticate(tracker_database(tmp_path / "data"), secret=issued.stdout.strip())
+    assert (caller.role.value, caller.name) == ("coordinator", "Koordinator DKI")
+    both = run("credentials", "issue", "--role", "auditor", "--agency", "X")
+    assert both.exit_code == 1
+    assert "either --agency" in both.output
+    nameless = run("credentials", "issue", "--role", "auditor")
+    assert nameless.exit_code == 1

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from pydantic import TypeAdapter, ValidationError
 
-from rujukan.cli.common import DataDir, JsonFlag, referral_context
+from rujukan.cli.common import DataDir, JsonFlag, referral_context, tracker_database
 from rujukan.cli.output import err, fail
 from rujukan.core.vocabulary import AgencyKind, ServiceType
 from rujukan.referral.registry import (
@@ -20,6 +20,7 @@ from rujukan.referral.registry import (
     list_credentials,
     revoke_credential,
 )
+from rujukan.tracker.access import TrackerRole, issue_tracker_credential
 
 agency_app = typer.Typer(help="The agency registry.", no_args_is_help=True)
 credentials_app = typer.Typer(help="Agency credentials (bearer secrets).", no_args_is_help=True)
@@ -83,11 +84,28 @@ def list_(as_json: JsonFlag = False, data_dir: DataDir = None) -> None:
 
 
 @credentials_app.command("issue")
-def issue(agency: Annotated[str, typer.Option(help="Agency code.")], data_dir: DataDir = None) -> None:
+def issue(
+    agency: Annotated[str | None, typer.Option(help="Agency code (agency API credential).")] = None,
+    role: Annotated[TrackerRole | None, typer.Option(help="coordinator or auditor (tracker credential).")] = None,
+    name: Annotated[str | None, typer.Option(help="Who holds a coordinator or auditor credential.")] = None,
+    data_dir: DataDir = None,
+) -> None:
     """Issue a credential; the secret is printed once, alone on stdout, and never stored."""
-    issued = issue_credential(referral_context(data_dir), agency_code=agency)
-    err.print(f"credential {issued.id} issued for {agency}; store the secret now, it is not shown again", markup=False)
-    typer.echo(issued.secret)
+    if (agency is None) == (role is None):
+        fail("give either --agency CODE, or --role coordinator|auditor with --name NAME")
+    if role is not None:
+        if not name:
+            fail("--role needs --name (who holds the credential)")
+        credential_id, secret = issue_tracker_credential(tracker_database(data_dir), role=role, name=name)
+        holder = f"{role.value} {name}"
+    else:
+        assert agency is not None
+        issued = issue_credential(referral_context(data_dir), agency_code=agency)
+        credential_id, secret, holder = issued.id, issued.secret, agency
+    err.print(
+        f"credential {credential_id} issued for {holder}; store the secret now, it is not shown again", markup=False
+    )
+    typer.echo(secret)
 
 
 @credentials_app.command("list")

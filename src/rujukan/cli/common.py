@@ -7,10 +7,13 @@ from typing import Annotated
 
 import typer
 
+from rujukan.core.db import Database, make_engine
 from rujukan.referral.api.app import build_context
 from rujukan.referral.context import ReferralContext
 from rujukan.referral.migrate import upgrade
 from rujukan.referral.settings import ReferralSettings
+from rujukan.tracker.migrate import upgrade as tracker_upgrade
+from rujukan.tracker.settings import TrackerSettings
 
 DataDir = Annotated[
     Path | None,
@@ -34,3 +37,17 @@ def referral_context(data_dir: Path | None) -> ReferralContext:
     ctx = build_context(referral_settings(data_dir))
     upgrade(ctx.engine)
     return ctx
+
+
+def tracker_settings(data_dir: Path | None) -> TrackerSettings:
+    settings = TrackerSettings()
+    return settings.model_copy(update={"data_dir": data_dir}) if data_dir is not None else settings
+
+
+def tracker_database(data_dir: Path | None) -> Database:
+    """The tracker database of this data dir (or RUJUKAN_TRACKER_DATABASE_URL), migrated."""
+    settings = tracker_settings(data_dir)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    database = Database(make_engine(settings.database_url()))
+    tracker_upgrade(database.engine)
+    return database

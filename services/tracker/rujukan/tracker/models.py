@@ -106,3 +106,17 @@ class SlaBreachRow(TrackerTable, table=True):
     due_at: dt.datetime = Field(sa_column=utc_column())
     detected_at: dt.datetime = Field(sa_column=utc_column())
     published_at: dt.datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+
+
+class TrackerCredential(TrackerTable, table=True):
+    """Coordinator and auditor credentials (agencies authenticate at the referral service)."""
+
+    __tablename__ = "tracker_credentials"
+
+    id: str = Field(primary_key=True, max_length=36)
+    role: str = Field(max_length=20)  # coordinator | auditor
+    name: str = Field(max_length=200)
+    secret_hash: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    hint: str = Field(max_length=16)
+    created_at: dt.datetime = Field(sa_column=utc_column())
+    revoked_at: dt.datetime | None = Field(default=None, sa_column=utc_column(nullable=True))

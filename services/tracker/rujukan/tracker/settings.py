@@ -17,6 +17,7 @@ class TrackerSettings(CoreSettings):
         description="SQLAlchemy URL of the tracker database (default: SQLite in the data dir).",
     )
     tracker_group_id: str = Field(default="rujukan-tracker-v1", description="Kafka consumer group.")
+    consumer_in_process: bool = Field(default=True, description="Run the consumer inside `tracker serve`.")
     sla_hours: dict[str, tuple[float, float]] = Field(
         default_factory=lambda: {
             k: (a.total_seconds() / 3600, r.total_seconds() / 3600) for k, (a, r) in DEFAULT_CLOCKS.items()

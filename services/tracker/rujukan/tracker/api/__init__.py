@@ -1,0 +1,1 @@
+"""The coordinator API and dashboard of the tracker (FastAPI)."""

@@ -1,0 +1,79 @@
+"""``create_app(settings)``: the tracker's coordinator API, live stream and dashboard.
+
+Building the app connects to nothing. The lifespan migrates the database and, unless disabled, runs the
+consumer (and the SLA breach publisher) on background threads of the same process.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from rujukan.core.db import Database, make_engine
+from rujukan.core.errors import RujukanError
+from rujukan.core.http import install_problem_handlers
+from rujukan.core.http_limits import BodySizeLimit
+from rujukan.tracker.access import InvalidQuery, NotFound, Unauthenticated
+from rujukan.tracker.api.routes import router
+from rujukan.tracker.consumer import TrackerConsumer
+from rujukan.tracker.live import ChangeHub
+from rujukan.tracker.migrate import upgrade
+from rujukan.tracker.settings import TrackerSettings
+
+DESCRIPTION = """
+The coordinators' view of Rujukan: where every handoff stands, what is overdue, the funnel per agency
+pair and Satu Data indicator 354. Subjects appear only as pseudonyms: the tracker holds no identifying
+data. Every route but `/healthz` needs a coordinator or auditor credential
+(`rujukan credentials issue --role coordinator --name NAME`).
+"""
+
+
+def map_error(exc: RujukanError) -> tuple[int, str, dict[str, Any]] | None:
+    for kind, status, title in (
+        (Unauthenticated, 401, "Unauthenticated"),
+        (NotFound, 404, "Not found"),
+        (InvalidQuery, 422, "Invalid request"),
+    ):
+        if isinstance(exc, kind):
+            return status, title, {}
+    return None
+
+
+def create_app(settings: TrackerSettings, *, db: Database | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        database = db or Database(make_engine(settings.database_url()))
+        upgrade(database.engine)
+        app.state.db = database
+        app.state.hub = hub = ChangeHub()
+        stop = threading.Event()
+        threads = []
+        if settings.consumer_in_process:
+            consumer = TrackerConsumer(database, settings, on_change=hub.publish)
+            threads.append(threading.Thread(target=consumer.run, args=(stop,), name="rujukan-tracker", daemon=True))
+        for thread in threads:
+            thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(15)
+            if db is None:
+                database.engine.dispose()
+
+    app = FastAPI(title="Rujukan tracker", version="1", description=DESCRIPTION, lifespan=lifespan)
+    install_problem_handlers(app, map_error)
+    app.add_middleware(BodySizeLimit, max_bytes=16 * 1024)
+    app.include_router(router)
+
+    @app.get("/healthz", tags=["health"], summary="Liveness")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,177 @@
+"""Routes of the coordinator API: JSON by default, CSV with ``format=csv``."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from collections.abc import AsyncIterator, Iterable
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel
+
+from rujukan.core.lifecycle import Status
+from rujukan.core.vocabulary import ServiceType
+from rujukan.tracker.access import InvalidQuery
+from rujukan.tracker.api.auth import CallerDep, Db
+from rujukan.tracker.queries import (
+    HandoffDetail,
+    HandoffFilter,
+    HandoffOut,
+    get_case,
+    get_handoff,
+    list_handoffs,
+    rows_for_stats,
+)
+from rujukan.tracker.stats import funnel, indicator_354, parse_period
+
+router = APIRouter(prefix="/v1")
+Format = Annotated[Literal["json", "csv"], Query(description="csv for a spreadsheet download")]
+AgencyQ = Annotated[str | None, Query(max_length=40, pattern=r"^[A-Z0-9][A-Z0-9-]{1,39}$")]
+RegionQ = Annotated[
+    str | None,
+    Query(
+        max_length=13,
+        pattern=r"^\d{2}(\.\d{2}(\.\d{2}(\.\d{4})?)?)?$",
+        description="A region code; includes the regions under it",
+    ),
+]
+PeriodQ = Annotated[str, Query(description="2026, 2026-03 or 2026-Q1 (WIB calendar)")]
+HEARTBEAT_S = 15.0
+
+
+class HandoffPage(BaseModel):
+    items: list[HandoffOut]
+    total: int
+    page: int
+    page_size: int
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def csv_response(rows: Iterable[dict[str, Any]], filename: str) -> Response:
+    buffer = io.StringIO()
+    writer: csv.DictWriter[str] | None = None
+    for row in rows:
+        if writer is None:
+            writer = csv.DictWriter(buffer, fieldnames=list(row))
+            writer.writeheader()
+        writer.writerow({k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in row.items()})
+    return Response(
+        buffer.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.get("/handoffs", response_model=HandoffPage, summary="Handoffs, overdue first")
+def handoffs(
+    _: CallerDep,
+    db: Db,
+    status: Annotated[list[Status] | None, Query()] = None,
+    from_agency: AgencyQ = None,
+    to_agency: AgencyQ = None,
+    agency: AgencyQ = None,
+    service_type: ServiceType | None = None,
+    region: RegionQ = None,
+    overdue: bool | None = None,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=500)] = 50,
+    format: Format = "json",
+) -> HandoffPage | Response:
+    filters = HandoffFilter(
+        status=[s.value for s in status] if status else None,
+        from_agency=from_agency,
+        to_agency=to_agency,
+        agency=agency,
+        service_type=service_type,
+        region=region,
+        overdue=overdue,
+    )
+    items, total = list_handoffs(db, filters=filters, now=now(), page=page, page_size=page_size)
+    if format == "csv":
+        return csv_response((item.model_dump() for item in items), "handoffs.csv")
+    return HandoffPage(items=items, total=total, page=page, page_size=page_size)
+
+
+@router.get("/handoffs/{referral_id}", response_model=HandoffDetail, summary="One handoff with its history")
+def handoff(_: CallerDep, db: Db, referral_id: str) -> HandoffDetail:
+    return get_handoff(db, referral_id=referral_id, now=now())
+
+
+@router.get("/cases/{case_id}", response_model=list[HandoffDetail], summary="A case timeline across agencies")
+def case_timeline(_: CallerDep, db: Db, case_id: str) -> list[HandoffDetail]:
+    return get_case(db, case_id=case_id, now=now())
+
+
+@router.get("/stats/funnel", summary="Per agency pair: counts per status, time to acknowledge/accept/complete")
+def funnel_stats(
+    _: CallerDep, db: Db, service_type: ServiceType | None = None, region: RegionQ = None, format: Format = "json"
+) -> Any:
+    rows = funnel(rows_for_stats(db, service_type=service_type, region=region))
+    if format == "csv":
+        return csv_response(
+            (
+                {
+                    "from_agency": r.from_agency,
+                    "to_agency": r.to_agency,
+                    "total": r.total,
+                    **{f"status_{k}": v for k, v in sorted(r.by_status.items())},
+                    **{f"{stage}_{m}_hours": v for stage, ms in r.hours.items() for m, v in ms.items() if m != "n"},
+                }
+                for r in rows
+            ),
+            "funnel.csv",
+        )
+    return [
+        {
+            "from_agency": r.from_agency,
+            "to_agency": r.to_agency,
+            "total": r.total,
+            "by_status": r.by_status,
+            "hours": r.hours,
+        }
+        for r in rows
+    ]
+
+
+@router.get("/stats/indicators/354", summary="Satu Data indicator 354 per region and period")
+def indicator(_: CallerDep, db: Db, period: PeriodQ, region: RegionQ = None, format: Format = "json") -> Any:
+    try:
+        start, end = parse_period(period)
+    except ValueError as exc:
+        raise InvalidQuery(str(exc)) from exc
+    values = [
+        {"region_code": v.region_code, "numerator": v.numerator, "denominator": v.denominator, "percent": v.percent}
+        for v in indicator_354(rows_for_stats(db, region=region), start=start, end=end)
+    ]
+    if format == "csv":
+        return csv_response(({"period": period, **v} for v in values), f"indicator-354-{period}.csv")
+    return {
+        "indicator": 354,
+        "name": "Cakupan layanan reintegrasi sosial bagi perempuan dan anak korban kekerasan",
+        "unit": "percent",
+        "period": period,
+        "values": values,
+    }
+
+
+@router.get("/stream", summary="Server-sent events: the referral ids of every change")
+async def stream(_: CallerDep, request: Request) -> StreamingResponse:
+    hub = request.app.state.hub
+
+    async def events() -> AsyncIterator[str]:
+        yield "retry: 3000\n\n"
+        async for ids in hub.subscribe(heartbeat_s=HEARTBEAT_S):
+            if await request.is_disconnected():
+                return
+            yield f"event: change\ndata: {json.dumps({'referral_ids': ids})}\n\n" if ids else ": keep-alive\n\n"
+
+    return StreamingResponse(
+        events(), media_type="text/event-stream", headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    )

@@ -1,0 +1,194 @@
+"""What coordinators read: handoffs (overdue first), one handoff with its history, a case timeline, and
+the rows the statistics are computed from. Nothing here is identifying: subjects are pseudonyms."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import ColumnElement, and_, case, func, or_
+from sqlmodel import col, select
+
+from rujukan.core.db import Database
+from rujukan.tracker.access import NotFound
+from rujukan.tracker.models import HandoffRow, HistoryRow, SlaBreachRow
+
+
+class HandoffOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    referral_id: str
+    case_id: str
+    parent_referral_id: str | None
+    from_agency: str
+    to_agency: str
+    service_type: str
+    urgency: str
+    status: str
+    subject_id: str
+    subject_category: str
+    subject_sex: str
+    subject_age_band: str
+    region_code: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    acknowledged_at: dt.datetime | None
+    accepted_at: dt.datetime | None
+    rejected_at: dt.datetime | None
+    started_at: dt.datetime | None
+    completed_at: dt.datetime | None
+    closed_at: dt.datetime | None
+    subject_erased: bool
+    ack_due_at: dt.datetime
+    respond_due_at: dt.datetime
+    overdue: bool = False
+
+
+class HistoryOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    seq: int
+    event_type: str
+    occurred_at: dt.datetime
+    actor_agency: str
+    status_after: str
+    reason_code: str | None
+    outcome: str | None
+    to_agency: str | None
+    child_referral_id: str | None
+
+
+class BreachOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    clock: str
+    due_at: dt.datetime
+    detected_at: dt.datetime
+
+
+class HandoffDetail(HandoffOut):
+    history: list[HistoryOut]
+    breaches: list[BreachOut]
+
+
+@dataclass(frozen=True)
+class HandoffFilter:
+    status: list[str] | None = None
+    from_agency: str | None = None
+    to_agency: str | None = None
+    agency: str | None = None  # either side
+    service_type: str | None = None
+    region: str | None = None  # a region code and everything under it
+    overdue: bool | None = None
+
+
+def overdue_condition(now: dt.datetime) -> ColumnElement[bool]:
+    return or_(
+        and_(col(HandoffRow.ack_stopped_at).is_(None), col(HandoffRow.ack_due_at) < now),
+        and_(col(HandoffRow.respond_stopped_at).is_(None), col(HandoffRow.respond_due_at) < now),
+    )
+
+
+def _conditions(filters: HandoffFilter, now: dt.datetime) -> list[Any]:
+    conditions: list[Any] = []
+    if filters.status:
+        conditions.append(col(HandoffRow.status).in_(filters.status))
+    for column, value in (
+        (HandoffRow.from_agency, filters.from_agency),
+        (HandoffRow.to_agency, filters.to_agency),
+        (HandoffRow.service_type, filters.service_type),
+    ):
+        if value:
+            conditions.append(col(column) == value)
+    if filters.agency:
+        conditions.append(
+            or_(col(HandoffRow.from_agency) == filters.agency, col(HandoffRow.to_agency) == filters.agency)
+        )
+    if filters.region:
+        conditions.append(
+            or_(
+                col(HandoffRow.region_code) == filters.region,
+                col(HandoffRow.region_code).startswith(filters.region + "."),
+            )
+        )
+    if filters.overdue is not None:
+        overdue = overdue_condition(now)
+        conditions.append(overdue if filters.overdue else ~overdue)
+    return conditions
+
+
+def list_handoffs(
+    db: Database, *, filters: HandoffFilter, now: dt.datetime, page: int = 1, page_size: int = 50
+) -> tuple[list[HandoffOut], int]:
+    """A page of handoffs, overdue first, then most recently changed; and the total count."""
+    conditions = _conditions(filters, now)
+    overdue_first = case((overdue_condition(now), 0), else_=1)
+    query = (
+        select(HandoffRow)
+        .where(*conditions)
+        .order_by(overdue_first, col(HandoffRow.updated_at).desc(), col(HandoffRow.referral_id))
+        .offset((page - 1) * page_size)
+        .limit(page_size)
+    )
+    with db.read() as session:
+        rows = session.exec(query).all()
+        total = session.execute(select(func.count()).select_from(HandoffRow).where(*conditions)).scalar_one()
+    return [_out(row, now) for row in rows], int(total)
+
+
+def _out(row: HandoffRow, now: dt.datetime) -> HandoffOut:
+    out = HandoffOut.model_validate(row)
+    out.overdue = (row.ack_stopped_at is None and row.ack_due_at < now) or (
+        row.respond_stopped_at is None and row.respond_due_at < now
+    )
+    return out
+
+
+def get_handoff(db: Database, *, referral_id: str, now: dt.datetime) -> HandoffDetail:
+    details = _details(db, [referral_id], now)
+    if not details:
+        raise NotFound("handoff not found")
+    return details[0]
+
+
+def get_case(db: Database, *, case_id: str, now: dt.datetime) -> list[HandoffDetail]:
+    with db.read() as session:
+        ids = list(
+            session.exec(
+                select(HandoffRow.referral_id)
+                .where(HandoffRow.case_id == case_id)
+                .order_by(col(HandoffRow.created_at), col(HandoffRow.referral_id))
+            ).all()
+        )
+    if not ids:
+        raise NotFound("case not found")
+    return _details(db, ids, now)
+
+
+def _details(db: Database, referral_ids: list[str], now: dt.datetime) -> list[HandoffDetail]:
+    with db.read() as session:
+        rows = session.exec(
+            select(HandoffRow)
+            .where(col(HandoffRow.referral_id).in_(referral_ids))
+            .order_by(col(HandoffRow.created_at), col(HandoffRow.referral_id))
+        ).all()
+        history = session.exec(
+            select(HistoryRow).where(col(HistoryRow.referral_id).in_(referral_ids)).order_by(col(HistoryRow.seq))
+        ).all()
+        breaches = session.exec(select(SlaBreachRow).where(col(SlaBreachRow.referral_id).in_(referral_ids))).all()
+    return [
+        HandoffDetail(
+            **_out(row, now).model_dump(),
+            history=[HistoryOut.model_validate(h) for h in history if h.referral_id == row.referral_id],
+            breaches=[BreachOut.model_validate(b) for b in breaches if b.referral_id == row.referral_id],
+        )
+        for row in rows
+    ]
+
+
+def rows_for_stats(db: Database, *, service_type: str | None = None, region: str | None = None) -> list[HandoffRow]:
+    filters = HandoffFilter(service_type=service_type, region=region)
+    with db.read() as session:
+        return list(session.exec(select(HandoffRow).where(*_conditions(filters, dt.datetime.now(dt.UTC)))).all())

@@ -1,0 +1,129 @@
+"""Statistics for coordinators, as pure functions over handoff rows.
+
+Funnel: per (from agency, to agency), how many referrals are in each status and how long the receiving
+agency took to acknowledge, accept and complete (median and 90th percentile, in hours).
+
+Indicator 354 (Satu Data), *Cakupan layanan reintegrasi sosial bagi perempuan dan anak korban kekerasan*,
+per region and period: distinct subjects of category violence_victim_woman or violence_victim_child
+with at least one referral completed in the period, divided by the distinct such subjects with at least
+one referral created in the period, times 100. Taken literally from DESIGN.md: a subject referred before
+the period and served within it counts in the numerator only, so the value can exceed 100.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+VICTIM_CATEGORIES = frozenset({"violence_victim_woman", "violence_victim_child"})
+STAGES = {"acknowledge": "acknowledged_at", "accept": "accepted_at", "complete": "completed_at"}
+
+
+class HandoffLike(Protocol):
+    from_agency: str
+    to_agency: str
+    status: str
+    subject_id: str
+    subject_category: str
+    region_code: str
+    created_at: dt.datetime
+    acknowledged_at: dt.datetime | None
+    accepted_at: dt.datetime | None
+    completed_at: dt.datetime | None
+
+
+@dataclass
+class FunnelRow:
+    from_agency: str
+    to_agency: str
+    total: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+    hours: dict[str, dict[str, float | None]] = field(default_factory=dict)  # stage -> {median, p90, n}
+
+
+def percentile(values: list[float], fraction: float) -> float | None:
+    """Linear interpolation between closest ranks (as numpy's default); None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * fraction
+    low, high = math.floor(position), math.ceil(position)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def funnel(handoffs: Iterable[HandoffLike]) -> list[FunnelRow]:
+    rows: dict[tuple[str, str], FunnelRow] = {}
+    durations: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for h in handoffs:
+        pair = (h.from_agency, h.to_agency)
+        row = rows.setdefault(pair, FunnelRow(from_agency=h.from_agency, to_agency=h.to_agency))
+        row.total += 1
+        row.by_status[h.status] = row.by_status.get(h.status, 0) + 1
+        for stage, attribute in STAGES.items():
+            moment = getattr(h, attribute)
+            if moment is not None:
+                durations[pair][stage].append((moment - h.created_at).total_seconds() / 3600)
+    for pair, row in rows.items():
+        for stage in STAGES:
+            values = durations[pair][stage]
+            row.hours[stage] = {
+                "median": percentile(values, 0.5),
+                "p90": percentile(values, 0.9),
+                "n": float(len(values)),
+            }
+    return sorted(rows.values(), key=lambda r: (r.from_agency, r.to_agency))
+
+
+@dataclass(frozen=True)
+class IndicatorValue:
+    region_code: str
+    numerator: int
+    denominator: int
+
+    @property
+    def percent(self) -> float | None:
+        return round(100 * self.numerator / self.denominator, 2) if self.denominator else None
+
+
+def indicator_354(handoffs: Iterable[HandoffLike], *, start: dt.datetime, end: dt.datetime) -> list[IndicatorValue]:
+    """Per region code of the subject, for the period [start, end); plus a row "ALL" for the total."""
+    created: dict[str, set[str]] = defaultdict(set)
+    completed: dict[str, set[str]] = defaultdict(set)
+    for h in handoffs:
+        if h.subject_category not in VICTIM_CATEGORIES:
+            continue
+        for region in (h.region_code, "ALL"):
+            if start <= h.created_at < end:
+                created[region].add(h.subject_id)
+            if h.status == "completed" and h.completed_at is not None and start <= h.completed_at < end:
+                completed[region].add(h.subject_id)
+    regions = sorted(set(created) | set(completed), key=lambda r: (r == "ALL", r))
+    return [IndicatorValue(r, len(completed[r]), len(created[r])) for r in regions]
+
+
+WIB = ZoneInfo("Asia/Jakarta")  # periods of official statistics follow Western Indonesia Time
+PERIOD = re.compile(r"^(?P<year>\d{4})(?:-(?:(?P<month>0[1-9]|1[0-2])|Q(?P<quarter>[1-4])))?$")
+
+
+def parse_period(text: str) -> tuple[dt.datetime, dt.datetime]:
+    """``2026``, ``2026-03`` or ``2026-Q1`` as a [start, end) range of WIB (Asia/Jakarta) calendar days."""
+    match = PERIOD.match(text)
+    if match is None:
+        raise ValueError("period must look like 2026, 2026-03 or 2026-Q1")
+    year = int(match["year"])
+    if match["month"]:
+        first, months = int(match["month"]), 1
+    elif match["quarter"]:
+        first, months = 3 * int(match["quarter"]) - 2, 3
+    else:
+        first, months = 1, 12
+    start = dt.datetime(year, first, 1, tzinfo=WIB)
+    end_month = first + months
+    end = dt.datetime(year + (end_month - 1) // 12, (end_month - 1) % 12 + 1, 1, tzinfo=WIB)
+    return start, end

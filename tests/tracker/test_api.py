@@ -1,0 +1,144 @@
+"""The coordinator API over HTTP, on SQLite and PostgreSQL, fed through the consumer's apply()."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from rujukan.core.codec import EventCodec
+from rujukan.core.db import Database
+from rujukan.tracker.access import TrackerRole, issue_tracker_credential, revoke_tracker_credential
+from rujukan.tracker.api.app import create_app
+from rujukan.tracker.consumer import TrackerConsumer
+from rujukan.tracker.settings import TrackerSettings
+from tests.tracker.journeys import Journey
+
+pytestmark = pytest.mark.integration
+NOW = dt.datetime.now(dt.UTC)
+
+
+class Record:
+    def __init__(self, offset: int, value: bytes) -> None:
+        self.topic, self.partition, self.offset, self.value, self.key = "t", 0, offset, value, b"k"
+
+
+def feed(db: Database, settings: TrackerSettings, journeys: list[Journey]) -> None:
+    codec = EventCodec()
+    events = [e for j in journeys for e in j.events]
+    TrackerConsumer(db, settings).apply([Record(i, codec.encode(e)) for i, e in enumerate(events)], topic_id="t")
+
+
+@pytest.fixture
+def app_client(tracker_db: Database, tracker_settings: TrackerSettings) -> Iterator[tuple[TestClient, Any]]:
+    settings = tracker_settings.model_copy(update={"consumer_in_process": False})
+    app = create_app(settings, db=tracker_db)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        _, secret = issue_tracker_credential(tracker_db, role=TrackerRole.COORDINATOR, name="Koordinator DKI")
+        client.headers["Authorization"] = f"Bearer {secret}"
+        yield client, app
+
+
+@pytest.fixture
+def sample(tracker_db: Database, tracker_settings: TrackerSettings) -> dict[str, Journey]:
+    fresh = NOW - dt.timedelta(minutes=5)
+    journeys = {
+        "overdue": Journey(urgency="emergency", start=NOW - dt.timedelta(hours=3), region="31.75"),
+        "fresh": Journey(urgency="routine", start=fresh, region="31.71", to_agency="RSUD-KRAMATJATI"),
+        "done": Journey(start=fresh, category="violence_victim_woman", region="32.73")
+        .then("ReferralAccepted", hours=0.01)
+        .then("ReferralCompleted", hours=0.02, outcome="goals_met"),
+    }
+    journeys["child"] = Journey(
+        start=fresh + dt.timedelta(minutes=1),  # forwarded after the parent was created
+        case_id=journeys["done"].case_id,
+        from_agency="BAPAS-JAKTIM",
+        to_agency="KEMENSOS-HANDAYANI",
+        parent=journeys["done"].referral_id,
+    )
+    feed(tracker_db, tracker_settings, list(journeys.values()))
+    return journeys
+
+
+def test_credentials_are_required_and_revocable(app_client: tuple[TestClient, Any], tracker_db: Database) -> None:
+    client, _ = app_client
+    assert client.get("/healthz", headers={"Authorization": ""}).status_code == 200
+    anonymous = client.get("/v1/handoffs", headers={"Authorization": ""})
+    assert anonymous.status_code == 401
+    assert anonymous.headers["content-type"] == "application/problem+json"
+    credential_id, secret = issue_tracker_credential(tracker_db, role=TrackerRole.AUDITOR, name="BPK")
+    assert client.get("/v1/handoffs", headers={"Authorization": f"Bearer {secret}"}).status_code == 200
+    revoke_tracker_credential(tracker_db, credential_id=credential_id)
+    assert client.get("/v1/handoffs", headers={"Authorization": f"Bearer {secret}"}).status_code == 401
+
+
+def test_handoffs_come_overdue_first_and_filter(app_client: tuple[TestClient, Any], sample: dict[str, Journey]) -> None:
+    client, _ = app_client
+    page = client.get("/v1/handoffs").json()
+    assert page["total"] == 4
+    assert page["items"][0]["referral_id"] == str(sample["overdue"].referral_id)
+    assert page["items"][0]["overdue"] is True
+    assert [i["overdue"] for i in page["items"][1:]] == [False, False, False]
+    only = client.get("/v1/handoffs", params={"overdue": "true"}).json()["items"]
+    assert [i["referral_id"] for i in only] == [str(sample["overdue"].referral_id)]
+    assert client.get("/v1/handoffs", params={"to_agency": "RSUD-KRAMATJATI"}).json()["total"] == 1
+    assert client.get("/v1/handoffs", params={"status": "completed"}).json()["total"] == 1
+    assert client.get("/v1/handoffs", params={"region": "31"}).json()["total"] == 3  # 31.75 x2, 31.71
+    assert client.get("/v1/handoffs", params={"region": "31.71"}).json()["total"] == 1
+    assert client.get("/v1/handoffs", params={"agency": "BAPAS-JAKTIM"}).json()["total"] == 3  # not the RSUD one
+    assert client.get("/v1/handoffs", params={"region": "nope"}).status_code == 422
+
+
+def test_csv_download(app_client: tuple[TestClient, Any], sample: dict[str, Journey]) -> None:
+    client, _ = app_client
+    response = client.get("/v1/handoffs", params={"format": "csv"})
+    assert response.headers["content-type"].startswith("text/csv")
+    lines = response.text.strip().splitlines()
+    assert lines[0].startswith("referral_id,case_id,")
+    assert len(lines) == 5
+
+
+def test_handoff_detail_and_case_timeline(app_client: tuple[TestClient, Any], sample: dict[str, Journey]) -> None:
+    client, _ = app_client
+    detail = client.get(f"/v1/handoffs/{sample['done'].referral_id}").json()
+    assert [h["event_type"] for h in detail["history"]] == ["ReferralCreated", "ReferralAccepted", "ReferralCompleted"]
+    assert detail["status"] == "completed"
+    timeline = client.get(f"/v1/cases/{sample['done'].case_id}").json()
+    assert [h["referral_id"] for h in timeline] == [str(sample["done"].referral_id), str(sample["child"].referral_id)]
+    assert client.get("/v1/handoffs/nope").status_code == 404
+    assert client.get("/v1/cases/nope").status_code == 404
+    overdue = client.get(f"/v1/handoffs/{sample['overdue'].referral_id}").json()
+    assert {b["clock"] for b in overdue["breaches"]} == {"acknowledge"}
+
+
+def test_funnel_and_indicator(app_client: tuple[TestClient, Any], sample: dict[str, Journey]) -> None:
+    client, _ = app_client
+    rows = {(r["from_agency"], r["to_agency"]): r for r in client.get("/v1/stats/funnel").json()}
+    assert rows[("LAPAS-CIPINANG", "BAPAS-JAKTIM")]["total"] == 2
+    assert rows[("LAPAS-CIPINANG", "BAPAS-JAKTIM")]["by_status"] == {"requested": 1, "completed": 1}
+    period = NOW.astimezone(dt.timezone(dt.timedelta(hours=7))).strftime("%Y-%m")
+    indicator = client.get("/v1/stats/indicators/354", params={"period": period}).json()
+    assert {v["region_code"]: v["percent"] for v in indicator["values"]} == {"32.73": 100.0, "ALL": 100.0}
+    bad = client.get("/v1/stats/indicators/354", params={"period": "2026-13"})
+    assert bad.status_code == 422
+    assert "period must look like" in bad.json()["detail"]
+    csv = client.get("/v1/stats/indicators/354", params={"period": period, "format": "csv"}).text
+    assert csv.splitlines()[0] == "period,region_code,numerator,denominator,percent"
+
+
+def test_the_stream_tells_of_changes(app_client: tuple[TestClient, Any]) -> None:
+    client, app = app_client
+    with client.stream("GET", "/v1/stream") as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        lines = response.iter_lines()
+        assert next(lines) == "retry: 3000"
+        threading.Timer(0.3, app.state.hub.publish, args=(["r-1", "r-2"],)).start()
+        for line in lines:
+            if line.startswith("data: "):
+                assert json.loads(line[len("data: ") :]) == {"referral_ids": ["r-1", "r-2"]}
+                break
