@@ -1,0 +1,152 @@
+"""Publishing a database outbox to Kafka, in order, at least once; used by every Rujukan producer.
+
+Each round reads the oldest unpublished messages from the store, sends them, waits for the broker's
+acknowledgement of all of them, and only then marks them published. A crash between send and mark
+re-sends them (consumers deduplicate by event id); nothing is ever skipped.
+
+Broker log reset: the publisher remembers the id of the topic it publishes to (in the store). When the
+topic is gone or its id changed, the store marks every message unpublished again and the whole outbox is
+republished. After any Kafka error the producer is closed and rebuilt, because an idempotent producer
+is unusable once its broker restarted. When idle, the topic id is checked at most once a second.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+from kafka import KafkaAdminClient, KafkaProducer
+from kafka.errors import KafkaError
+
+from rujukan.core.kafka.clients import make_producer
+from rujukan.core.kafka.topics import ensure_topics, make_admin, topic_id
+from rujukan.core.settings import CoreSettings
+
+log = logging.getLogger("rujukan.outbox")
+IDLE_WAIT_S = 0.05
+IDLE_TOPIC_CHECK_S = 1.0
+ERROR_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
+SEND_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxMessage:
+    position: int | str  # the store's identity of the row, handed back to mark_published
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+class OutboxStore(Protocol):
+    def unpublished(self, limit: int) -> list[OutboxMessage]: ...
+
+    def mark_published(self, positions: list[int | str]) -> None: ...
+
+    def stored_topic_id(self) -> str | None: ...
+
+    def reset(self, topic_id: str, *, republish: bool) -> None:
+        """Remember ``topic_id``; with ``republish``, mark every message unpublished again."""
+
+
+class OutboxPublisher:
+    """``run_once`` is one round; ``run`` loops until stopped."""
+
+    def __init__(
+        self, settings: CoreSettings, store: OutboxStore, *, topic: str, name: str, batch_size: int = 1000
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._topic = topic
+        self._name = name
+        self._batch_size = batch_size
+        self._producer: KafkaProducer | None = None
+        self._admin: KafkaAdminClient | None = None
+        self._known_topic_id: str | None = None
+        self._last_topic_check = -IDLE_TOPIC_CHECK_S
+
+    def run_once(self) -> int:
+        """Publish one batch; the number of messages published (0 when there was nothing to do)."""
+        rows = self._store.unpublished(self._batch_size)
+        now = time.monotonic()
+        if not rows and now - self._last_topic_check < IDLE_TOPIC_CHECK_S:
+            return 0
+        current = self._current_topic_id()
+        self._last_topic_check = now
+        if self._reset_if_topic_changed(current):
+            rows = self._store.unpublished(self._batch_size)
+        if not rows:
+            return 0
+        producer = self._producer_or_new()
+        futures = [producer.send(self._topic, key=r.key, value=r.value, headers=r.headers) for r in rows]
+        producer.flush(timeout=SEND_TIMEOUT_S)
+        for future in futures:
+            future.get(timeout=SEND_TIMEOUT_S)
+        if self._current_topic_id() != current:
+            return 0  # the log was reset while we sent: the next round republishes everything
+        self._mark_published([row.position for row in rows])
+        return len(rows)
+
+    def run(self, stop: threading.Event) -> None:
+        failures = 0
+        while not stop.is_set():
+            try:
+                published = self.run_once()
+                failures = 0
+            except (KafkaError, OSError) as exc:
+                log.warning("%s: Kafka error %s; rebuilding the producer", self._name, type(exc).__name__)
+                self.close()
+                stop.wait(ERROR_BACKOFF_S[min(failures, len(ERROR_BACKOFF_S) - 1)])
+                failures += 1
+                continue
+            if published == 0:
+                stop.wait(IDLE_WAIT_S)
+        self.close()
+
+    def close(self) -> None:
+        producer, self._producer = self._producer, None
+        admin, self._admin = self._admin, None
+        if producer is not None:
+            producer.close(timeout=5)
+        if admin is not None:
+            admin.close()
+
+    def _mark_published(self, positions: list[int | str]) -> None:
+        self._store.mark_published(positions)
+
+    def _producer_or_new(self) -> KafkaProducer:
+        if self._producer is None:
+            self._producer = make_producer(self._settings, name=self._name)
+        return self._producer
+
+    def _current_topic_id(self) -> str:
+        if self._admin is None:
+            self._admin = make_admin(self._settings, name=f"{self._name}-admin")
+        found = topic_id(self._admin, self._topic)
+        if found is None:
+            ensure_topics(self._admin, self._settings)
+            found = topic_id(self._admin, self._topic)
+        if found is None:
+            raise KafkaError(f"topic {self._topic} has no id after creation")
+        return str(found)
+
+    def _reset_if_topic_changed(self, current: str) -> bool:
+        """Republish everything when the topic is not the one we published to; True if so."""
+        if current == self._known_topic_id:
+            return False
+        stored = self._store.stored_topic_id()
+        reset = stored is not None and stored != current
+        if reset:
+            log.warning(
+                "%s: topic %s was reset (id %s -> %s); republishing everything",
+                self._name,
+                self._topic,
+                stored,
+                current,
+            )
+        if stored != current:
+            self._store.reset(current, republish=reset)
+        self._known_topic_id = current
+        return reset
