@@ -15,6 +15,7 @@ from rujukan.core.codec import EventCodec
 from rujukan.core.db import Database
 from rujukan.tracker.access import TrackerRole, issue_tracker_credential, revoke_tracker_credential
 from rujukan.tracker.api.app import create_app
+from rujukan.tracker.breaches import sweep
 from rujukan.tracker.consumer import TrackerConsumer
 from rujukan.tracker.settings import TrackerSettings
 from tests.tracker.journeys import Journey
@@ -103,7 +104,12 @@ def test_csv_download(app_client: tuple[TestClient, Any], sample: dict[str, Jour
     assert len(lines) == 5
 
 
-def test_handoff_detail_and_case_timeline(app_client: tuple[TestClient, Any], sample: dict[str, Journey]) -> None:
+def test_handoff_detail_and_case_timeline(
+    app_client: tuple[TestClient, Any],
+    sample: dict[str, Journey],
+    tracker_db: Database,
+    tracker_settings: TrackerSettings,
+) -> None:
     client, _ = app_client
     detail = client.get(f"/v1/handoffs/{sample['done'].referral_id}").json()
     assert [h["event_type"] for h in detail["history"]] == ["ReferralCreated", "ReferralAccepted", "ReferralCompleted"]
@@ -112,6 +118,10 @@ def test_handoff_detail_and_case_timeline(app_client: tuple[TestClient, Any], sa
     assert [h["referral_id"] for h in timeline] == [str(sample["done"].referral_id), str(sample["child"].referral_id)]
     assert client.get("/v1/handoffs/nope").status_code == 404
     assert client.get("/v1/cases/nope").status_code == 404
+    overdue = client.get(f"/v1/handoffs/{sample['overdue'].referral_id}").json()
+    assert overdue["overdue"] is True
+    assert overdue["breaches"] == []  # not yet swept
+    sweep(tracker_db, tracker_settings.sla_policy(), now=dt.datetime.now(dt.UTC))
     overdue = client.get(f"/v1/handoffs/{sample['overdue'].referral_id}").json()
     assert {b["clock"] for b in overdue["breaches"]} == {"acknowledge"}
 

@@ -10,7 +10,6 @@ dead letter is durable before the batch commits) and the partition moves on.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import threading
 import time
@@ -52,10 +51,6 @@ class BatchResult:
     changed: list[str] = field(default_factory=list)  # referral ids whose handoff changed
 
 
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 class TrackerConsumer:
     def __init__(
         self,
@@ -63,7 +58,6 @@ class TrackerConsumer:
         settings: TrackerSettings,
         *,
         codec: EventCodec | None = None,
-        clock: Callable[[], dt.datetime] = utcnow,
         on_change: Callable[[list[str]], None] | None = None,
     ) -> None:
         self._db = db
@@ -71,9 +65,9 @@ class TrackerConsumer:
         self._topic = settings.topics.referral_events
         self._codec = codec or EventCodec()
         self._policy = settings.sla_policy()
-        self._clock = clock
         self._on_change = on_change
         self._topic_id: str | None = None
+        self.caught_up = threading.Event()  # set while polls come back empty
         self._deadletters: DeadLetterPublisher | None = None
         self._producer: KafkaProducer | None = None
 
@@ -126,7 +120,9 @@ class TrackerConsumer:
         session.add(history_row(entry))
         session.add(ProcessedEvent(event_id=event_id, outcome="applied"))
         session.flush()
-        record_breaches(session, handoff, self._policy, now=self._clock())
+        # Judged at the event's own time: what the log proves. A clock still running is judged against the
+        # wall clock by the sweep, once the consumer has caught up (a lagging consumer would see stale state).
+        record_breaches(session, handoff, self._policy, now=event["occurred_at"])
         result.applied += 1
         result.changed.append(referral_id)
 
@@ -174,7 +170,10 @@ class TrackerConsumer:
                 batches = consumer.poll(timeout_ms=200)
                 records = [r for tp in sorted(batches, key=lambda t: t.partition) for r in batches[tp]]
                 if records:
+                    self.caught_up.clear()
                     self.apply(records, topic_id=self._topic_id)
+                else:
+                    self.caught_up.set()
                 if time.monotonic() - checked > TOPIC_CHECK_S:
                     checked = time.monotonic()
                     self._follow_topic_reset(admin, consumer)

@@ -120,3 +120,12 @@ class TrackerCredential(TrackerTable, table=True):
     hint: str = Field(max_length=16)
     created_at: dt.datetime = Field(sa_column=utc_column())
     revoked_at: dt.datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+
+
+class PublisherState(TrackerTable, table=True):
+    """The id of the topic the breach publisher last published to (a new id: republish)."""
+
+    __tablename__ = "publisher_state"
+
+    topic: str = Field(primary_key=True, max_length=250)
+    topic_id: str = Field(max_length=36)

@@ -6,12 +6,15 @@ consumer (and the SLA breach publisher) on background threads of the same proces
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from sqlalchemy.exc import OperationalError
 
 from rujukan.core.db import Database, make_engine
 from rujukan.core.errors import RujukanError
@@ -19,17 +22,35 @@ from rujukan.core.http import install_problem_handlers
 from rujukan.core.http_limits import BodySizeLimit
 from rujukan.tracker.access import InvalidQuery, NotFound, Unauthenticated
 from rujukan.tracker.api.routes import router
+from rujukan.tracker.breaches import BreachPublisher, sweep
 from rujukan.tracker.consumer import TrackerConsumer
 from rujukan.tracker.live import ChangeHub
 from rujukan.tracker.migrate import upgrade
 from rujukan.tracker.settings import TrackerSettings
 
+log = logging.getLogger("rujukan.tracker")
+SWEEP_S = 10.0
 DESCRIPTION = """
 The coordinators' view of Rujukan: where every handoff stands, what is overdue, the funnel per agency
 pair and Satu Data indicator 354. Subjects appear only as pseudonyms: the tracker holds no identifying
 data. Every route but `/healthz` needs a coordinator or auditor credential
 (`rujukan credentials issue --role coordinator --name NAME`).
 """
+
+
+def sweep_forever(
+    database: Database, settings: TrackerSettings, caught_up: threading.Event, stop: threading.Event
+) -> None:
+    """Look for clocks that ran past due without any event, every SWEEP_S seconds, while the consumer
+    is caught up with the log (judging a lagging projection by the wall clock would invent breaches)."""
+    policy = settings.sla_policy()
+    while not stop.wait(SWEEP_S):
+        if not caught_up.is_set():
+            continue
+        try:
+            sweep(database, policy, now=dt.datetime.now(dt.UTC))
+        except OperationalError:
+            log.warning("SLA sweep: database unavailable; trying again later")
 
 
 def map_error(exc: RujukanError) -> tuple[int, str, dict[str, Any]] | None:
@@ -55,7 +76,18 @@ def create_app(settings: TrackerSettings, *, db: Database | None = None) -> Fast
         threads = []
         if settings.consumer_in_process:
             consumer = TrackerConsumer(database, settings, on_change=hub.publish)
-            threads.append(threading.Thread(target=consumer.run, args=(stop,), name="rujukan-tracker", daemon=True))
+            threads += [
+                threading.Thread(target=consumer.run, args=(stop,), name="rujukan-tracker", daemon=True),
+                threading.Thread(
+                    target=BreachPublisher(database, settings).run,
+                    args=(stop,),
+                    name="rujukan-sla-publisher",
+                    daemon=True,
+                ),
+                threading.Thread(
+                    target=sweep_forever, args=(database, settings, stop), name="rujukan-sla-sweep", daemon=True
+                ),
+            ]
         for thread in threads:
             thread.start()
         try:
