@@ -84,6 +84,8 @@ def test_handoffs_come_overdue_first_and_filter(app_client: tuple[TestClient, An
     assert page["total"] == 4
     assert page["items"][0]["referral_id"] == str(sample["overdue"].referral_id)
     assert page["items"][0]["overdue"] is True
+    done = next(i for i in page["items"] if i["referral_id"] == str(sample["done"].referral_id))
+    assert done["next_due_at"] is None  # accepted: no clock runs any more
     assert [i["overdue"] for i in page["items"][1:]] == [False, False, False]
     only = client.get("/v1/handoffs", params={"overdue": "true"}).json()["items"]
     assert [i["referral_id"] for i in only] == [str(sample["overdue"].referral_id)]

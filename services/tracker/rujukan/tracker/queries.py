@@ -43,6 +43,7 @@ class HandoffOut(BaseModel):
     subject_erased: bool
     ack_due_at: dt.datetime
     respond_due_at: dt.datetime
+    next_due_at: dt.datetime | None = None  # the earliest deadline of a clock still running
     overdue: bool = False
 
 

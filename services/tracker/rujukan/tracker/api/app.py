@@ -21,6 +21,7 @@ from rujukan.core.errors import RujukanError
 from rujukan.core.http import install_problem_handlers
 from rujukan.core.http_limits import BodySizeLimit
 from rujukan.tracker.access import InvalidQuery, NotFound, Unauthenticated
+from rujukan.tracker.api import dashboard
 from rujukan.tracker.api.routes import router
 from rujukan.tracker.breaches import BreachPublisher, sweep
 from rujukan.tracker.consumer import TrackerConsumer
@@ -85,7 +86,10 @@ def create_app(settings: TrackerSettings, *, db: Database | None = None) -> Fast
                     daemon=True,
                 ),
                 threading.Thread(
-                    target=sweep_forever, args=(database, settings, stop), name="rujukan-sla-sweep", daemon=True
+                    target=sweep_forever,
+                    args=(database, settings, consumer.caught_up, stop),
+                    name="rujukan-sla-sweep",
+                    daemon=True,
                 ),
             ]
         for thread in threads:
@@ -103,6 +107,7 @@ def create_app(settings: TrackerSettings, *, db: Database | None = None) -> Fast
     install_problem_handlers(app, map_error)
     app.add_middleware(BodySizeLimit, max_bytes=16 * 1024)
     app.include_router(router)
+    app.include_router(dashboard.router)
 
     @app.get("/healthz", tags=["health"], summary="Liveness")
     def healthz() -> dict[str, str]:

@@ -1,0 +1,173 @@
+// The coordinator dashboard: reads the tracker API (the session cookie authenticates) and follows
+// /v1/stream to refresh without reloading. No identifying data exists on this side: subjects are pseudonyms.
+"use strict";
+const SERVICES = ["psychosocial_support", "counselling", "mental_health", "health_care", "legal_aid", "safe_shelter",
+  "skills_training", "employment", "economic_empowerment", "education", "family_reintegration",
+  "civil_documentation", "social_assistance", "religious_guidance", "deradicalisation_programme", "supervision"];
+const STATUSES = ["requested", "received", "accepted", "in_progress", "on_hold", "completed", "rejected", "failed",
+  "cancelled", "forwarded"];
+const COLORS = {requested: "#d97706", received: "#f59e0b", accepted: "#2563eb", in_progress: "#3b82f6",
+  on_hold: "#a855f7", completed: "#16a34a", rejected: "#dc2626", failed: "#991b1b", cancelled: "#6b7280",
+  forwarded: "#0891b2"};
+const WAITING_ON = {requested: "responder", received: "responder", accepted: "responder", in_progress: "responder",
+  on_hold: "responder"};
+let selectedCase = null;
+
+const el = (tag, attrs = {}, ...children) => {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") node.className = v; else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v);
+  }
+  for (const child of children) node.append(child instanceof Node ? child : document.createTextNode(child ?? ""));
+  return node;
+};
+const when = (iso) => iso ? new Date(iso).toLocaleString(I18N.lang === "id" ? "id-ID" : "en-GB",
+  {dateStyle: "medium", timeStyle: "short"}) : "";
+
+async function api(path) {
+  const response = await fetch(path, {credentials: "same-origin", headers: {Accept: "application/json"}});
+  if (response.status === 401) { location.href = "/login"; throw new Error("signed out"); }
+  if (!response.ok) throw new Error(`${path}: ${response.status}`);
+  return response.json();
+}
+
+function query() {
+  const form = new FormData(document.getElementById("filters"));
+  const params = new URLSearchParams();
+  for (const [k, v] of form.entries()) if (v) params.set(k, v);
+  params.set("page_size", "100");
+  return params;
+}
+
+async function loadHandoffs() {
+  const params = query();
+  const page = await api(`/v1/handoffs?${params}`);
+  document.getElementById("total").textContent = page.total;
+  params.set("format", "csv");
+  document.getElementById("csv").href = `/v1/handoffs?${params}`;
+  const body = document.querySelector("#handoffs tbody");
+  body.replaceChildren(...page.items.map(row));
+  document.getElementById("empty").hidden = page.items.length > 0;
+}
+
+function row(h) {
+  const waiting = WAITING_ON[h.status];
+  const who = waiting ? (waiting === "responder" ? h.to_agency : h.from_agency) : I18N.t("who.nobody");
+  const tr = el("tr", {class: h.overdue ? "overdue" : "", "data-referral": h.referral_id,
+                       onclick: () => showCase(h.case_id)},
+    el("td", {class: "mono", title: h.referral_id}, h.referral_id.slice(0, 8)),
+    el("td", {}, h.from_agency), el("td", {}, h.to_agency), el("td", {}, h.service_type),
+    el("td", {}, h.urgency),
+    el("td", {}, el("span", {class: "badge", style: `background:${COLORS[h.status]}`}, I18N.status(h.status))),
+    el("td", {}, who),
+    el("td", {}, h.overdue ? el("strong", {class: "late"}, `${I18N.t("overdue")} · ${when(h.next_due_at)}`)
+                           : when(h.next_due_at)),
+    el("td", {}, h.region_code));
+  return tr;
+}
+
+async function showCase(caseId) {
+  selectedCase = caseId;
+  const handoffs = await api(`/v1/cases/${caseId}`);
+  document.getElementById("case-hint").textContent = `${I18N.t("subject")}: ${handoffs[0].subject_id}`;
+  const items = [];
+  for (const h of handoffs) {
+    for (const e of h.history) items.push({...e, referral: h.referral_id, from: h.from_agency, to: h.to_agency});
+  }
+  items.sort((a, b) => a.occurred_at.localeCompare(b.occurred_at));
+  document.getElementById("timeline").replaceChildren(...items.map((e) =>
+    el("li", {},
+      el("time", {}, when(e.occurred_at)), " ",
+      el("strong", {}, e.event_type.replace(/^Referral/, "")), " — ",
+      `${e.actor_agency} (${e.from} → ${e.to})`, " ",
+      el("span", {class: "badge", style: `background:${COLORS[e.status_after]}`}, I18N.status(e.status_after)),
+      e.reason_code ? el("span", {class: "hint"}, ` ${e.reason_code}`) : "",
+      e.outcome ? el("span", {class: "hint"}, ` ${e.outcome}`) : "")));
+}
+
+function bars(container, rows, {label, segments, max, suffix = ""}) {
+  const width = 640, rowHeight = 26, labelWidth = 300;
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("viewBox", `0 0 ${width} ${Math.max(rowHeight, rows.length * rowHeight)}`);
+  svg.setAttribute("role", "img");
+  rows.forEach((r, i) => {
+    const y = i * rowHeight;
+    const text = document.createElementNS(svg.namespaceURI, "text");
+    text.setAttribute("x", 0); text.setAttribute("y", y + 17); text.textContent = label(r);
+    svg.append(text);
+    let x = labelWidth;
+    for (const [value, color, title] of segments(r)) {
+      const w = max ? (value / max) * (width - labelWidth - 60) : 0;
+      const rect = document.createElementNS(svg.namespaceURI, "rect");
+      Object.entries({x, y: y + 4, width: Math.max(w, 0), height: rowHeight - 8, fill: color})
+        .forEach(([k, v]) => rect.setAttribute(k, v));
+      const tip = document.createElementNS(svg.namespaceURI, "title"); tip.textContent = title; rect.append(tip);
+      svg.append(rect); x += w;
+    }
+    const total = document.createElementNS(svg.namespaceURI, "text");
+    total.setAttribute("x", x + 6); total.setAttribute("y", y + 17);
+    total.textContent = `${segments(r).reduce((s, [v]) => s + v, 0)}${suffix}`;
+    svg.append(total);
+  });
+  container.replaceChildren(svg);
+}
+
+async function loadFunnel() {
+  const rows = await api("/v1/stats/funnel");
+  const max = Math.max(1, ...rows.map((r) => r.total));
+  bars(document.getElementById("funnel"), rows, {
+    max, label: (r) => `${r.from_agency} → ${r.to_agency}`,
+    segments: (r) => STATUSES.filter((s) => r.by_status[s])
+      .map((s) => [r.by_status[s], COLORS[s], `${I18N.status(s)}: ${r.by_status[s]}`]),
+  });
+}
+
+async function loadIndicator() {
+  const period = document.getElementById("period").value;
+  const result = await api(`/v1/stats/indicators/354?period=${encodeURIComponent(period)}`);
+  const rows = result.values.filter((v) => v.percent !== null);
+  bars(document.getElementById("indicator"), rows, {
+    max: Math.max(100, ...rows.map((r) => r.percent)), suffix: " %",
+    label: (r) => `${r.region_code}  (${r.numerator}/${r.denominator})`,
+    segments: (r) => [[r.percent, r.region_code === "ALL" ? "#0f766e" : "#14b8a6", `${r.percent} %`]],
+  });
+}
+
+let pending = null;
+function refresh() {
+  clearTimeout(pending);
+  pending = setTimeout(() => {
+    loadHandoffs(); loadFunnel(); loadIndicator();
+    if (selectedCase) showCase(selectedCase);
+  }, 150);
+}
+
+function follow() {
+  const live = document.getElementById("live");
+  const source = new EventSource("/v1/stream");
+  source.addEventListener("open", () => { live.className = "live on"; live.dataset.i18n = "live.on"; I18N.apply(); });
+  source.addEventListener("error", () => { live.className = "live off"; live.dataset.i18n = "live.off"; I18N.apply(); });
+  source.addEventListener("change", refresh);
+}
+
+function setup() {
+  const service = document.querySelector("select[name=service_type]");
+  const status = document.querySelector("select[name=status]");
+  const allOption = () => el("option", {value: "", "data-i18n": "filter.all"}, I18N.t("filter.all"));
+  service.replaceChildren(allOption(), ...SERVICES.map((s) => el("option", {value: s}, s)));
+  status.replaceChildren(allOption(), ...STATUSES.map((s) => el("option", {value: s}, I18N.status(s))));
+  const now = new Date();
+  document.getElementById("period").value = `${now.getFullYear()}-${String(now.getMonth() + 1).padStart(2, "0")}`;
+  document.getElementById("period").addEventListener("change", loadIndicator);
+  document.getElementById("filters").addEventListener("submit", (e) => { e.preventDefault(); loadHandoffs(); });
+  document.getElementById("lang").addEventListener("click", () => I18N.toggle());
+  document.addEventListener("langchange", () => {
+    status.querySelectorAll("option[value]").forEach((o) => { if (o.value) o.textContent = I18N.status(o.value); });
+    refresh();
+  });
+  I18N.apply();
+  refresh();
+  follow();
+}
+setup();

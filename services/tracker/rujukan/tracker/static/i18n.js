@@ -1,0 +1,61 @@
+// Bahasa Indonesia by default, English on request; the choice is kept in localStorage.
+const I18N = (() => {
+  const texts = {
+    id: {
+      "lang.switch": "English", "login.intro": "Dasbor koordinator rujukan antarlembaga.",
+      "login.failed": "Kredensial tidak dikenal atau sudah dicabut.", "login.label": "Kredensial koordinator",
+      "login.submit": "Masuk", "title": "Dasbor Rujukan", "logout": "Keluar",
+      "live.on": "Langsung", "live.off": "Terputus — menyambung ulang…",
+      "waiting": "Menunggu tindakan", "waiting.hint": "Yang terlambat di atas. Klik baris untuk melihat linimasa kasus.",
+      "filter.agency": "Lembaga", "filter.service": "Layanan", "filter.region": "Kode wilayah",
+      "filter.status": "Status", "filter.overdue": "Hanya terlambat", "filter.all": "Semua", "filter.apply": "Terapkan",
+      "col.referral": "Rujukan", "col.from": "Dari", "col.to": "Kepada", "col.service": "Layanan",
+      "col.urgency": "Urgensi", "col.status": "Status", "col.waiting": "Menunggu", "col.due": "Batas waktu",
+      "col.region": "Wilayah", "overdue": "TERLAMBAT", "none": "Tidak ada rujukan yang cocok.",
+      "total": "rujukan", "case": "Linimasa kasus", "case.hint": "Pilih rujukan di tabel.",
+      "funnel": "Corong per pasangan lembaga", "funnel.hint": "Jumlah rujukan per status",
+      "indicator": "Indikator 354: cakupan layanan reintegrasi sosial perempuan dan anak korban kekerasan",
+      "indicator.period": "Periode", "csv": "Unduh CSV", "subject": "Subjek (pseudonim)",
+      "who.responder": "lembaga penerima", "who.requester": "lembaga perujuk", "who.nobody": "selesai",
+    },
+    en: {
+      "lang.switch": "Bahasa Indonesia", "login.intro": "Coordinator dashboard for inter-agency referrals.",
+      "login.failed": "Unknown or revoked credential.", "login.label": "Coordinator credential",
+      "login.submit": "Sign in", "title": "Referral dashboard", "logout": "Sign out",
+      "live.on": "Live", "live.off": "Disconnected — reconnecting…",
+      "waiting": "Waiting for action", "waiting.hint": "Overdue first. Click a row to see the case timeline.",
+      "filter.agency": "Agency", "filter.service": "Service", "filter.region": "Region code",
+      "filter.status": "Status", "filter.overdue": "Overdue only", "filter.all": "All", "filter.apply": "Apply",
+      "col.referral": "Referral", "col.from": "From", "col.to": "To", "col.service": "Service",
+      "col.urgency": "Urgency", "col.status": "Status", "col.waiting": "Waiting on", "col.due": "Due",
+      "col.region": "Region", "overdue": "OVERDUE", "none": "No matching referrals.",
+      "total": "referrals", "case": "Case timeline", "case.hint": "Pick a referral in the table.",
+      "funnel": "Funnel per agency pair", "funnel.hint": "Referrals per status",
+      "indicator": "Indicator 354: social reintegration service coverage for women and child victims of violence",
+      "indicator.period": "Period", "csv": "Download CSV", "subject": "Subject (pseudonym)",
+      "who.responder": "receiving agency", "who.requester": "referring agency", "who.nobody": "closed",
+    },
+  };
+  const statuses = {
+    id: {requested: "diajukan", received: "diterima", accepted: "disetujui", rejected: "ditolak",
+         in_progress: "berjalan", on_hold: "ditunda", completed: "selesai", failed: "gagal",
+         cancelled: "dibatalkan", forwarded: "diteruskan"},
+    en: {in_progress: "in progress", on_hold: "on hold"},
+  };
+  let lang = localStorage.getItem("rujukan.lang") || "id";
+  return {
+    get lang() { return lang; },
+    t(key) { return texts[lang][key] || key; },
+    status(s) { return (statuses[lang] && statuses[lang][s]) || s; },
+    apply() {
+      document.documentElement.lang = lang;
+      document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = this.t(el.dataset.i18n); });
+    },
+    toggle() {
+      lang = lang === "id" ? "en" : "id";
+      localStorage.setItem("rujukan.lang", lang);
+      this.apply();
+      document.dispatchEvent(new Event("langchange"));
+    },
+  };
+})();
