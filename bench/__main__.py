@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 
-from bench import codec, ingest
+from bench import codec, ingest, tracker
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("name", choices=["codec", "ingest"])
+    parser.add_argument("name", choices=["codec", "ingest", "tracker"])
     parser.add_argument("--json", action="store_true", help="print the raw figures as JSON")
     parser.add_argument("--seconds", type=float, default=10, help="ingest: measured seconds per backend")
     parser.add_argument("--concurrency", type=int, default=16, help="ingest: concurrent clients")
@@ -18,9 +18,12 @@ def main() -> None:
     if args.name == "codec":
         results, text = codec.measure(), None
         text = codec.report(results)
-    else:
+    elif args.name == "ingest":
         results = ingest.measure(seconds=args.seconds, concurrency=args.concurrency)
         text = ingest.report(results)
+    else:
+        results = tracker.measure()
+        text = tracker.report(results)
     print(json.dumps(results, indent=2) if args.json else text)
 
 

@@ -5,14 +5,14 @@ Tests that need Kafka use ``kafka_settings``: their own topic names on a broker 
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from rujukan.core.broker import EmbeddedBroker
-from rujukan.core.settings import CoreSettings, KafkaTopics
+from rujukan.core.settings import CoreSettings
+from tests.kafka_helpers import own_topics
 
 
 @pytest.fixture(scope="session")
@@ -25,15 +25,9 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]
 @pytest.fixture
 def kafka_settings(broker: EmbeddedBroker, tmp_path: Path) -> CoreSettings:
     """Settings pointing at the session broker, with topic names of this test only."""
-    prefix = f"test.{uuid.uuid4().hex[:12]}"
     return CoreSettings(
         _env_file=None,  # type: ignore[call-arg]
         data_dir=tmp_path / "data",
         kafka_bootstrap=broker.bootstrap,
-        topics=KafkaTopics(
-            referral_events=f"{prefix}.referral.events",
-            sla_events=f"{prefix}.sla.events",
-            dead_letter=f"{prefix}.deadletter",
-            partitions=3,
-        ),
+        topics=own_topics(),
     )

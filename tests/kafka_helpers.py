@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any
 
 from kafka import TopicPartition
 
 from rujukan.core.kafka.clients import make_consumer
-from rujukan.core.settings import CoreSettings
+from rujukan.core.settings import CoreSettings, KafkaTopics
 
 
 def read_topic(settings: CoreSettings, topic: str, *, expected: int, timeout: float = 20.0) -> list[Any]:
@@ -36,3 +37,14 @@ def _wait_for_partitions(consumer: Any, topic: str, timeout: float) -> list[Topi
             return [TopicPartition(topic, p) for p in sorted(partitions)]
         time.sleep(0.1)
     raise AssertionError(f"topic {topic} has no partitions after {timeout} s")
+
+
+def own_topics(*, partitions: int = 3) -> KafkaTopics:
+    """Topic names no other test uses, on a broker shared by the whole session."""
+    prefix = f"test.{uuid.uuid4().hex[:12]}"
+    return KafkaTopics(
+        referral_events=f"{prefix}.referral.events",
+        sla_events=f"{prefix}.sla.events",
+        dead_letter=f"{prefix}.deadletter",
+        partitions=partitions,
+    )

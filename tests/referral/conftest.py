@@ -4,6 +4,7 @@ and an HTTP client on the real app (no relay unless a test starts one)."""
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,12 +13,14 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
+from sqlmodel import col, select
 
 from rujukan.core.db import make_engine
 from rujukan.core.vocabulary import AgencyKind, ServiceType
 from rujukan.referral.api.app import create_app
 from rujukan.referral.context import ReferralContext
 from rujukan.referral.migrate import upgrade
+from rujukan.referral.models import ReferralEvent
 from rujukan.referral.registry import AgencyIn, add_agency, issue_credential
 from rujukan.referral.settings import ReferralSettings
 from tests.databases import BACKENDS, database_url
@@ -111,3 +114,14 @@ def referral_body(**changes: Any) -> dict[str, Any]:
     }
     body.update(changes)
     return body
+
+
+def wait_until_published(ctx: ReferralContext, *, timeout: float = 30) -> None:
+    """Poll until the relay has marked every event of the store published."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with ctx.read() as session:
+            if session.exec(select(ReferralEvent).where(col(ReferralEvent.published_at).is_(None))).first() is None:
+                return
+        time.sleep(0.1)
+    raise AssertionError("events still unpublished")

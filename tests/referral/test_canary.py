@@ -7,8 +7,6 @@ SQLite the raw database and WAL files. Only the parties' GET shows it, decrypted
 from __future__ import annotations
 
 import logging
-import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -16,13 +14,12 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from rujukan.core.broker import EmbeddedBroker
-from rujukan.core.settings import KafkaTopics
 from rujukan.referral.api.app import create_app
 from rujukan.referral.context import ReferralContext
 from rujukan.referral.models import ReferralEvent
 from rujukan.referral.settings import ReferralSettings
-from tests.kafka_helpers import read_topic
-from tests.referral.conftest import SUBJECT, Agencies, referral_body
+from tests.kafka_helpers import own_topics, read_topic
+from tests.referral.conftest import SUBJECT, Agencies, referral_body, wait_until_published
 
 pytestmark = pytest.mark.integration
 CANARIES = {
@@ -48,17 +45,11 @@ def test_identifying_data_appears_nowhere_but_the_parties_view(
     backend: str,
     tmp_path: Path,
 ) -> None:
-    prefix = f"test.{uuid.uuid4().hex[:12]}"
     run_settings = settings.model_copy(
         update={
             "kafka_bootstrap": broker.bootstrap,
             "relay_in_process": True,
-            "topics": KafkaTopics(
-                referral_events=f"{prefix}.events",
-                sla_events=f"{prefix}.sla",
-                dead_letter=f"{prefix}.dlq",
-                partitions=3,
-            ),
+            "topics": own_topics(),
         }
     )
     caplog.set_level(logging.DEBUG)
@@ -79,7 +70,7 @@ def test_identifying_data_appears_nowhere_but_the_parties_view(
         view = client.get(f"/v1/referrals/{referral_id}", headers=agencies["BAPAS-JAKTIM"]).json()
         assert view["subject"]["full_name"] == CANARIES["full_name"]  # the parties do see it
         error_bodies += _provoke_errors(client, agencies, referral_id)
-        _wait_until_published(ctx)
+        wait_until_published(ctx)
     with ctx.read() as session:
         count = len(session.exec(select(ReferralEvent)).all())
     topic_bytes = b"".join(
@@ -128,13 +119,3 @@ def _provoke_errors(client: TestClient, agencies: Agencies, referral_id: str) ->
         assert response.status_code >= 400
         bodies.append(response.text)
     return bodies
-
-
-def _wait_until_published(ctx: ReferralContext, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with ctx.read() as session:
-            if not session.exec(select(ReferralEvent).where(ReferralEvent.published_at == None)).first():  # noqa: E711
-                return
-        time.sleep(0.1)
-    raise AssertionError("events still unpublished")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-import uuid
 from collections import defaultdict
 from pathlib import Path
 
@@ -13,15 +11,14 @@ from sqlmodel import select
 
 from rujukan.core.broker import EmbeddedBroker
 from rujukan.core.codec import EventCodec
-from rujukan.core.settings import KafkaTopics
 from rujukan.referral import act as act_module
 from rujukan.referral import create as create_module
 from rujukan.referral.api.app import create_app
 from rujukan.referral.context import ReferralContext
 from rujukan.referral.models import IdempotencyKey, Referral, ReferralEvent, Subject
 from rujukan.referral.settings import ReferralSettings
-from tests.kafka_helpers import read_topic
-from tests.referral.conftest import Agencies, referral_body
+from tests.kafka_helpers import own_topics, read_topic
+from tests.referral.conftest import Agencies, referral_body, wait_until_published
 
 pytestmark = pytest.mark.integration
 LAPAS, BAPAS = "LAPAS-CIPINANG", "BAPAS-JAKTIM"
@@ -82,17 +79,11 @@ def test_broker_restarts_while_creating_lose_no_event(
     settings: ReferralSettings, ctx: ReferralContext, agencies: Agencies, tmp_path: Path
 ) -> None:
     with EmbeddedBroker(log_path=tmp_path / "broker.log") as broker:
-        prefix = f"test.{uuid.uuid4().hex[:12]}"
         run_settings = settings.model_copy(
             update={
                 "kafka_bootstrap": broker.bootstrap,
                 "relay_in_process": True,
-                "topics": KafkaTopics(
-                    referral_events=f"{prefix}.events",
-                    sla_events=f"{prefix}.sla",
-                    dead_letter=f"{prefix}.dlq",
-                    partitions=3,
-                ),
+                "topics": own_topics(),
             }
         )
         expected: dict[str, int] = {}
@@ -107,7 +98,7 @@ def test_broker_restarts_while_creating_lose_no_event(
                 if index % 2:
                     client.post(f"/v1/referrals/{created.json()['id']}/acknowledge", headers=agencies[BAPAS])
                     expected[created.json()["id"]] = 2
-            _wait_until_published(ctx, timeout=60)
+            wait_until_published(ctx, timeout=60)
         records = read_topic(run_settings, run_settings.topics.referral_events, expected=sum(expected.values()))
     seqs: dict[str, list[int]] = defaultdict(list)
     codec = EventCodec()
@@ -117,13 +108,3 @@ def test_broker_restarts_while_creating_lose_no_event(
     for referral_id, count in expected.items():
         first_seen = list(dict.fromkeys(seqs[referral_id]))
         assert first_seen == list(range(1, count + 1)), referral_id
-
-
-def _wait_until_published(ctx: ReferralContext, *, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with ctx.read() as session:
-            if not session.exec(select(ReferralEvent).where(ReferralEvent.published_at == None)).first():  # noqa: E711
-                return
-        time.sleep(0.1)
-    raise AssertionError("events still unpublished")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,6 @@ from sqlmodel import select
 from rujukan.core.broker import EmbeddedBroker
 from rujukan.core.codec import EventCodec
 from rujukan.core.lifecycle import Action
-from rujukan.core.settings import KafkaTopics
 from rujukan.referral.act import act_on_referral
 from rujukan.referral.commands import ActionBody, CreateReferral
 from rujukan.referral.context import ReferralContext
@@ -22,18 +20,14 @@ from rujukan.referral.create import create_referral
 from rujukan.referral.models import ReferralEvent
 from rujukan.referral.relay import Relay
 from rujukan.referral.settings import ReferralSettings
-from tests.kafka_helpers import read_topic
+from tests.kafka_helpers import own_topics, read_topic
 from tests.referral.conftest import referral_body
 
 pytestmark = pytest.mark.integration
 
 
 def _relay_settings(settings: ReferralSettings, bootstrap: str) -> ReferralSettings:
-    prefix = f"test.{uuid.uuid4().hex[:12]}"
-    topics = KafkaTopics(
-        referral_events=f"{prefix}.events", sla_events=f"{prefix}.sla", dead_letter=f"{prefix}.dlq", partitions=3
-    )
-    return settings.model_copy(update={"kafka_bootstrap": bootstrap, "topics": topics})
+    return settings.model_copy(update={"kafka_bootstrap": bootstrap, "topics": own_topics()})
 
 
 def _make_referrals(ctx: ReferralContext, count: int) -> dict[str, int]:

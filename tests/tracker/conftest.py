@@ -10,10 +10,10 @@ import pytest
 
 from rujukan.core.broker import EmbeddedBroker
 from rujukan.core.db import Database, make_engine
-from rujukan.core.settings import KafkaTopics
 from rujukan.tracker.migrate import upgrade
 from rujukan.tracker.settings import TrackerSettings
 from tests.databases import BACKENDS, database_url
+from tests.kafka_helpers import own_topics
 
 
 @pytest.fixture(params=BACKENDS)
@@ -31,12 +31,7 @@ def tracker_settings(backend: str, tmp_path: Path, broker: EmbeddedBroker) -> It
             tracker_database_url=url,
             kafka_bootstrap=broker.bootstrap,
             tracker_group_id=f"{prefix}.tracker",
-            topics=KafkaTopics(
-                referral_events=f"{prefix}.events",
-                sla_events=f"{prefix}.sla",
-                dead_letter=f"{prefix}.dlq",
-                partitions=3,
-            ),
+            topics=own_topics(),
         )
 
 
