@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import ColumnElement, and_, case, func, or_
+from sqlalchemy import select as core_select
 from sqlmodel import col, select
 
 from rujukan.core.db import Database
@@ -189,7 +190,23 @@ def _details(db: Database, referral_ids: list[str], now: dt.datetime) -> list[Ha
     ]
 
 
-def rows_for_stats(db: Database, *, service_type: str | None = None, region: str | None = None) -> list[HandoffRow]:
+STATS_COLUMNS = [
+    col(HandoffRow.from_agency),
+    col(HandoffRow.to_agency),
+    col(HandoffRow.status),
+    col(HandoffRow.subject_id),
+    col(HandoffRow.subject_category),
+    col(HandoffRow.region_code),
+    col(HandoffRow.created_at),
+    col(HandoffRow.acknowledged_at),
+    col(HandoffRow.accepted_at),
+    col(HandoffRow.completed_at),
+]
+
+
+def rows_for_stats(db: Database, *, service_type: str | None = None, region: str | None = None) -> list[Any]:
+    """Just the columns the statistics read, as plain rows (building 100,000 ORM objects costs seconds)."""
     filters = HandoffFilter(service_type=service_type, region=region)
+    query = core_select(*STATS_COLUMNS).where(*_conditions(filters, dt.datetime.now(dt.UTC)))
     with db.read() as session:
-        return list(session.exec(select(HandoffRow).where(*_conditions(filters, dt.datetime.now(dt.UTC)))).all())
+        return list(session.execute(query).all())
