@@ -14,12 +14,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
-from sqlmodel import Session
 
 from rujukan.core.codec import EventCodec
 from rujukan.core.db import Database
@@ -27,11 +25,9 @@ from rujukan.core.errors import CodecError, RujukanError
 from rujukan.core.kafka.clients import make_consumer, make_producer
 from rujukan.core.kafka.deadletter import DeadLetterPublisher, SourcePosition
 from rujukan.core.kafka.topics import ensure_topics, make_admin, topic_id
-from rujukan.tracker.breaches import record_breaches
-from rujukan.tracker.models import ConsumerPosition, HandoffRow, ProcessedEvent
-from rujukan.tracker.projection import ProjectionError, project
+from rujukan.tracker.batch import BatchResult, apply_events
+from rujukan.tracker.models import ConsumerPosition
 from rujukan.tracker.settings import TrackerSettings
-from rujukan.tracker.store import handoff_of, history_row, write_handoff
 
 log = logging.getLogger("rujukan.tracker.consumer")
 CONSUMER = "tracker-v1"
@@ -41,14 +37,6 @@ NOT_ON_THIS_TOPIC = frozenset({"SlaBreached"})
 
 class UnexpectedEvent(RujukanError):
     """A decodable event that does not belong on the referral events topic."""
-
-
-@dataclass
-class BatchResult:
-    applied: int = 0
-    duplicates: int = 0
-    dead_lettered: int = 0
-    changed: list[str] = field(default_factory=list)  # referral ids whose handoff changed
 
 
 class TrackerConsumer:
@@ -74,11 +62,17 @@ class TrackerConsumer:
     # -- applying (one transaction per batch) -------------------------------------------------------
     def apply(self, records: Iterable[Any], *, topic_id: str) -> BatchResult:
         result = BatchResult()
+        positions: dict[int, int] = {}
+        events: list[tuple[Any, dict[str, Any]]] = []
+        for record in records:
+            positions[record.partition] = record.offset + 1
+            event = self._decode_or_dead_letter(record)
+            if event is None:
+                result.dead_lettered += 1
+            else:
+                events.append((record, event))
         with self._db.transaction() as session:
-            positions: dict[int, int] = {}
-            for record in records:
-                self._apply_one(session, record, result)
-                positions[record.partition] = record.offset + 1
+            apply_events(session, events, policy=self._policy, dead_letter=self._dead_letter, result=result)
             for partition, next_offset in positions.items():
                 session.merge(
                     ConsumerPosition(
@@ -93,38 +87,15 @@ class TrackerConsumer:
             self._on_change(result.changed)
         return result
 
-    def _apply_one(self, session: Session, record: Any, result: BatchResult) -> None:
+    def _decode_or_dead_letter(self, record: Any) -> dict[str, Any] | None:
         try:
             decoded = self._codec.decode(record.value)
             if decoded.event_type in NOT_ON_THIS_TOPIC:
                 raise UnexpectedEvent(f"{decoded.event_type} does not belong on {self._topic}")
         except (CodecError, UnexpectedEvent) as exc:
             self._dead_letter(record, exc)
-            result.dead_lettered += 1
-            return
-        event = decoded.record
-        event_id = str(event["event_id"])
-        if session.get(ProcessedEvent, event_id) is not None:
-            result.duplicates += 1
-            return
-        referral_id = str(event["referral_id"])
-        row = session.get(HandoffRow, referral_id)
-        try:
-            handoff, entry = project(handoff_of(row) if row else None, event)
-        except ProjectionError as exc:
-            self._dead_letter(record, exc)
-            session.add(ProcessedEvent(event_id=event_id, outcome="deadletter"))
-            result.dead_lettered += 1
-            return
-        session.add(write_handoff(row, handoff, self._policy))
-        session.add(history_row(entry))
-        session.add(ProcessedEvent(event_id=event_id, outcome="applied"))
-        session.flush()
-        # Judged at the event's own time: what the log proves. A clock still running is judged against the
-        # wall clock by the sweep, once the consumer has caught up (a lagging consumer would see stale state).
-        record_breaches(session, handoff, self._policy, now=event["occurred_at"])
-        result.applied += 1
-        result.changed.append(referral_id)
+            return None
+        return decoded.record
 
     def _dead_letter(self, record: Any, error: BaseException) -> None:
         log.warning("dead-lettering %s[%s]@%s: %s", record.topic, record.partition, record.offset, type(error).__name__)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 
 from rujukan.core.vocabulary import SlaClock
-from rujukan.tracker.models import HandoffRow, HistoryRow
-from rujukan.tracker.projection import Handoff, HistoryEntry
+from rujukan.tracker.models import HandoffRow
+from rujukan.tracker.projection import Handoff
 from rujukan.tracker.sla import SlaPolicy, due_times, stopped_at
 
 HANDOFF_FIELDS = [field.name for field in dataclasses.fields(Handoff)]
@@ -32,6 +32,3 @@ def write_handoff(row: HandoffRow | None, handoff: Handoff, policy: SlaPolicy) -
         setattr(row, name, value)
     return row
 
-
-def history_row(entry: HistoryEntry) -> HistoryRow:
-    return HistoryRow(**dataclasses.asdict(entry))

@@ -1,0 +1,134 @@
+"""Applying one polled batch of events to the projection with a handful of statements.
+
+Reads happen once per batch (which event ids were processed, the handoffs and the known breaches of the
+referrals in the batch); events are projected in memory in log order (so several events of one referral
+in one batch build on each other); writes are bulk inserts plus one update per changed handoff. The
+caller runs it inside the transaction that also stores the partition positions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import insert
+from sqlmodel import Session, col, select
+
+from rujukan.tracker.breaches import breach_event_id
+from rujukan.tracker.models import HandoffRow, HistoryRow, ProcessedEvent, SlaBreachRow
+from rujukan.tracker.projection import Handoff, ProjectionError, project
+from rujukan.tracker.sla import SlaPolicy, breaches
+from rujukan.tracker.store import handoff_of, write_handoff
+
+DeadLetter = Callable[[Any, BaseException], None]
+
+
+@dataclass
+class BatchResult:
+    applied: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    changed: list[str] = field(default_factory=list)  # referral ids whose handoff changed
+
+
+@dataclass
+class _Batch:
+    """What the batch has read and what it will write."""
+
+    seen: set[str]
+    rows: dict[str, HandoffRow]
+    states: dict[str, Handoff]
+    known_breaches: set[tuple[str, str]]
+    history: list[dict[str, Any]] = field(default_factory=list)
+    processed: list[dict[str, Any]] = field(default_factory=list)
+    new_breaches: list[dict[str, Any]] = field(default_factory=list)
+
+
+def apply_events(
+    session: Session,
+    events: list[tuple[Any, dict[str, Any]]],
+    *,
+    policy: SlaPolicy,
+    dead_letter: DeadLetter,
+    result: BatchResult,
+) -> None:
+    """Apply decoded ``(record, event)`` pairs in order; contradicting events go to ``dead_letter``."""
+    if not events:
+        return
+    batch = _read(session, events)
+    changed: dict[str, None] = {}
+    for record, event in events:
+        event_id = str(event["event_id"])
+        if event_id in batch.seen:
+            result.duplicates += 1
+            continue
+        batch.seen.add(event_id)
+        referral_id = str(event["referral_id"])
+        try:
+            handoff, entry = project(batch.states.get(referral_id), event)
+        except ProjectionError as exc:
+            dead_letter(record, exc)
+            batch.processed.append({"event_id": event_id, "outcome": "deadletter"})
+            result.dead_lettered += 1
+            continue
+        batch.states[referral_id] = handoff
+        batch.history.append(dataclasses.asdict(entry))
+        batch.processed.append({"event_id": event_id, "outcome": "applied"})
+        _proven_breaches(batch, handoff, policy, event)
+        changed[referral_id] = None
+        result.applied += 1
+    _write(session, batch, changed, policy)
+    result.changed.extend(changed)
+
+
+def _read(session: Session, events: list[tuple[Any, dict[str, Any]]]) -> _Batch:
+    event_ids = [str(event["event_id"]) for _, event in events]
+    referral_ids = list({str(event["referral_id"]) for _, event in events})
+    seen = set(session.exec(select(ProcessedEvent.event_id).where(col(ProcessedEvent.event_id).in_(event_ids))))
+    rows = {
+        row.referral_id: row
+        for row in session.exec(select(HandoffRow).where(col(HandoffRow.referral_id).in_(referral_ids)))
+    }
+    known = {
+        (r, c)
+        for r, c in session.exec(
+            select(SlaBreachRow.referral_id, SlaBreachRow.clock).where(col(SlaBreachRow.referral_id).in_(referral_ids))
+        )
+    }
+    return _Batch(
+        seen=seen, rows=rows, states={rid: handoff_of(row) for rid, row in rows.items()}, known_breaches=known
+    )
+
+
+def _proven_breaches(batch: _Batch, handoff: Handoff, policy: SlaPolicy, event: dict[str, Any]) -> None:
+    """Breaches the log proves, judged at the event's own time (running clocks are the sweep's)."""
+    at = event["occurred_at"]
+    for breach in breaches(handoff, policy, at):
+        key = (handoff.referral_id, breach.clock.value)
+        if key not in batch.known_breaches:
+            batch.known_breaches.add(key)
+            batch.new_breaches.append(
+                {
+                    "referral_id": key[0],
+                    "clock": key[1],
+                    "due_at": breach.due_at,
+                    "event_id": breach_event_id(*key),
+                    "detected_at": at,
+                    "published_at": None,
+                }
+            )
+
+
+def _write(session: Session, batch: _Batch, changed: dict[str, None], policy: SlaPolicy) -> None:
+    for referral_id in changed:
+        session.add(write_handoff(batch.rows.get(referral_id), batch.states[referral_id], policy))
+    session.flush()  # handoff rows before the rows that refer to them
+    for table, rows in (
+        (HistoryRow, batch.history),
+        (ProcessedEvent, batch.processed),
+        (SlaBreachRow, batch.new_breaches),
+    ):
+        if rows:
+            session.execute(insert(table.__table__), rows)  # type: ignore[union-attr]
