@@ -33,7 +33,7 @@ from rujukan.core.settings import KafkaTopics
 from rujukan.tracker.consumer import TrackerConsumer
 from rujukan.tracker.migrate import upgrade
 from rujukan.tracker.models import HandoffRow, ProcessedEvent
-from rujukan.tracker.queries import HandoffFilter, list_handoffs, rows_for_stats
+from rujukan.tracker.queries import HandoffFilter, funnel_rows, list_handoffs
 from rujukan.tracker.settings import TrackerSettings
 from rujukan.tracker.stats import funnel
 
@@ -209,7 +209,7 @@ def load_handoffs(db: Database, count: int) -> None:
 
 
 def funnel_of(db: Database) -> object:
-    return funnel(rows_for_stats(db))
+    return funnel(funnel_rows(db))
 
 
 def timed(operation: Callable[[], object], *, runs: int) -> dict[str, float]:

@@ -133,6 +133,10 @@ def test_funnel_and_indicator(app_client: tuple[TestClient, Any], sample: dict[s
     rows = {(r["from_agency"], r["to_agency"]): r for r in client.get("/v1/stats/funnel").json()}
     assert rows[("LAPAS-CIPINANG", "BAPAS-JAKTIM")]["total"] == 2
     assert rows[("LAPAS-CIPINANG", "BAPAS-JAKTIM")]["by_status"] == {"requested": 1, "completed": 1}
+    hours = rows[("LAPAS-CIPINANG", "BAPAS-JAKTIM")]["hours"]  # computed by the database: 0.01 h and 0.02 h
+    assert hours["accept"]["n"] == hours["complete"]["n"] == 1
+    assert hours["accept"]["median"] == pytest.approx(0.01, abs=1e-4)
+    assert hours["complete"]["median"] == pytest.approx(0.02, abs=1e-4)
     period = NOW.astimezone(dt.timezone(dt.timedelta(hours=7))).strftime("%Y-%m")
     indicator = client.get("/v1/stats/indicators/354", params={"period": period}).json()
     assert {v["region_code"]: v["percent"] for v in indicator["values"]} == {"32.73": 100.0, "ALL": 100.0}

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from rujukan.tracker.stats import WIB, funnel, indicator_354, parse_period, percentile
+from rujukan.tracker.stats import WIB, StageTimes, funnel, indicator_354, parse_period, percentile
 
 T = dt.datetime(2026, 3, 10, 9, 0, tzinfo=dt.UTC)
 H = dt.timedelta(hours=1)
@@ -69,21 +69,15 @@ def test_periods_are_wib_calendar_ranges() -> None:
             parse_period(bad)
 
 
+PPA, UPTD, RSUD = "POLRES-JAKTIM-PPA", "UPTD-PPA-DKI", "RSUD-KRAMATJATI"
+
+
 def test_funnel_counts_and_durations() -> None:
-    rows = [
-        Row("A", "ex_inmate", "31.75", T, "accepted", acknowledged_at=T + 1 * H, accepted_at=T + 2 * H),
-        Row(
-            "B",
-            "ex_inmate",
-            "31.75",
-            T,
-            "completed",
-            acknowledged_at=T + 3 * H,
-            accepted_at=T + 4 * H,
-            completed_at=T + 10 * H,
-        ),
-        Row("C", "ex_inmate", "31.75", T, "requested"),
-        Row("D", "ex_inmate", "31.75", T, "requested", to_agency="RSUD-KRAMATJATI"),
+    rows: list[StageTimes] = [
+        (PPA, UPTD, "accepted", 1, 2, None),
+        (PPA, UPTD, "completed", 3, 4, 10),
+        (PPA, UPTD, "requested", None, None, None),
+        (PPA, RSUD, "requested", None, None, None),
     ]
     [rsud, ppa] = funnel(rows)  # sorted by (from, to)
     assert (ppa.to_agency, ppa.total, ppa.by_status) == (

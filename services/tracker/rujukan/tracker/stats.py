@@ -22,20 +22,23 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 VICTIM_CATEGORIES = frozenset({"violence_victim_woman", "violence_victim_child"})
-STAGES = {"acknowledge": "acknowledged_at", "accept": "accepted_at", "complete": "completed_at"}
+STAGES = ("acknowledge", "accept", "complete")
 
 
 class HandoffLike(Protocol):
-    from_agency: str
-    to_agency: str
+    """What the indicator reads of a handoff."""
+
     status: str
     subject_id: str
     subject_category: str
     region_code: str
     created_at: dt.datetime
-    acknowledged_at: dt.datetime | None
-    accepted_at: dt.datetime | None
     completed_at: dt.datetime | None
+
+
+# What the funnel reads of a handoff: from agency, to agency, status, and the hours from creation to
+# acknowledge, accept and complete (None where the stage was not reached).
+StageTimes = tuple[str, str, str, float | None, float | None, float | None]
 
 
 @dataclass
@@ -57,27 +60,35 @@ def percentile(values: list[float], fraction: float) -> float | None:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-def funnel(handoffs: Iterable[HandoffLike]) -> list[FunnelRow]:
-    rows: dict[tuple[str, str], FunnelRow] = {}
-    durations: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for h in handoffs:
-        pair = (h.from_agency, h.to_agency)
-        row = rows.setdefault(pair, FunnelRow(from_agency=h.from_agency, to_agency=h.to_agency))
-        row.total += 1
-        row.by_status[h.status] = row.by_status.get(h.status, 0) + 1
-        for stage, attribute in STAGES.items():
-            moment = getattr(h, attribute)
-            if moment is not None:
-                durations[pair][stage].append((moment - h.created_at).total_seconds() / 3600)
-    for pair, row in rows.items():
-        for stage in STAGES:
-            values = durations[pair][stage]
-            row.hours[stage] = {
-                "median": percentile(values, 0.5),
-                "p90": percentile(values, 0.9),
-                "n": float(len(values)),
-            }
-    return sorted(rows.values(), key=lambda r: (r.from_agency, r.to_agency))
+def funnel(handoffs: Iterable[StageTimes]) -> list[FunnelRow]:
+    counts: dict[tuple[str, str], dict[str, int]] = {}
+    durations: dict[tuple[str, str], tuple[list[float], list[float], list[float]]] = {}
+    for sender, receiver, status, acknowledged, accepted, completed in handoffs:  # tuples: 100,000s of rows
+        pair = (sender, receiver)
+        by_status = counts.get(pair)
+        if by_status is None:
+            by_status = counts[pair] = {}
+            durations[pair] = ([], [], [])
+        by_status[status] = by_status.get(status, 0) + 1
+        acknowledge, accept, complete = durations[pair]
+        if acknowledged is not None:
+            acknowledge.append(acknowledged)
+        if accepted is not None:
+            accept.append(accepted)
+        if completed is not None:
+            complete.append(completed)
+    rows = []
+    for (sender, receiver), by_status in sorted(counts.items()):
+        hours = {
+            stage: {"median": percentile(values, 0.5), "p90": percentile(values, 0.9), "n": float(len(values))}
+            for stage, values in zip(STAGES, durations[(sender, receiver)], strict=True)
+        }
+        rows.append(
+            FunnelRow(
+                from_agency=sender, to_agency=receiver, total=sum(by_status.values()), by_status=by_status, hours=hours
+            )
+        )
+    return rows
 
 
 @dataclass(frozen=True)

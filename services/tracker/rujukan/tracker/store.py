@@ -31,4 +31,3 @@ def write_handoff(row: HandoffRow | None, handoff: Handoff, policy: SlaPolicy) -
     for name, value in values.items():
         setattr(row, name, value)
     return row
-

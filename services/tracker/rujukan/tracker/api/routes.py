@@ -21,10 +21,11 @@ from rujukan.tracker.queries import (
     HandoffDetail,
     HandoffFilter,
     HandoffOut,
+    funnel_rows,
     get_case,
     get_handoff,
+    indicator_rows,
     list_handoffs,
-    rows_for_stats,
 )
 from rujukan.tracker.stats import funnel, indicator_354, parse_period
 
@@ -113,7 +114,7 @@ def case_timeline(_: CallerDep, db: Db, case_id: str) -> list[HandoffDetail]:
 def funnel_stats(
     _: CallerDep, db: Db, service_type: ServiceType | None = None, region: RegionQ = None, format: Format = "json"
 ) -> Any:
-    rows = funnel(rows_for_stats(db, service_type=service_type, region=region))
+    rows = funnel(funnel_rows(db, service_type=service_type, region=region))
     if format == "csv":
         return csv_response(
             (
@@ -148,7 +149,7 @@ def indicator(_: CallerDep, db: Db, period: PeriodQ, region: RegionQ = None, for
         raise InvalidQuery(str(exc)) from exc
     values = [
         {"region_code": v.region_code, "numerator": v.numerator, "denominator": v.denominator, "percent": v.percent}
-        for v in indicator_354(rows_for_stats(db, region=region), start=start, end=end)
+        for v in indicator_354(indicator_rows(db, start=start, end=end, region=region), start=start, end=end)
     ]
     if format == "csv":
         return csv_response(({"period": period, **v} for v in values), f"indicator-354-{period}.csv")
