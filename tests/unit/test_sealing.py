@@ -82,3 +82,10 @@ def test_bad_master_keys_are_refused_without_echoing_them() -> None:
     with pytest.raises(SealingError) as info:
         MasterKey.from_base64("not base64 at all!")
     assert "not base64 at all" not in str(info.value)
+
+
+def test_request_fingerprints_are_keyed_and_separate_from_the_nik_index() -> None:
+    body = b'{"nik": "3175014501900001"}'
+    assert MASTER.fingerprint(body) == MASTER.fingerprint(body)
+    assert MASTER.fingerprint(body) != MasterKey(bytes(32)).fingerprint(body)
+    assert MASTER.fingerprint(b"3175014501900001") != MASTER.nik_index("3175014501900001")

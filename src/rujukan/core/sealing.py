@@ -43,6 +43,7 @@ class MasterKey:
             raise SealingError("the master key must be 32 bytes")
         self._aead = AESGCM(key)
         self._index_key = hmac.new(key, b"rujukan nik index v1", hashlib.sha256).digest()
+        self._fingerprint_key = hmac.new(key, b"rujukan request fingerprint v1", hashlib.sha256).digest()
 
     @classmethod
     def from_base64(cls, text: str) -> MasterKey:
@@ -69,6 +70,10 @@ class MasterKey:
 
     def unwrap(self, wrapped: bytes, subject_id: str) -> DataKey:
         return DataKey(_open(self._aead, wrapped, subject_id.encode()))
+
+    def fingerprint(self, data: bytes) -> str:
+        """Keyed hash of data that may hold personal data (e.g. a request body kept for idempotency)."""
+        return hmac.new(self._fingerprint_key, data, hashlib.sha256).hexdigest()
 
     def nik_index(self, nik: str) -> str:
         """Keyed hash of a NIK: equal NIKs give equal values, and the value reveals nothing without the key."""

@@ -8,7 +8,6 @@ and creates nothing.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import uuid
 from collections.abc import Mapping
@@ -43,7 +42,7 @@ class Created:
 def create_referral(
     ctx: ReferralContext, *, agency: str, request: CreateReferral, idempotency_key: str | None = None
 ) -> Created:
-    request_hash = hashlib.sha256(request.model_dump_json().encode()).hexdigest()
+    request_hash = ctx.master_key.fingerprint(request.model_dump_json().encode())  # keyed: the body holds PII
     for attempt in range(2):  # a concurrent twin (same key, or same new NIK) makes the first try collide
         try:
             with ctx.transaction() as session:
