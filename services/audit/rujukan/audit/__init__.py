@@ -1,0 +1,1 @@
+"""The audit replay: verify, rebuild, compare and export the referral event log (rujukan audit replay)."""

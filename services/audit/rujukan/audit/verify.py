@@ -1,0 +1,154 @@
+"""Verifying the event log, message by message, as a pure state machine over (partition, offset, bytes).
+
+What it proves, per referral: every message decodes with a known schema; ``seq`` runs 1, 2, 3 ... with
+nothing missing and nothing out of order; each ``prev_hash`` is the SHA-256 of the previous event's bytes
+(so a changed byte in any event shows at its successor); every transition is legal for its actor (the
+shared lifecycle); an event id never comes back with other bytes. The same event id with the same bytes is
+a duplicate (the relay may publish twice, or republish after a broker reset): counted, not a violation.
+
+Messages of one referral share a partition (key = referral id), so log order within a partition is the
+order the referral service wrote them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from rujukan.core.codec import EventCodec
+from rujukan.core.errors import CodecError
+from rujukan.core.lifecycle import LifecycleError, Role, Status, transition_for_event
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    kind: str  # undecodable | conflicting_duplicate | missing_events | out_of_order | hash_mismatch | illegal
+    partition: int
+    offset: int
+    detail: str
+    referral_id: str | None = None
+    seq: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "referral_id": self.referral_id,
+            "seq": self.seq,
+            "partition": self.partition,
+            "offset": self.offset,
+            "detail": self.detail,
+        }
+
+
+@dataclass
+class _Chain:
+    """What is known of one referral so far."""
+
+    last_seq: int = 0
+    last_hash: bytes | None = None
+    last_position: tuple[int, int] = (0, 0)
+    status: Status | None = None
+    from_agency: str = ""
+    to_agency: str = ""
+    status_known: bool = True  # False after missing events: transitions can no longer be judged
+
+
+@dataclass
+class ChainVerifier:
+    codec: EventCodec = field(default_factory=EventCodec)
+    violations: list[Violation] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)
+    _chains: dict[str, _Chain] = field(default_factory=dict)
+    _digests: dict[str, bytes] = field(default_factory=dict)  # event id -> SHA-256 of its bytes
+
+    def feed(self, *, partition: int, offset: int, value: bytes | None) -> dict[str, Any] | None:
+        """Check one message; the decoded event when it extends its chain (for rebuild and export)."""
+        self.counts["messages"] += 1
+        try:
+            event = self.codec.decode(value).record
+        except CodecError as exc:
+            self._violate("undecodable", partition, offset, str(exc))
+            return None
+        if event["event_type"] == "SlaBreached":
+            self._violate("undecodable", partition, offset, "SlaBreached does not belong on the referral topic")
+            return None
+        digest = hashlib.sha256(value or b"").digest()
+        event_id = str(event["event_id"])
+        known = self._digests.get(event_id)
+        if known is not None:
+            if known == digest:
+                self.counts["duplicates"] += 1
+            else:
+                self._violate(
+                    "conflicting_duplicate",
+                    partition,
+                    offset,
+                    "an event id seen before comes back with other content",
+                    event,
+                )
+            return None
+        self._digests[event_id] = digest
+        return event if self._extend(partition, offset, event, digest) else None
+
+    def _extend(self, partition: int, offset: int, event: dict[str, Any], digest: bytes) -> bool:
+        referral_id = str(event["referral_id"])
+        chain = self._chains.setdefault(referral_id, _Chain())
+        seq = int(event["seq"])
+        if seq <= chain.last_seq:
+            self._violate("out_of_order", partition, offset, f"seq {seq} after seq {chain.last_seq}", event)
+            return False
+        if seq > chain.last_seq + 1:
+            self._violate(
+                "missing_events",
+                partition,
+                offset,
+                f"seq {seq} follows seq {chain.last_seq}: {seq - chain.last_seq - 1} event(s) missing",
+                event,
+            )
+            chain.status_known = False
+        elif event["prev_hash"] != chain.last_hash:
+            previous_partition, previous_offset = chain.last_position
+            self.violations.append(
+                Violation(
+                    "hash_mismatch",
+                    previous_partition,
+                    previous_offset,
+                    f"event seq {chain.last_seq} does not hash to the prev_hash of seq {seq}: it was changed",
+                    referral_id,
+                    chain.last_seq,
+                )
+            )
+        if chain.status_known:
+            self._check_transition(partition, offset, event, chain)
+        chain.last_seq, chain.last_hash, chain.last_position = seq, digest, (partition, offset)
+        self.counts["events"] += 1
+        return True
+
+    def _check_transition(self, partition: int, offset: int, event: dict[str, Any], chain: _Chain) -> None:
+        if event["event_type"] == "ReferralCreated":
+            chain.from_agency, chain.to_agency = event["from_agency"], event["to_agency"]
+        actor = event["actor_agency"]
+        role = (
+            Role.REQUESTER
+            if actor == chain.from_agency
+            else Role.RESPONDER
+            if actor == chain.to_agency
+            else Role.THIRD_PARTY
+        )
+        try:
+            chain.status = transition_for_event(str(event["event_type"]), status=chain.status, role=role)
+        except LifecycleError as exc:
+            self._violate("illegal", partition, offset, str(exc), event)
+
+    def _violate(
+        self, kind: str, partition: int, offset: int, detail: str, event: dict[str, Any] | None = None
+    ) -> None:
+        referral_id = str(event["referral_id"]) if event else None
+        seq = int(event["seq"]) if event else None
+        self.violations.append(Violation(kind, partition, offset, detail, referral_id, seq))
+
+    @property
+    def referrals(self) -> int:
+        return len(self._chains)
