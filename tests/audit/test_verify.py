@@ -96,3 +96,16 @@ def test_an_illegal_transition_is_named_even_with_a_valid_chain() -> None:
 
 def test_garbage_is_undecodable() -> None:
     assert found(run([b"\x00garbage"])) == [("undecodable", None, None, 0)]
+
+
+def test_reading_from_the_middle_of_the_log_checks_chains_from_where_they_are_entered() -> None:
+    chain = referral_chain()
+    verifier = ChainVerifier(starts_midway=True)
+    for offset, value in enumerate([chain[2], chain[3], chain[4]]):
+        verifier.feed(partition=0, offset=offset, value=value)
+    assert verifier.violations == []
+    assert verifier.counts["chains_entered_midway"] == 1
+    tampered = ChainVerifier(starts_midway=True)
+    for offset, value in enumerate([chain[2], chain[4]]):
+        tampered.feed(partition=0, offset=offset, value=value)
+    assert found(tampered) == [("missing_events", rid(chain[0]), 5, 1)]

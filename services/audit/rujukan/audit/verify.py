@@ -25,6 +25,7 @@ from rujukan.core.lifecycle import LifecycleError, Role, Status, transition_for_
 @dataclass(frozen=True, slots=True)
 class Violation:
     kind: str  # undecodable | conflicting_duplicate | missing_events | out_of_order | hash_mismatch | illegal
+    # | refused_by_projection
     partition: int
     offset: int
     detail: str
@@ -58,6 +59,7 @@ class _Chain:
 @dataclass
 class ChainVerifier:
     codec: EventCodec = field(default_factory=EventCodec)
+    starts_midway: bool = False  # reading began after the start of the log: a chain may begin after seq 1
     violations: list[Violation] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
     _chains: dict[str, _Chain] = field(default_factory=dict)
@@ -94,8 +96,13 @@ class ChainVerifier:
 
     def _extend(self, partition: int, offset: int, event: dict[str, Any], digest: bytes) -> bool:
         referral_id = str(event["referral_id"])
-        chain = self._chains.setdefault(referral_id, _Chain())
         seq = int(event["seq"])
+        chain = self._chains.get(referral_id)
+        if chain is None:
+            chain = self._chains[referral_id] = _Chain()
+            if self.starts_midway and seq > 1:  # its earlier events lie before what was read
+                chain.last_seq, chain.last_hash, chain.status_known = seq - 1, event["prev_hash"], False
+                self.counts["chains_entered_midway"] += 1
         if seq <= chain.last_seq:
             self._violate("out_of_order", partition, offset, f"seq {seq} after seq {chain.last_seq}", event)
             return False
@@ -141,6 +148,11 @@ class ChainVerifier:
             chain.status = transition_for_event(str(event["event_type"]), status=chain.status, role=role)
         except LifecycleError as exc:
             self._violate("illegal", partition, offset, str(exc), event)
+
+    def note_refused(self, partition: int, offset: int, event: dict[str, Any], reason: str) -> None:
+        """The tracker's projection refused an event; a violation unless this event already has one."""
+        if not any(v.partition == partition and v.offset == offset for v in self.violations[-3:]):
+            self._violate("refused_by_projection", partition, offset, reason, event)
 
     def _violate(
         self, kind: str, partition: int, offset: int, detail: str, event: dict[str, Any] | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from rujukan.core.vocabulary import SlaClock
 from rujukan.tracker.models import HandoffRow
@@ -16,16 +17,21 @@ def handoff_of(row: HandoffRow) -> Handoff:
     return Handoff(**{name: getattr(row, name) for name in HANDOFF_FIELDS})
 
 
-def write_handoff(row: HandoffRow | None, handoff: Handoff, policy: SlaPolicy) -> HandoffRow:
-    """The row for ``handoff`` (updating ``row`` in place when there is one)."""
+def handoff_values(handoff: Handoff, policy: SlaPolicy) -> dict[str, Any]:
+    """The column values of ``handoff``'s row: its fields and its SLA due and stop times."""
     due = due_times(handoff, policy)
-    values = {
+    return {
         **dataclasses.asdict(handoff),
         "ack_due_at": due[SlaClock.ACKNOWLEDGE],
         "respond_due_at": due[SlaClock.RESPOND],
         "ack_stopped_at": stopped_at(handoff, SlaClock.ACKNOWLEDGE),
         "respond_stopped_at": stopped_at(handoff, SlaClock.RESPOND),
     }
+
+
+def write_handoff(row: HandoffRow | None, handoff: Handoff, policy: SlaPolicy) -> HandoffRow:
+    """The row for ``handoff`` (updating ``row`` in place when there is one)."""
+    values = handoff_values(handoff, policy)
     if row is None:
         return HandoffRow(**values)
     for name, value in values.items():

@@ -1,0 +1,120 @@
+"""Rebuilding the tracker's projection from the log, and comparing it with a live tracker database.
+
+The rebuild folds the verified events through the tracker's own pure ``project`` function, then writes
+the handoffs (with their SLA due times, as the tracker writes them) and their history into a scratch
+database migrated with the tracker's own migrations. The comparison reads the same two tables from both
+databases and lists every row missing on one side and every column that differs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, Table, insert, select
+
+from rujukan.core.db import Database, make_engine
+from rujukan.core.errors import RujukanError
+from rujukan.tracker.migrate import upgrade
+from rujukan.tracker.models import HandoffRow, HistoryRow
+from rujukan.tracker.projection import Handoff, ProjectionError, project
+from rujukan.tracker.sla import SlaPolicy
+from rujukan.tracker.store import handoff_values
+
+INSERT_CHUNK = 5_000
+HANDOFFS: Table = HandoffRow.__table__  # type: ignore[attr-defined]
+HISTORY: Table = HistoryRow.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class Difference:
+    table: str  # handoffs | handoff_history
+    key: str  # referral id, or referral id/seq
+    kind: str  # missing_in_live | missing_in_rebuild | differs
+    columns: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"table": self.table, "key": self.key, "kind": self.kind, "columns": list(self.columns)}
+
+
+@dataclass
+class Rebuild:
+    """The projection folded in memory; ``rejected`` counts events the projection refused."""
+
+    handoffs: dict[str, Handoff] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    rejected: int = 0
+
+    def apply(self, event: Mapping[str, Any]) -> str | None:
+        """Fold one event; the reason when the projection refuses it (the tracker dead-letters those)."""
+        referral_id = str(event["referral_id"])
+        try:
+            handoff, entry = project(self.handoffs.get(referral_id), event)
+        except ProjectionError as exc:
+            self.rejected += 1
+            return str(exc)
+        self.handoffs[referral_id] = handoff
+        self.history.append(dataclasses.asdict(entry))
+        return None
+
+    def write(self, url: str, policy: SlaPolicy) -> Engine:
+        """Write into the (empty) database at ``url`` with the tracker's schema; its engine, still open."""
+        engine = make_engine(url)
+        upgrade(engine)
+        database = Database(engine)
+        with database.transaction() as session:
+            if session.execute(select(HandoffRow.referral_id).limit(1)).first() is not None:  # type: ignore[call-overload]
+                raise RebuildError("the rebuild database already holds handoffs: give an empty one")
+            for chunk in _chunks((handoff_values(h, policy) for h in self.handoffs.values()), INSERT_CHUNK):
+                session.execute(insert(HANDOFFS), chunk)
+            for chunk in _chunks(iter(self.history), INSERT_CHUNK):
+                session.execute(insert(HISTORY), chunk)
+        return engine
+
+
+class RebuildError(RujukanError):
+    """The rebuild database cannot take the rebuild."""
+
+
+def _chunks(rows: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    chunk: list[dict[str, Any]] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def compare(rebuilt: Engine, live: Engine) -> list[Difference]:
+    """Every difference between the handoffs and histories of two tracker databases."""
+    differences: list[Difference] = []
+    for table, key_columns in ((HANDOFFS, ("referral_id",)), (HISTORY, ("referral_id", "seq"))):
+        columns = [column.name for column in table.columns]
+        mine, theirs = _rows(rebuilt, table, key_columns), _rows(live, table, key_columns)
+        for key in sorted(mine.keys() - theirs.keys()):
+            differences.append(Difference(table.name, key, "missing_in_live"))
+        for key in sorted(theirs.keys() - mine.keys()):
+            differences.append(Difference(table.name, key, "missing_in_rebuild"))
+        for key in sorted(mine.keys() & theirs.keys()):
+            changed = tuple(c for c in columns if _normal(mine[key][c]) != _normal(theirs[key][c]))
+            if changed:
+                differences.append(Difference(table.name, key, "differs", changed))
+    return differences
+
+
+def _rows(engine: Engine, table: Table, key_columns: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    with engine.connect() as connection:
+        result = connection.execute(select(table))
+        return {"/".join(str(row[k]) for k in key_columns): dict(row) for row in result.mappings()}
+
+
+def _normal(value: Any) -> Any:
+    """Datetimes compared as instants (SQLite and PostgreSQL give back the same instant differently)."""
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    return value

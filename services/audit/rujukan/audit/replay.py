@@ -1,0 +1,140 @@
+"""``audit replay``: read the referral topic, verify every chain, and optionally rebuild, compare, export.
+
+A window (``since``/``until``) is judged by the events' own ``occurred_at``; the broker's time index only
+chooses where reading starts (with a margin). Inside a window that does not start at the beginning, a
+referral's chain may begin after seq 1: its earlier events are outside what was read, so its links and
+transitions are checked from there on. Only a replay from the beginning proves a chain complete.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rujukan.audit.export import Exporter, Unsealer
+from rujukan.audit.reader import Progress, read_topic
+from rujukan.audit.rebuild import Difference, Rebuild, compare
+from rujukan.audit.verify import ChainVerifier, Violation
+from rujukan.core.db import make_engine
+from rujukan.core.errors import RujukanError
+from rujukan.core.settings import CoreSettings
+from rujukan.tracker.sla import SlaPolicy
+
+IN_MEMORY = "sqlite://"
+
+
+class ReplayOptionError(RujukanError):
+    """Options that cannot go together."""
+
+
+@dataclass(frozen=True)
+class ReplayOptions:
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    rebuild_url: str | None = None  # with compare_url and no rebuild_url: an in-memory database
+    compare_url: str | None = None
+    export_path: Path | None = None
+    unsealer: Unsealer | None = None
+    idle_timeout_s: float = 30.0
+
+    def check(self) -> None:
+        if self.since and self.until and self.since >= self.until:
+            raise ReplayOptionError("--from must be before --to")
+        if self.since and (self.rebuild_url or self.compare_url):
+            raise ReplayOptionError("--rebuild and --compare need the whole log: they cannot take --from")
+        if self.until and self.compare_url:
+            raise ReplayOptionError("--compare is against the live tracker, which has the whole log: drop --to")
+        if self.unsealer and not self.export_path:
+            raise ReplayOptionError("--unseal only applies to --export")
+
+    def in_window(self, occurred_at: dt.datetime) -> bool:
+        return (self.since is None or occurred_at >= self.since) and (self.until is None or occurred_at < self.until)
+
+
+@dataclass
+class ReplayReport:
+    topic: str
+    options: ReplayOptions
+    started_at: dt.datetime
+    seconds: float = 0.0
+    counts: dict[str, int] = field(default_factory=dict)
+    violations: list[Violation] = field(default_factory=list)
+    differences: list[Difference] | None = None
+
+    @property
+    def clean(self) -> bool:
+        return not self.violations and not self.differences
+
+    def as_dict(self) -> dict[str, Any]:
+        events = self.counts.get("events", 0)
+        return {
+            "topic": self.topic,
+            "started_at": self.started_at.isoformat(),
+            "seconds": round(self.seconds, 3),
+            "events_per_second": round(events / self.seconds) if self.seconds else None,
+            "window": {
+                "from": self.options.since.isoformat() if self.options.since else None,
+                "to": self.options.until.isoformat() if self.options.until else None,
+            },
+            "rebuild": self.options.rebuild_url is not None or self.options.compare_url is not None,
+            "compared": self.options.compare_url is not None,
+            "exported": str(self.options.export_path) if self.options.export_path else None,
+            "unsealed": self.options.unsealer is not None,
+            "counts": dict(sorted(self.counts.items())),
+            "clean": self.clean,
+            "violations": [v.as_dict() for v in self.violations],
+            "differences": [d.as_dict() for d in self.differences] if self.differences is not None else None,
+        }
+
+
+def replay(
+    settings: CoreSettings,
+    options: ReplayOptions,
+    *,
+    policy: SlaPolicy,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> ReplayReport:
+    options.check()
+    topic = settings.topics.referral_events
+    report = ReplayReport(topic=topic, options=options, started_at=dt.datetime.now(dt.UTC))
+    began = time.perf_counter()
+    verifier = ChainVerifier(starts_midway=options.since is not None)
+    rebuild = Rebuild() if options.rebuild_url or options.compare_url else None
+    exporter = Exporter.open(options.export_path, options.unsealer) if options.export_path else None
+    in_window = 0
+    try:
+        for batch in read_topic(
+            settings, topic, since=options.since, idle_timeout_s=options.idle_timeout_s, on_progress=on_progress
+        ):
+            for message in batch:
+                event = verifier.feed(partition=message.partition, offset=message.offset, value=message.value)
+                if event is None or not options.in_window(event["occurred_at"]):
+                    continue
+                in_window += 1
+                if rebuild is not None and (reason := rebuild.apply(event)) is not None:
+                    verifier.note_refused(message.partition, message.offset, event, reason)
+                if exporter is not None:
+                    exporter.write(message.partition, message.offset, event)
+    finally:
+        if exporter is not None:
+            exporter.close()
+    report.counts = {**verifier.counts, "referrals": verifier.referrals, "events_in_window": in_window}
+    if exporter is not None:
+        report.counts["exported"] = exporter.written
+    if rebuild is not None:
+        engine = rebuild.write(options.rebuild_url or IN_MEMORY, policy)
+        report.counts["rebuilt_handoffs"] = len(rebuild.handoffs)
+        if options.compare_url:
+            live = make_engine(options.compare_url)
+            try:
+                report.differences = compare(engine, live)
+            finally:
+                live.dispose()
+        engine.dispose()
+    report.violations = verifier.violations
+    report.seconds = time.perf_counter() - began
+    return report

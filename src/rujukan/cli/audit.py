@@ -1,0 +1,129 @@
+"""``rujukan audit replay``: verify the event log, rebuild and compare the tracker, export.
+
+Exit status: 0 when the log is clean (and the comparison found no difference), 2 when violations or
+differences were found, 1 when the replay could not be done. The human summary goes to stderr, the
+report (``--report``) to a file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from rujukan.audit.reader import Progress as ReadProgress
+from rujukan.audit.replay import ReplayOptions, ReplayReport, replay
+from rujukan.cli.common import DataDir, tracker_settings
+from rujukan.cli.output import err, fail
+
+audit_app = typer.Typer(help="Audit: replay and verify the event log.", no_args_is_help=True)
+WIB = dt.timezone(dt.timedelta(hours=7), "WIB")
+SHOWN_FINDINGS = 20
+
+
+def parse_time(text: str | None, option: str) -> dt.datetime | None:
+    """An ISO date or date-time; without an offset it is read as WIB (UTC+7), as Indonesian auditors mean."""
+    if text is None:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(text)
+    except ValueError:
+        fail(f"{option} takes an ISO date or time such as 2026-11-01 or 2026-11-01T08:00+07:00")
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=WIB)
+
+
+@audit_app.command("replay")
+def replay_command(
+    since: Annotated[str | None, typer.Option("--from", help="Only events that occurred at or after this.")] = None,
+    until: Annotated[str | None, typer.Option("--to", help="Only events that occurred before this.")] = None,
+    rebuild: Annotated[
+        str | None, typer.Option("--rebuild", help="Rebuild the tracker projection into this (empty) database URL.")
+    ] = None,
+    compare: Annotated[
+        str | None, typer.Option("--compare", help="Compare the rebuild with this live tracker database URL.")
+    ] = None,
+    export: Annotated[Path | None, typer.Option("--export", help="Write the events to FILE.jsonl or FILE.csv.")] = None,
+    report: Annotated[Path | None, typer.Option("--report", help="Write the full report to FILE.json.")] = None,
+    idle_timeout: Annotated[
+        float, typer.Option(help="Give up when the broker sends nothing for this many seconds.", min=1)
+    ] = 30.0,
+    data_dir: DataDir = None,
+) -> None:
+    """Read the referral events topic and prove it complete, untampered and consistent."""
+    logging.getLogger("kafka").setLevel(logging.ERROR)
+    settings = tracker_settings(data_dir)
+    options = ReplayOptions(
+        since=parse_time(since, "--from"),
+        until=parse_time(until, "--to"),
+        rebuild_url=rebuild,
+        compare_url=compare,
+        export_path=export,
+        idle_timeout_s=idle_timeout,
+    )
+    with _progress_bar() as on_progress:
+        result = replay(settings, options, policy=settings.sla_policy(), on_progress=on_progress)
+    if report is not None:
+        report.write_text(json.dumps(result.as_dict(), indent=2) + "\n", encoding="utf-8")
+    _summarise(result)
+    if not result.clean:
+        raise typer.Exit(2)
+
+
+@contextmanager
+def _progress_bar() -> Iterator[Callable[[ReadProgress], None]]:
+    """A bar on stderr with the rate and the time left (the total is known after the first fetch)."""
+    bar = Progress(
+        TextColumn("replaying"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]} msg/s"),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    )
+    task = bar.add_task("replay", total=None, rate="-")
+
+    def on_progress(progress: ReadProgress) -> None:
+        speed = bar.tasks[0].speed
+        bar.update(task, completed=progress.read, total=progress.total, rate=f"{speed:,.0f}" if speed else "-")
+
+    with bar:
+        yield on_progress
+
+
+def _summarise(result: ReplayReport) -> None:
+    counts = result.counts
+    rate = counts.get("events", 0) / result.seconds if result.seconds else 0.0
+    err.print(
+        f"{counts.get('messages', 0):,} messages, {counts.get('events', 0):,} events of "
+        f"{counts.get('referrals', 0):,} referrals, {counts.get('duplicates', 0):,} duplicates "
+        f"in {result.seconds:.1f} s ({rate:,.0f} events/s)"
+    )
+    if "exported" in counts:
+        err.print(f"exported {counts['exported']:,} events to {result.options.export_path}")
+    if result.violations:
+        table = Table("kind", "referral", "seq", "partition", "offset", "detail", title="violations")
+        for v in result.violations[:SHOWN_FINDINGS]:
+            table.add_row(v.kind, v.referral_id or "-", str(v.seq or "-"), str(v.partition), str(v.offset), v.detail)
+        err.print(table)
+        if len(result.violations) > SHOWN_FINDINGS:
+            err.print(f"... and {len(result.violations) - SHOWN_FINDINGS} more (see --report)")
+    if result.differences:
+        table = Table("table", "key", "kind", "columns", title="differences from the live tracker")
+        for d in result.differences[:SHOWN_FINDINGS]:
+            table.add_row(d.table, d.key, d.kind, ", ".join(d.columns))
+        err.print(table)
+        if len(result.differences) > SHOWN_FINDINGS:
+            err.print(f"... and {len(result.differences) - SHOWN_FINDINGS} more (see --report)")
+    if result.differences is not None and not result.differences:
+        err.print("rebuild matches the live tracker: 0 differences")
+    verdict = "[green]clean[/]" if result.clean else "[red]NOT clean[/]"
+    err.print(f"{verdict}: {len(result.violations)} violations", markup=True)
