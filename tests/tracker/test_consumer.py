@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +20,7 @@ from rujukan.tracker.models import HandoffRow, HistoryRow, ProcessedEvent
 from rujukan.tracker.settings import TrackerSettings
 from tests.kafka_helpers import read_topic
 from tests.tracker.journeys import Journey
+from tests.tracker.running import running, wait_for
 
 pytestmark = pytest.mark.integration
 CODEC = EventCodec()
@@ -57,28 +55,6 @@ def publish(settings: TrackerSettings, events: list[dict[str, Any]], *, raw: lis
         producer.send(settings.topics.referral_events, key=b"poison", value=value)
     producer.flush(20)
     producer.close()
-
-
-@contextmanager
-def running(db: Database, settings: TrackerSettings) -> Iterator[TrackerConsumer]:
-    consumer = TrackerConsumer(db, settings)
-    stop = threading.Event()
-    thread = threading.Thread(target=consumer.run, args=(stop,), daemon=True)
-    thread.start()
-    try:
-        yield consumer
-    finally:
-        stop.set()
-        thread.join(30)
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
 
 
 def statuses(db: Database, journeys: list[Journey]) -> list[str | None]:

@@ -110,14 +110,14 @@ def _summarise(result: ReplayReport) -> None:
     if "exported" in counts:
         err.print(f"exported {counts['exported']:,} events to {result.options.export_path}")
     if result.violations:
-        table = Table("kind", "referral", "seq", "partition", "offset", "detail", title="violations")
+        table = _table("violations", "kind", "referral", "seq", "partition", "offset", "detail")
         for v in result.violations[:SHOWN_FINDINGS]:
             table.add_row(v.kind, v.referral_id or "-", str(v.seq or "-"), str(v.partition), str(v.offset), v.detail)
         err.print(table)
         if len(result.violations) > SHOWN_FINDINGS:
             err.print(f"... and {len(result.violations) - SHOWN_FINDINGS} more (see --report)")
     if result.differences:
-        table = Table("table", "key", "kind", "columns", title="differences from the live tracker")
+        table = _table("differences from the live tracker", "table", "key", "kind", "columns")
         for d in result.differences[:SHOWN_FINDINGS]:
             table.add_row(d.table, d.key, d.kind, ", ".join(d.columns))
         err.print(table)
@@ -127,3 +127,11 @@ def _summarise(result: ReplayReport) -> None:
         err.print("rebuild matches the live tracker: 0 differences")
     verdict = "[green]clean[/]" if result.clean else "[red]NOT clean[/]"
     err.print(f"{verdict}: {len(result.violations)} violations", markup=True)
+
+
+def _table(title: str, *columns: str) -> Table:
+    """Ids are never cut short: an auditor copies them."""
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    return table
