@@ -46,5 +46,6 @@ def own_topics(*, partitions: int = 3) -> KafkaTopics:
         referral_events=f"{prefix}.referral.events",
         sla_events=f"{prefix}.sla.events",
         dead_letter=f"{prefix}.deadletter",
+        audit_events=f"{prefix}.audit.events",
         partitions=partitions,
     )

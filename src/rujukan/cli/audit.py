@@ -10,8 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -19,10 +21,13 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from rujukan.audit.export import Unsealer
 from rujukan.audit.reader import Progress as ReadProgress
 from rujukan.audit.replay import ReplayOptions, ReplayReport, replay
-from rujukan.cli.common import DataDir, tracker_settings
+from rujukan.cli.common import DataDir, referral_context, referral_settings, tracker_database, tracker_settings
 from rujukan.cli.output import err, fail
+from rujukan.referral.disclosure import DisclosureRequest, SealedFieldOpener, record_disclosure
+from rujukan.tracker.access import TrackerRole, Unauthenticated, authenticate
 
 audit_app = typer.Typer(help="Audit: replay and verify the event log.", no_args_is_help=True)
 WIB = dt.timezone(dt.timedelta(hours=7), "WIB")
@@ -52,6 +57,17 @@ def replay_command(
     ] = None,
     export: Annotated[Path | None, typer.Option("--export", help="Write the events to FILE.jsonl or FILE.csv.")] = None,
     report: Annotated[Path | None, typer.Option("--report", help="Write the full report to FILE.json.")] = None,
+    unseal: Annotated[
+        bool,
+        typer.Option(
+            "--unseal",
+            help="Open sealed fields in the export (auditor credential in RUJUKAN_AUDITOR_CREDENTIAL or asked "
+            "for, the master key; recorded as a SealedDataDisclosed event first).",
+        ),
+    ] = False,
+    purpose: Annotated[
+        str | None, typer.Option("--purpose", help="With --unseal: why (a mandate or case reference, no names).")
+    ] = None,
     idle_timeout: Annotated[
         float, typer.Option(help="Give up when the broker sends nothing for this many seconds.", min=1)
     ] = 30.0,
@@ -68,6 +84,9 @@ def replay_command(
         export_path=export,
         idle_timeout_s=idle_timeout,
     )
+    options.check()
+    if unseal:
+        options = replace(options, unsealer=_authorised_opener(data_dir, options, purpose))
     with _progress_bar() as on_progress:
         result = replay(settings, options, policy=settings.sla_policy(), on_progress=on_progress)
     if report is not None:
@@ -75,6 +94,38 @@ def replay_command(
     _summarise(result)
     if not result.clean:
         raise typer.Exit(2)
+
+
+def _authorised_opener(data_dir: Path | None, options: ReplayOptions, purpose: str | None) -> Unsealer:
+    """Authenticate the auditor, record the disclosure, and only then hand out the opener."""
+    if options.export_path is None:
+        fail("--unseal opens sealed fields for an export: give --export FILE")
+    if options.export_path.exists():
+        fail(f"{options.export_path} already exists: choose another file")
+    if not purpose:
+        fail("--unseal needs --purpose: why the identifying data is opened")
+    secret = os.environ.get("RUJUKAN_AUDITOR_CREDENTIAL") or typer.prompt("Auditor credential", hide_input=True)
+    try:
+        caller = authenticate(tracker_database(data_dir), secret=secret.strip())
+    except Unauthenticated:
+        fail("the auditor credential is not valid", code=1)
+    if caller.role is not TrackerRole.AUDITOR:
+        fail("only an auditor credential may open sealed data")
+    ctx = referral_context(data_dir)
+    event_id = record_disclosure(
+        ctx,
+        referral_settings(data_dir),
+        DisclosureRequest(
+            auditor_credential_id=caller.credential_id,
+            auditor_name=caller.name,
+            purpose=purpose,
+            export_file=options.export_path.name,
+            window_from=options.since,
+            window_to=options.until,
+        ),
+    )
+    err.print(f"disclosure recorded as SealedDataDisclosed event {event_id}")
+    return SealedFieldOpener(ctx)
 
 
 @contextmanager

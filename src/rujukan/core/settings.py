@@ -23,6 +23,7 @@ class KafkaTopics(BaseSettings):
     referral_events: str = "rujukan.referral.events.v1"
     sla_events: str = "rujukan.sla.events.v1"
     dead_letter: str = "rujukan.deadletter.v1"
+    audit_events: str = "rujukan.audit.events.v1"
     partitions: int = Field(default=6, ge=1, le=1000)
     replication_factor: int = Field(default=1, ge=1, le=7)
 

@@ -124,3 +124,15 @@ class RelayState(ReferralTable, table=True):
     topic: str = Field(primary_key=True, max_length=250)
     topic_id: str | None = Field(default=None, max_length=36)
     updated_at: dt.datetime = Field(sa_column=utc_column())
+
+
+class Disclosure(ReferralTable, table=True):
+    """Each time an auditor had sealed data opened: the SealedDataDisclosed event, kept here for good."""
+
+    __tablename__ = "disclosures"
+
+    event_id: str = Field(sa_column=Column(String(36), primary_key=True))
+    auditor_credential_id: str = Field(max_length=36)
+    occurred_at: dt.datetime = Field(sa_column=utc_column())
+    payload: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    published_at: dt.datetime | None = Field(default=None, sa_column=utc_column(nullable=True))

@@ -36,6 +36,7 @@ class InvalidQuery(RujukanError):
 class Caller:
     role: TrackerRole
     name: str
+    credential_id: str = ""
 
 
 def issue_tracker_credential(db: Database, *, role: TrackerRole, name: str) -> tuple[str, str]:
@@ -69,13 +70,11 @@ def revoke_tracker_credential(db: Database, *, credential_id: str) -> None:
 def authenticate(db: Database, *, secret: str) -> Caller:
     if not plausible(secret):
         raise Unauthenticated("invalid credential")
-    query = select(
-        TrackerCredential.role, TrackerCredential.name, TrackerCredential.secret_hash, TrackerCredential.revoked_at
-    ).where(TrackerCredential.secret_hash == secret_hash(secret))
+    query = select(TrackerCredential).where(TrackerCredential.secret_hash == secret_hash(secret))
     with db.read() as session:
-        found = session.execute(query).first()
+        found = session.exec(query).first()
     if found is None or not matches(found.secret_hash, secret):
         raise Unauthenticated("invalid credential")
     if found.revoked_at is not None:
         raise Unauthenticated("credential revoked")
-    return Caller(role=TrackerRole(found.role), name=str(found.name))
+    return Caller(role=TrackerRole(found.role), name=str(found.name), credential_id=str(found.id))

@@ -27,7 +27,7 @@ def make_admin(settings: CoreSettings, *, name: str = "admin") -> KafkaAdminClie
 
 def rujukan_topics(settings: CoreSettings) -> list[str]:
     topics = settings.topics
-    return [topics.referral_events, topics.sla_events, topics.dead_letter]
+    return [topics.referral_events, topics.sla_events, topics.dead_letter, topics.audit_events]
 
 
 def ensure_topics(admin: KafkaAdminClient, settings: CoreSettings, names: Iterable[str] | None = None) -> None:
