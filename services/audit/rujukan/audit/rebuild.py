@@ -8,7 +8,6 @@ databases and lists every row missing on one side and every column that differs.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from rujukan.core.db import Database, make_engine
 from rujukan.core.errors import RujukanError
 from rujukan.tracker.migrate import upgrade
 from rujukan.tracker.models import HandoffRow, HistoryRow
-from rujukan.tracker.projection import Handoff, ProjectionError, project
+from rujukan.tracker.projection import Handoff, ProjectionError, history_dict, project
 from rujukan.tracker.sla import SlaPolicy
 from rujukan.tracker.store import handoff_values
 
@@ -57,7 +56,7 @@ class Rebuild:
             self.rejected += 1
             return str(exc)
         self.handoffs[referral_id] = handoff
-        self.history.append(dataclasses.asdict(entry))
+        self.history.append(history_dict(entry))
         return None
 
     def write(self, url: str, policy: SlaPolicy) -> Engine:

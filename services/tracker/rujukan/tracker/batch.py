@@ -8,7 +8,6 @@ caller runs it inside the transaction that also stores the partition positions.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +17,7 @@ from sqlmodel import Session, col, select
 
 from rujukan.tracker.breaches import breach_event_id
 from rujukan.tracker.models import HandoffRow, HistoryRow, ProcessedEvent, SlaBreachRow
-from rujukan.tracker.projection import Handoff, ProjectionError, project
+from rujukan.tracker.projection import Handoff, ProjectionError, history_dict, project
 from rujukan.tracker.sla import SlaPolicy, breaches
 from rujukan.tracker.store import handoff_of, write_handoff
 
@@ -74,7 +73,7 @@ def apply_events(
             result.dead_lettered += 1
             continue
         batch.states[referral_id] = handoff
-        batch.history.append(dataclasses.asdict(entry))
+        batch.history.append(history_dict(entry))
         batch.processed.append({"event_id": event_id, "outcome": "applied"})
         _proven_breaches(batch, handoff, policy, event)
         changed[referral_id] = None

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from rujukan.core.errors import RujukanError
@@ -75,6 +75,19 @@ class HistoryEntry:
     outcome: str | None = None
     to_agency: str | None = None
     child_referral_id: str | None = None
+
+
+HANDOFF_FIELDS = tuple(f.name for f in fields(Handoff))
+HISTORY_FIELDS = tuple(f.name for f in fields(HistoryEntry))
+
+
+def handoff_dict(handoff: Handoff) -> dict[str, Any]:
+    """Column values of a handoff (shallow: every value is immutable; ``dataclasses.asdict`` deep-copies)."""
+    return {name: getattr(handoff, name) for name in HANDOFF_FIELDS}
+
+
+def history_dict(entry: HistoryEntry) -> dict[str, Any]:
+    return {name: getattr(entry, name) for name in HISTORY_FIELDS}
 
 
 def project(state: Handoff | None, event: Mapping[str, Any]) -> tuple[Handoff, HistoryEntry]:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from rujukan.core.vocabulary import SlaClock
 from rujukan.tracker.models import HandoffRow
-from rujukan.tracker.projection import Handoff
+from rujukan.tracker.projection import HANDOFF_FIELDS, Handoff, handoff_dict
 from rujukan.tracker.sla import SlaPolicy, due_times, stopped_at
-
-HANDOFF_FIELDS = [field.name for field in dataclasses.fields(Handoff)]
 
 
 def handoff_of(row: HandoffRow) -> Handoff:
@@ -21,7 +18,7 @@ def handoff_values(handoff: Handoff, policy: SlaPolicy) -> dict[str, Any]:
     """The column values of ``handoff``'s row: its fields and its SLA due and stop times."""
     due = due_times(handoff, policy)
     return {
-        **dataclasses.asdict(handoff),
+        **handoff_dict(handoff),
         "ack_due_at": due[SlaClock.ACKNOWLEDGE],
         "respond_due_at": due[SlaClock.RESPOND],
         "ack_stopped_at": stopped_at(handoff, SlaClock.ACKNOWLEDGE),
