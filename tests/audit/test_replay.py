@@ -133,3 +133,20 @@ def test_options_that_cannot_go_together_are_refused(cli: Cli) -> None:
     assert result.exit_code == 1
     assert "--from" in result.output
     assert cli("--from", "yesterday").exit_code == 1
+
+
+def test_databases_that_cannot_serve_are_refused_before_the_log_is_read(
+    audit_settings: TrackerSettings, cli: Cli, tmp_path: Path
+) -> None:
+    publish(audit_settings, referral_chain())
+    scratch = f"sqlite:///{tmp_path / 'scratch.db'}"
+    assert cli("--rebuild", scratch).exit_code == 0
+    reused = cli("--rebuild", scratch)  # now it holds the first rebuild
+    assert reused.exit_code == 1
+    assert "already holds handoffs" in reused.output
+    for url in ("not a url", f"sqlite:///{tmp_path / 'missing' / 'x.db'}", "postgresql://nobody:secret@127.0.0.1:9/x"):
+        result = cli("--compare", url)
+        assert result.exit_code == 1, result.output
+        assert "--compare" in result.output
+        assert "secret" not in result.output
+        assert "Traceback" not in result.output

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine, Table, insert, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from rujukan.core.db import Database, make_engine
 from rujukan.core.errors import RujukanError
@@ -59,23 +60,44 @@ class Rebuild:
         self.history.append(history_dict(entry))
         return None
 
-    def write(self, url: str, policy: SlaPolicy) -> Engine:
-        """Write into the (empty) database at ``url`` with the tracker's schema; its engine, still open."""
-        engine = make_engine(url)
-        upgrade(engine)
-        database = Database(engine)
-        with database.transaction() as session:
-            if session.execute(select(HandoffRow.referral_id).limit(1)).first() is not None:  # type: ignore[call-overload]
-                raise RebuildError("the rebuild database already holds handoffs: give an empty one")
+    def write(self, engine: Engine, policy: SlaPolicy) -> None:
+        """Write into the database prepared by ``open_rebuild_database``."""
+        with Database(engine).transaction() as session:
             for chunk in _chunks((handoff_values(h, policy) for h in self.handoffs.values()), INSERT_CHUNK):
                 session.execute(insert(HANDOFFS), chunk)
             for chunk in _chunks(iter(self.history), INSERT_CHUNK):
                 session.execute(insert(HISTORY), chunk)
-        return engine
 
 
 class RebuildError(RujukanError):
-    """The rebuild database cannot take the rebuild."""
+    """A database given to rebuild into or to compare with cannot serve."""
+
+
+def open_rebuild_database(url: str) -> Engine:
+    """The (empty) database at ``url``, migrated to the tracker's schema; checked before the replay starts."""
+    try:
+        engine = make_engine(url)
+        upgrade(engine)
+        with engine.connect() as connection:
+            holds_rows = connection.execute(select(HANDOFFS.c.referral_id).limit(1)).first() is not None
+    except SQLAlchemyError as exc:
+        raise RebuildError(f"cannot use the --rebuild database ({type(exc).__name__})") from exc
+    if holds_rows:
+        engine.dispose()
+        raise RebuildError("the --rebuild database already holds handoffs: give an empty one")
+    return engine
+
+
+def open_live_database(url: str) -> Engine:
+    """The live tracker database at ``url``, checked to hold the tracker's tables (read only)."""
+    try:
+        engine = make_engine(url)
+        with engine.connect() as connection:
+            connection.execute(select(HANDOFFS.c.referral_id).limit(1)).first()
+            connection.execute(select(HISTORY.c.referral_id).limit(1)).first()
+    except SQLAlchemyError as exc:
+        raise RebuildError(f"cannot read a tracker database at --compare ({type(exc).__name__})") from exc
+    return engine
 
 
 def _chunks(rows: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
@@ -91,6 +113,13 @@ def _chunks(rows: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[str
 
 def compare(rebuilt: Engine, live: Engine) -> list[Difference]:
     """Every difference between the handoffs and histories of two tracker databases."""
+    try:
+        return _compare(rebuilt, live)
+    except SQLAlchemyError as exc:
+        raise RebuildError(f"comparing with the live tracker failed ({type(exc).__name__})") from exc
+
+
+def _compare(rebuilt: Engine, live: Engine) -> list[Difference]:
     differences: list[Difference] = []
     for table, key_columns in ((HANDOFFS, ("referral_id",)), (HISTORY, ("referral_id", "seq"))):
         columns = [column.name for column in table.columns]

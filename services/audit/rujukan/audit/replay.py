@@ -11,15 +11,15 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rujukan.audit.export import Exporter, Unsealer
 from rujukan.audit.reader import Progress, read_topic
-from rujukan.audit.rebuild import Difference, Rebuild, compare
+from rujukan.audit.rebuild import Difference, Rebuild, compare, open_live_database, open_rebuild_database
 from rujukan.audit.verify import ChainVerifier, Violation
-from rujukan.core.db import make_engine
 from rujukan.core.errors import RujukanError
 from rujukan.core.settings import CoreSettings
 from rujukan.tracker.sla import SlaPolicy
@@ -104,11 +104,41 @@ def replay(
     began = time.perf_counter()
     verifier = ChainVerifier(starts_midway=options.since is not None)
     rebuild = Rebuild() if options.rebuild_url or options.compare_url else None
+    with ExitStack() as resources:  # every database is checked before the log is read
+        scratch = live = None
+        if rebuild is not None:
+            scratch = open_rebuild_database(options.rebuild_url or IN_MEMORY)
+            resources.callback(scratch.dispose)
+        if options.compare_url:
+            live = open_live_database(options.compare_url)
+            resources.callback(live.dispose)
+        in_window = _read(settings, options, verifier, rebuild, report, on_progress)
+        report.counts = {**verifier.counts, **report.counts, "referrals": verifier.referrals}
+        report.counts["events_in_window"] = in_window
+        if rebuild is not None and scratch is not None:
+            rebuild.write(scratch, policy)
+            report.counts["rebuilt_handoffs"] = len(rebuild.handoffs)
+            if live is not None:
+                report.differences = compare(scratch, live)
+    report.violations = verifier.violations
+    report.seconds = time.perf_counter() - began
+    return report
+
+
+def _read(
+    settings: CoreSettings,
+    options: ReplayOptions,
+    verifier: ChainVerifier,
+    rebuild: Rebuild | None,
+    report: ReplayReport,
+    on_progress: Callable[[Progress], None] | None,
+) -> int:
+    """Feed every message to the verifier, and the events of the window to the rebuild and the export."""
     exporter = Exporter.open(options.export_path, options.unsealer) if options.export_path else None
     in_window = 0
     try:
         for batch in read_topic(
-            settings, topic, since=options.since, idle_timeout_s=options.idle_timeout_s, on_progress=on_progress
+            settings, report.topic, since=options.since, idle_timeout_s=options.idle_timeout_s, on_progress=on_progress
         ):
             for message in batch:
                 event = verifier.feed(partition=message.partition, offset=message.offset, value=message.value)
@@ -122,19 +152,5 @@ def replay(
     finally:
         if exporter is not None:
             exporter.close()
-    report.counts = {**verifier.counts, "referrals": verifier.referrals, "events_in_window": in_window}
-    if exporter is not None:
-        report.counts["exported"] = exporter.written
-    if rebuild is not None:
-        engine = rebuild.write(options.rebuild_url or IN_MEMORY, policy)
-        report.counts["rebuilt_handoffs"] = len(rebuild.handoffs)
-        if options.compare_url:
-            live = make_engine(options.compare_url)
-            try:
-                report.differences = compare(engine, live)
-            finally:
-                live.dispose()
-        engine.dispose()
-    report.violations = verifier.violations
-    report.seconds = time.perf_counter() - began
-    return report
+            report.counts["exported"] = exporter.written
+    return in_window
