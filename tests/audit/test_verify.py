@@ -8,6 +8,7 @@ from rujukan.audit.verify import ChainVerifier, Violation
 from rujukan.core.codec import event_hash
 from rujukan.referral.eventstore import chain_event
 from tests.audit.chains import CODEC, reencode, referral_chain
+from tests.factories import sample_event
 
 
 def run(messages: list[bytes]) -> ChainVerifier:
@@ -109,3 +110,22 @@ def test_reading_from_the_middle_of_the_log_checks_chains_from_where_they_are_en
     for offset, value in enumerate([chain[2], chain[4]]):
         tampered.feed(partition=0, offset=offset, value=value)
     assert found(tampered) == [("missing_events", rid(chain[0]), 5, 1)]
+
+
+def test_events_of_other_topics_are_named_not_crashed_on() -> None:
+    breach = CODEC.encode(sample_event("SlaBreached"))
+    disclosed = CODEC.encode(
+        {
+            "event_id": "00000000-0000-0000-0000-000000000001",
+            "event_type": "SealedDataDisclosed",
+            "occurred_at": dt.datetime(2026, 11, 2, tzinfo=dt.UTC),
+            "auditor_credential_id": "00000000-0000-0000-0000-000000000002",
+            "auditor_name": "Inspektorat",
+            "purpose": "ST-1",
+            "topic": "rujukan.referral.events.v1",
+            "window_from": None,
+            "window_to": None,
+            "export_file": "x.jsonl",
+        }
+    )
+    assert [v.kind for v in run([breach, disclosed]).violations] == ["foreign_event", "foreign_event"]

@@ -10,6 +10,7 @@ import pytest
 
 from rujukan.core.catalogue import SchemaCatalogue, default_catalogue, default_schemas_dir
 from rujukan.core.errors import SchemaError
+from rujukan.core.lifecycle import CHAIN_EVENTS
 from tests.factories import EVENT_TYPES
 
 LIFECYCLE_EVENTS = {
@@ -98,3 +99,8 @@ def test_record_name_must_match_file_name(tmp_path: Path) -> None:
     (directory / "referral" / "ReferralAccepted.v2.avsc").write_text(json.dumps(raw))
     with pytest.raises(SchemaError, match="must hold a record named ReferralAccepted"):
         SchemaCatalogue.from_directory(directory)
+
+
+def test_the_chain_events_are_exactly_the_referral_schemas() -> None:
+    referral_schemas = {path.name.split(".")[0] for path in (default_schemas_dir() / "referral").glob("*.avsc")}
+    assert referral_schemas == CHAIN_EVENTS

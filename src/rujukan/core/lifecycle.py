@@ -105,6 +105,8 @@ RULE_FOR_EVENT: dict[str, Rule] = {rule.event_type: rule for rule in RULES.value
 CREATED_EVENT = "ReferralCreated"
 # Events that belong to a referral's chain without being an action of a party.
 NEUTRAL_EVENTS = frozenset({"SubjectErased"})
+# Every event type that belongs on the referral events topic (others have topics of their own).
+CHAIN_EVENTS = frozenset({CREATED_EVENT, *RULE_FOR_EVENT, *NEUTRAL_EVENTS})
 
 
 class LifecycleError(RujukanError):

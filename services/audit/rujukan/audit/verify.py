@@ -19,13 +19,14 @@ from typing import Any
 
 from rujukan.core.codec import EventCodec
 from rujukan.core.errors import CodecError
-from rujukan.core.lifecycle import LifecycleError, Role, Status, transition_for_event
+from rujukan.core.lifecycle import CHAIN_EVENTS, LifecycleError, Role, Status, transition_for_event
 
 
 @dataclass(frozen=True, slots=True)
 class Violation:
-    kind: str  # undecodable | conflicting_duplicate | missing_events | out_of_order | hash_mismatch | illegal
-    # | refused_by_projection
+    # undecodable | foreign_event | conflicting_duplicate | missing_events | out_of_order | hash_mismatch
+    # | illegal | refused_by_projection
+    kind: str
     partition: int
     offset: int
     detail: str
@@ -73,8 +74,8 @@ class ChainVerifier:
         except CodecError as exc:
             self._violate("undecodable", partition, offset, str(exc))
             return None
-        if event["event_type"] == "SlaBreached":
-            self._violate("undecodable", partition, offset, "SlaBreached does not belong on the referral topic")
+        if event["event_type"] not in CHAIN_EVENTS:
+            self._violate("foreign_event", partition, offset, f"{event['event_type']} does not belong on this topic")
             return None
         digest = hashlib.sha256(value or b"").digest()
         event_id = str(event["event_id"])

@@ -25,6 +25,7 @@ from rujukan.core.errors import CodecError, RujukanError
 from rujukan.core.kafka.clients import make_consumer, make_producer
 from rujukan.core.kafka.deadletter import DeadLetterPublisher, SourcePosition
 from rujukan.core.kafka.topics import ensure_topics, make_admin, topic_id
+from rujukan.core.lifecycle import CHAIN_EVENTS
 from rujukan.tracker.batch import BatchResult, apply_events
 from rujukan.tracker.models import ConsumerPosition
 from rujukan.tracker.settings import TrackerSettings
@@ -32,7 +33,6 @@ from rujukan.tracker.settings import TrackerSettings
 log = logging.getLogger("rujukan.tracker.consumer")
 CONSUMER = "tracker-v1"
 TOPIC_CHECK_S = 2.0
-NOT_ON_THIS_TOPIC = frozenset({"SlaBreached"})
 
 
 class UnexpectedEvent(RujukanError):
@@ -90,7 +90,7 @@ class TrackerConsumer:
     def _decode_or_dead_letter(self, record: Any) -> dict[str, Any] | None:
         try:
             decoded = self._codec.decode(record.value)
-            if decoded.event_type in NOT_ON_THIS_TOPIC:
+            if decoded.event_type not in CHAIN_EVENTS:
                 raise UnexpectedEvent(f"{decoded.event_type} does not belong on {self._topic}")
         except (CodecError, UnexpectedEvent) as exc:
             self._dead_letter(record, exc)
