@@ -150,3 +150,11 @@ def test_databases_that_cannot_serve_are_refused_before_the_log_is_read(
         assert "--compare" in result.output
         assert "secret" not in result.output
         assert "Traceback" not in result.output
+
+
+def test_a_report_that_cannot_be_written_is_an_error(audit_settings: TrackerSettings, cli: Cli, tmp_path: Path) -> None:
+    publish(audit_settings, referral_chain(1))
+    result = cli("--report", str(tmp_path / "no-such-dir" / "report.json"))
+    assert result.exit_code == 1
+    assert "cannot write the report" in result.output
+    assert "0 violations" in result.output  # the verdict is still shown

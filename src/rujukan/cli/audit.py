@@ -89,9 +89,12 @@ def replay_command(
         options = replace(options, unsealer=_authorised_opener(data_dir, options, purpose))
     with _progress_bar() as on_progress:
         result = replay(settings, options, policy=settings.sla_policy(), on_progress=on_progress)
-    if report is not None:
-        report.write_text(json.dumps(result.as_dict(), indent=2) + "\n", encoding="utf-8")
     _summarise(result)
+    if report is not None:
+        try:
+            report.write_text(json.dumps(result.as_dict(), indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:
+            fail(f"cannot write the report to {report}: {exc.strerror}")
     if not result.clean:
         raise typer.Exit(2)
 
