@@ -22,6 +22,7 @@ from rujukan.core.lifecycle import (
     UnexpectedFields,
     allowed_actions,
     decide,
+    role_of,
     transition_for_event,
 )
 
@@ -143,3 +144,10 @@ def test_events_that_contradict_the_state_machine_are_refused(
 ) -> None:
     with pytest.raises(LifecycleError):
         transition_for_event(event_type, status=status, role=role)
+
+
+def test_the_role_of_an_agency_follows_the_referral_direction() -> None:
+    parties = {"requester": "LAPAS-CIPINANG", "responder": "BAPAS-JAKTIM"}
+    assert role_of("LAPAS-CIPINANG", **parties) is Role.REQUESTER
+    assert role_of("BAPAS-JAKTIM", **parties) is Role.RESPONDER
+    assert role_of("KEMENSOS-HANDAYANI", **parties) is Role.THIRD_PARTY

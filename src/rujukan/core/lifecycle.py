@@ -152,6 +152,13 @@ class Transition:
     target: Status
 
 
+def role_of(actor: str, *, requester: str, responder: str) -> Role:
+    """The role an agency plays in a referral from ``requester`` to ``responder``."""
+    if actor == requester:
+        return Role.REQUESTER
+    return Role.RESPONDER if actor == responder else Role.THIRD_PARTY
+
+
 def allowed_actions(status: Status, role: Role) -> list[Action]:
     """Actions ``role`` may take on a referral in ``status``, in declaration order."""
     return [rule.action for rule in RULES.values() if role in rule.roles and status in rule.sources]

@@ -19,7 +19,7 @@ from typing import Any
 
 from rujukan.core.codec import EventCodec
 from rujukan.core.errors import CodecError
-from rujukan.core.lifecycle import CHAIN_EVENTS, LifecycleError, Role, Status, transition_for_event
+from rujukan.core.lifecycle import CHAIN_EVENTS, LifecycleError, Status, role_of, transition_for_event
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,14 +137,7 @@ class ChainVerifier:
     def _check_transition(self, partition: int, offset: int, event: dict[str, Any], chain: _Chain) -> None:
         if event["event_type"] == "ReferralCreated":
             chain.from_agency, chain.to_agency = event["from_agency"], event["to_agency"]
-        actor = event["actor_agency"]
-        role = (
-            Role.REQUESTER
-            if actor == chain.from_agency
-            else Role.RESPONDER
-            if actor == chain.to_agency
-            else Role.THIRD_PARTY
-        )
+        role = role_of(event["actor_agency"], requester=chain.from_agency, responder=chain.to_agency)
         try:
             chain.status = transition_for_event(str(event["event_type"]), status=chain.status, role=role)
         except LifecycleError as exc:

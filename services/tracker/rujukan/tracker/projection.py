@@ -19,7 +19,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from rujukan.core.errors import RujukanError
-from rujukan.core.lifecycle import LifecycleError, Role, Status, transition_for_event
+from rujukan.core.lifecycle import LifecycleError, Status, role_of, transition_for_event
 
 STAGE_FIELD = {
     "ReferralAcknowledged": "acknowledged_at",
@@ -142,13 +142,7 @@ def _created(event: Mapping[str, Any]) -> Handoff:
 
 
 def _next_status(state: Handoff, event_type: str, actor: str) -> Status:
-    role = (
-        Role.REQUESTER
-        if actor == state.from_agency
-        else Role.RESPONDER
-        if actor == state.to_agency
-        else Role.THIRD_PARTY
-    )
+    role = role_of(actor, requester=state.from_agency, responder=state.to_agency)
     try:
         return transition_for_event(event_type, status=Status(state.status), role=role)
     except LifecycleError as exc:
