@@ -10,7 +10,6 @@ them), are published to a fresh topic on the embedded broker. Then, in the same 
 from __future__ import annotations
 
 import hashlib
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,8 +17,7 @@ from typing import Any
 
 from rich.progress import Progress
 
-from bench.tracker import journey_events
-from rujukan.audit.reader import read_topic
+from bench.tracker import journey_events, raw_rate
 from rujukan.audit.replay import ReplayOptions, replay
 from rujukan.core.broker import EmbeddedBroker
 from rujukan.core.codec import EventCodec
@@ -60,16 +58,6 @@ def publish(settings: TrackerSettings, count: int) -> int:
     producer.flush(120)
     producer.close()
     return sent
-
-
-def raw_rate(settings: TrackerSettings) -> tuple[int, float]:
-    codec = EventCodec()
-    start, read = time.perf_counter(), 0
-    for batch in read_topic(settings, settings.topics.referral_events):
-        for message in batch:
-            codec.decode(message.value)
-        read += len(batch)
-    return read, read / (time.perf_counter() - start)
 
 
 def measure(events: int = 100_000) -> dict[str, Any]:

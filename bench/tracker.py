@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import datetime as dt
 import random
 import statistics
@@ -24,6 +25,7 @@ from typing import Any
 from sqlalchemy import func, insert, select
 
 from bench.ingest import database
+from rujukan.audit.reader import read_topic
 from rujukan.core.broker import EmbeddedBroker
 from rujukan.core.codec import EventCodec
 from rujukan.core.db import Database, make_engine
@@ -113,7 +115,8 @@ def _whole(events: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
     return events[:end]
 
 
-def apply_rate(backend: str, broker: EmbeddedBroker, events: list[dict[str, Any]]) -> float:
+def apply_rate(backend: str, broker: EmbeddedBroker, events: list[dict[str, Any]]) -> tuple[float, float]:
+    """(events/s the tracker consumer applies, events/s of raw consume+decode of the same topic)."""
     codec = EventCodec()
     encoded = [(str(e["referral_id"]).encode(), codec.encode(e)) for e in events]
     prefix = f"bench.{uuid.uuid4().hex[:10]}"
@@ -153,7 +156,18 @@ def apply_rate(backend: str, broker: EmbeddedBroker, events: list[dict[str, Any]
         stop.set()
         thread.join(30)
         db.engine.dispose()
-    return len(events) / elapsed
+        _, raw = raw_rate(settings)
+    return len(events) / elapsed, raw
+
+
+def raw_rate(settings: TrackerSettings) -> tuple[int, float]:
+    codec = EventCodec()
+    start, read = time.perf_counter(), 0
+    for batch in read_topic(settings, settings.topics.referral_events):
+        for message in batch:
+            codec.decode(message.value)
+        read += len(batch)
+    return read, read / (time.perf_counter() - start)
 
 
 def _processed(db: Database) -> int:
@@ -219,7 +233,7 @@ def timed(operation: Callable[[], object], *, runs: int) -> dict[str, float]:
         operation()
         samples.append((time.perf_counter() - start) * 1000)
     samples.sort()
-    return {"p50_ms": statistics.median(samples), "p95_ms": samples[max(0, int(0.95 * len(samples)) - 1)]}
+    return {"p50_ms": statistics.median(samples), "p95_ms": samples[max(0, math.ceil(0.95 * len(samples)) - 1)]}
 
 
 @contextlib.contextmanager
@@ -245,7 +259,8 @@ def measure(
     results: dict[str, Any] = {"events": len(generated), "handoffs": handoffs}
     with EmbeddedBroker() as broker:
         for backend in backends:
-            results[f"{backend}_apply_per_s"] = apply_rate(backend, broker, generated)
+            applied, raw = apply_rate(backend, broker, generated)
+            results[f"{backend}_apply_per_s"], results[f"{backend}_raw_consume_decode_per_s"] = applied, raw
     for backend in backends:
         with loaded(backend, handoffs) as db:
             now = dt.datetime.now(dt.UTC)
@@ -268,7 +283,11 @@ def report(r: dict[str, Any]) -> str:
     for backend in ("sqlite", "postgresql"):
         if f"{backend}_apply_per_s" not in r:
             continue
-        lines.append(f"  {backend:<11} apply {r[f'{backend}_apply_per_s']:>8,.0f} events/s")
+        applied, raw = r[f"{backend}_apply_per_s"], r[f"{backend}_raw_consume_decode_per_s"]
+        lines.append(
+            f"  {backend:<11} apply {applied:>8,.0f} events/s   raw consume+decode {raw:>8,.0f}/s"
+            f"   ({applied / raw:.0%})"
+        )
         for name in ("list", "list_filtered", "funnel"):
             q = r[f"{backend}_{name}"]
             lines.append(f"  {backend:<11} {name:<14} p50 {q['p50_ms']:8.1f} ms   p95 {q['p95_ms']:8.1f} ms")

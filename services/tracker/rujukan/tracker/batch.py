@@ -12,14 +12,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy import select as table_select  # sqlmodel's select takes models, not tables
 from sqlmodel import Session, col, select
 
 from rujukan.tracker.breaches import breach_event_id
 from rujukan.tracker.models import HandoffRow, HistoryRow, ProcessedEvent, SlaBreachRow
-from rujukan.tracker.projection import Handoff, ProjectionError, history_dict, project
+from rujukan.tracker.projection import HANDOFF_FIELDS, Handoff, ProjectionError, history_dict, project
 from rujukan.tracker.sla import SlaPolicy, breaches
-from rujukan.tracker.store import handoff_of, write_handoff
+from rujukan.tracker.store import handoff_values
+
+HANDOFFS: Table = HandoffRow.__table__  # type: ignore[attr-defined]
 
 DeadLetter = Callable[[Any, BaseException], None]
 
@@ -37,7 +40,7 @@ class _Batch:
     """What the batch has read and what it will write."""
 
     seen: set[str]
-    rows: dict[str, HandoffRow]
+    stored: set[str]  # referral ids that already have a handoff row
     states: dict[str, Handoff]
     known_breaches: set[tuple[str, str]]
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -86,9 +89,9 @@ def _read(session: Session, events: list[tuple[Any, dict[str, Any]]]) -> _Batch:
     event_ids = [str(event["event_id"]) for _, event in events]
     referral_ids = list({str(event["referral_id"]) for _, event in events})
     seen = set(session.exec(select(ProcessedEvent.event_id).where(col(ProcessedEvent.event_id).in_(event_ids))))
-    rows = {
-        row.referral_id: row
-        for row in session.exec(select(HandoffRow).where(col(HandoffRow.referral_id).in_(referral_ids)))
+    states = {
+        row["referral_id"]: Handoff(**{name: row[name] for name in HANDOFF_FIELDS})
+        for row in session.execute(table_select(HANDOFFS).where(HANDOFFS.c.referral_id.in_(referral_ids))).mappings()
     }
     known = {
         (r, c)
@@ -96,9 +99,7 @@ def _read(session: Session, events: list[tuple[Any, dict[str, Any]]]) -> _Batch:
             select(SlaBreachRow.referral_id, SlaBreachRow.clock).where(col(SlaBreachRow.referral_id).in_(referral_ids))
         )
     }
-    return _Batch(
-        seen=seen, rows=rows, states={rid: handoff_of(row) for rid, row in rows.items()}, known_breaches=known
-    )
+    return _Batch(seen=seen, stored=set(states), states=states, known_breaches=known)
 
 
 def _proven_breaches(batch: _Batch, handoff: Handoff, policy: SlaPolicy, event: dict[str, Any]) -> None:
@@ -121,9 +122,18 @@ def _proven_breaches(batch: _Batch, handoff: Handoff, policy: SlaPolicy, event: 
 
 
 def _write(session: Session, batch: _Batch, changed: dict[str, None], policy: SlaPolicy) -> None:
+    """Bulk statements: new handoffs inserted, changed ones updated, then the rows that refer to them."""
+    inserts, updates = [], []
     for referral_id in changed:
-        session.add(write_handoff(batch.rows.get(referral_id), batch.states[referral_id], policy))
-    session.flush()  # handoff rows before the rows that refer to them
+        values = handoff_values(batch.states[referral_id], policy)
+        if referral_id in batch.stored:
+            updates.append({**values, "key": referral_id})
+        else:
+            inserts.append(values)
+    if inserts:
+        session.execute(insert(HANDOFFS), inserts)
+    if updates:
+        session.execute(update(HANDOFFS).where(HANDOFFS.c.referral_id == bindparam("key")), updates)
     for table, rows in (
         (HistoryRow, batch.history),
         (ProcessedEvent, batch.processed),

@@ -33,6 +33,7 @@ from rujukan.tracker.settings import TrackerSettings
 log = logging.getLogger("rujukan.tracker.consumer")
 CONSUMER = "tracker-v1"
 TOPIC_CHECK_S = 2.0
+BATCH_RECORDS = 2000  # one transaction (one fsync) per batch: larger batches, fewer commits
 
 
 class UnexpectedEvent(RujukanError):
@@ -132,7 +133,9 @@ class TrackerConsumer:
 
     def _run_session(self, stop: threading.Event) -> None:
         admin = make_admin(self._settings, name="tracker-admin")
-        consumer = make_consumer(self._settings, name="tracker", group_id=self._settings.tracker_group_id)
+        consumer = make_consumer(
+            self._settings, name="tracker", group_id=self._settings.tracker_group_id, max_poll_records=BATCH_RECORDS
+        )
         try:
             self._topic_id = self._current_topic_id(admin)
             consumer.subscribe([self._topic], listener=_SeekFromDatabase(self, consumer))

@@ -24,13 +24,3 @@ def handoff_values(handoff: Handoff, policy: SlaPolicy) -> dict[str, Any]:
         "ack_stopped_at": stopped_at(handoff, SlaClock.ACKNOWLEDGE),
         "respond_stopped_at": stopped_at(handoff, SlaClock.RESPOND),
     }
-
-
-def write_handoff(row: HandoffRow | None, handoff: Handoff, policy: SlaPolicy) -> HandoffRow:
-    """The row for ``handoff`` (updating ``row`` in place when there is one)."""
-    values = handoff_values(handoff, policy)
-    if row is None:
-        return HandoffRow(**values)
-    for name, value in values.items():
-        setattr(row, name, value)
-    return row
