@@ -63,7 +63,7 @@ def prepare(url: str, key: bytes) -> str:
 
 @contextlib.contextmanager
 def server(url: str, key: bytes, bootstrap: str, data_dir: Path) -> Iterator[str]:
-    port = free_port()
+    """``rujukan referral serve`` (one worker, relay in process) on a free port."""
     env = {
         **os.environ,
         "RUJUKAN_REFERRAL_DATABASE_URL": url,
@@ -71,11 +71,24 @@ def server(url: str, key: bytes, bootstrap: str, data_dir: Path) -> Iterator[str
         "RUJUKAN_MASTER_KEY": base64.b64encode(key).decode(),
         "RUJUKAN_DATA_DIR": str(data_dir),
     }
-    process = subprocess.Popen(  # noqa: S603 - our own console script
-        [RUJUKAN, "referral", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    with serving([RUJUKAN, "referral", "serve"], env) as base:
+        yield base
+
+
+@contextlib.contextmanager
+def bare_server() -> Iterator[str]:
+    """The bare FastAPI endpoint (bench/bare.py), one uvicorn worker."""
+    with serving(
+        [sys.executable, "-m", "uvicorn", "bench.bare:app", "--log-level", "warning"], dict(os.environ)
+    ) as base:
+        yield base
+
+
+@contextlib.contextmanager
+def serving(command: list[str], env: dict[str, str]) -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen(  # noqa: S603 - our own programs
+        [*command, "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -91,7 +104,8 @@ def server(url: str, key: bytes, bootstrap: str, data_dir: Path) -> Iterator[str
         process.wait(15)
 
 
-def load(base: str, token: str, *, concurrency: int, seconds: float) -> dict[str, Any]:
+def load(base: str, token: str, *, concurrency: int, seconds: float, rate: float | None = None) -> dict[str, Any]:
+    paced = ["--rate", str(rate)] if rate is not None else []
     result = subprocess.run(  # noqa: S603
         [
             sys.executable,
@@ -105,6 +119,7 @@ def load(base: str, token: str, *, concurrency: int, seconds: float) -> dict[str
             str(concurrency),
             "--seconds",
             str(seconds),
+            *paced,
         ],
         capture_output=True,
         text=True,
@@ -129,15 +144,21 @@ def measure(
                 with server(url, key, broker.bootstrap, Path(tmp)) as base:
                     load(base, token, concurrency=concurrency, seconds=min(2.0, seconds))  # warm-up
                     results[backend] = load(base, token, concurrency=concurrency, seconds=seconds)
+    with bare_server() as base:
+        load(base, "none", concurrency=concurrency, seconds=min(2.0, seconds))
+        results["bare_fastapi"] = load(base, "none", concurrency=concurrency, seconds=seconds)
+    for backend in backends:
+        results[backend]["ratio_to_bare"] = results[backend]["per_s"] / results["bare_fastapi"]["per_s"]
     return results
 
 
 def report(results: dict[str, Any]) -> str:
     lines = ["ingest: POST /v1/referrals, one uvicorn worker, relay in process, load generator in its own process"]
     for backend, r in results.items():
+        ratio = f", {r['ratio_to_bare']:.0%} of bare FastAPI" if "ratio_to_bare" in r else ""
         lines.append(
             f"  {backend:<11} {r['per_s']:>8,.0f} creates/s  p50 {r['p50_ms']:6.1f} ms  "
             f"p95 {r['p95_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms  ({r['requests']} requests, "
-            f"{r['concurrency']} clients, statuses {r['statuses']})"
+            f"{r['concurrency']} clients, statuses {r['statuses']}{ratio})"
         )
     return "\n".join(lines)

@@ -9,8 +9,8 @@
 from __future__ import annotations
 
 import contextlib
-import math
 import datetime as dt
+import math
 import random
 import statistics
 import tempfile

@@ -34,6 +34,7 @@ log = logging.getLogger("rujukan.tracker.consumer")
 CONSUMER = "tracker-v1"
 TOPIC_CHECK_S = 2.0
 BATCH_RECORDS = 2000  # one transaction (one fsync) per batch: larger batches, fewer commits
+FETCH_WAIT_MS = 50  # how long the broker may hold a fetch for more data: bounds the handoff latency it adds
 
 
 class UnexpectedEvent(RujukanError):
@@ -134,7 +135,11 @@ class TrackerConsumer:
     def _run_session(self, stop: threading.Event) -> None:
         admin = make_admin(self._settings, name="tracker-admin")
         consumer = make_consumer(
-            self._settings, name="tracker", group_id=self._settings.tracker_group_id, max_poll_records=BATCH_RECORDS
+            self._settings,
+            name="tracker",
+            group_id=self._settings.tracker_group_id,
+            max_poll_records=BATCH_RECORDS,
+            fetch_max_wait_ms=FETCH_WAIT_MS,
         )
         try:
             self._topic_id = self._current_topic_id(admin)
