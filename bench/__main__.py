@@ -1,27 +1,38 @@
-"""``python -m bench NAME [--json]``: run a benchmark and print its figures."""
+"""``python -m bench NAME [--json]``: run a benchmark and print its figures; ``all [--quick]`` runs every one."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
-from bench import codec, ingest, replay, tracker
+from bench import all as everything
+from bench import codec, ingest, latency, replay, tracker
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("name", choices=["codec", "ingest", "tracker", "replay"])
+    parser.add_argument("name", choices=["all", "codec", "ingest", "latency", "tracker", "replay"])
     parser.add_argument("--json", action="store_true", help="print the raw figures as JSON")
     parser.add_argument("--seconds", type=float, default=10, help="ingest: measured seconds per backend")
     parser.add_argument("--concurrency", type=int, default=16, help="ingest: concurrent clients")
     parser.add_argument("--events", type=int, default=100_000, help="replay: events in the generated log")
+    parser.add_argument("--rate", type=float, default=200, help="latency: creates offered per second")
+    parser.add_argument("--quick", action="store_true", help="all: the short run (under 5 minutes)")
+    parser.add_argument("--out", type=Path, default=Path("bench-results"), help="all: where the JSON goes")
     args = parser.parse_args()
+    if args.name == "all":
+        print(everything.run(quick=args.quick, out=args.out))
+        return
     if args.name == "codec":
         results, text = codec.measure(), None
         text = codec.report(results)
     elif args.name == "ingest":
         results = ingest.measure(seconds=args.seconds, concurrency=args.concurrency)
         text = ingest.report(results)
+    elif args.name == "latency":
+        results = latency.measure(rate=args.rate, seconds=args.seconds)
+        text = latency.report(results)
     elif args.name == "replay":
         results = replay.measure(events=args.events)
         text = replay.report(results)

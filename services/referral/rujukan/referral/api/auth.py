@@ -14,9 +14,14 @@ from rujukan.referral.registry import authenticate
 bearer = HTTPBearer(auto_error=False, description="An agency credential from `rujukan credentials issue`.")
 
 
-def context(request: Request) -> ReferralContext:
+def app_context(request: Request) -> ReferralContext:
     ctx: ReferralContext = request.app.state.context
     return ctx
+
+
+async def context(request: Request) -> ReferralContext:
+    """As a dependency: async, because it does no I/O (a sync one would cost a thread hop per request)."""
+    return app_context(request)
 
 
 def calling_agency(
@@ -24,7 +29,7 @@ def calling_agency(
 ) -> str:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated("missing bearer credential")
-    return authenticate(context(request), secret=credentials.credentials)
+    return authenticate(app_context(request), secret=credentials.credentials)
 
 
 Agency = Annotated[str, Depends(calling_agency)]
