@@ -1,0 +1,81 @@
+"""Who hears of an event, and what they hear (pure).
+
+The rule: every party to a referral hears what the other party did. The receiving agency hears of a new
+referral (including one forwarded to it), a cancellation and the requester's notes; the referring agency
+hears every answer (acknowledged, accepted, rejected, started, on hold, completed, failed) and a
+forward, which closes its loop. Both hear an SLA breach, and so do coordinators subscribed to breaches.
+
+Payloads are thin: event type, ids, statuses, agency codes, codes and times. No subject id, no sealed
+field, no free text: the receiver fetches details through the API with its own credentials.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+WEBHOOK_TYPES = {
+    "ReferralCreated": "referral.requested",
+    "ReferralAcknowledged": "referral.acknowledged",
+    "ReferralAccepted": "referral.accepted",
+    "ReferralRejected": "referral.rejected",
+    "ReferralStarted": "referral.started",
+    "ReferralPutOnHold": "referral.on_hold",
+    "ReferralCompleted": "referral.completed",
+    "ReferralFailed": "referral.failed",
+    "ReferralCancelled": "referral.cancelled",
+    "ReferralForwarded": "referral.forwarded",
+    "ReferralNoteAdded": "referral.note_added",
+    "SubjectErased": "subject.erased",
+    "SlaBreached": "sla.breached",
+}
+# Fields copied into the payload when the event has them: codes and ids, never identifying data.
+THIN_FIELDS = (
+    "reason_code",
+    "outcome",
+    "child_referral_id",
+    "parent_referral_id",
+    "service_type",
+    "urgency",
+    "clock",
+    "due_at",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Parties:
+    from_agency: str
+    to_agency: str
+    status: str
+
+
+def recipients(event: Mapping[str, Any], parties: Parties) -> list[str]:
+    """The agency codes to tell of ``event``."""
+    both = [parties.from_agency, parties.to_agency]
+    if event["event_type"] == "SlaBreached":
+        return both
+    return [agency for agency in both if agency != event["actor_agency"]]
+
+
+def payload(event: Mapping[str, Any], parties: Parties) -> dict[str, Any]:
+    """The JSON body of the webhook for ``event``."""
+    data: dict[str, Any] = {
+        "event_id": str(event["event_id"]),
+        "referral_id": str(event["referral_id"]),
+        "case_id": str(event["case_id"]),
+        "seq": event["seq"],
+        "status": parties.status,
+        "from_agency": parties.from_agency,
+        "to_agency": parties.to_agency,
+        "actor_agency": event["actor_agency"],
+    }
+    if event["event_type"] == "ReferralForwarded":
+        data["forwarded_to"] = event["to_agency"]
+    for name in THIN_FIELDS:
+        value = event.get(name)
+        if value is not None:
+            data[name] = value.isoformat() if isinstance(value, dt.datetime) else str(value)
+    occurred_at: dt.datetime = event["occurred_at"]
+    return {"type": WEBHOOK_TYPES[str(event["event_type"])], "timestamp": occurred_at.isoformat(), "data": data}
