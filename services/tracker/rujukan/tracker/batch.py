@@ -8,7 +8,6 @@ caller runs it inside the transaction that also stores the partition positions.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +15,7 @@ from sqlalchemy import Table, bindparam, insert, update
 from sqlalchemy import select as table_select  # sqlmodel's select takes models, not tables
 from sqlmodel import Session, col, select
 
+from rujukan.core.kafka.chain_consumer import BatchResult, DeadLetter
 from rujukan.tracker.breaches import breach_event_id
 from rujukan.tracker.models import HandoffRow, HistoryRow, ProcessedEvent, SlaBreachRow
 from rujukan.tracker.projection import HANDOFF_FIELDS, Handoff, ProjectionError, history_dict, project
@@ -23,16 +23,6 @@ from rujukan.tracker.sla import SlaPolicy, breaches
 from rujukan.tracker.store import handoff_values
 
 HANDOFFS: Table = HandoffRow.__table__  # type: ignore[attr-defined]
-
-DeadLetter = Callable[[Any, BaseException], None]
-
-
-@dataclass
-class BatchResult:
-    applied: int = 0
-    duplicates: int = 0
-    dead_lettered: int = 0
-    changed: list[str] = field(default_factory=list)  # referral ids whose handoff changed
 
 
 @dataclass

@@ -1,0 +1,236 @@
+"""Consuming the referral events topic with an exactly-once effect: the shared loop of the tracker and
+the notifier.
+
+At least once in, exactly once in effect. Each polled batch is applied in one database transaction that
+holds the service's own changes (and the ids of the events it processed, which the service's applier
+keeps to skip redeliveries) and the next offset of every partition together with the topic id. On
+assignment the consumer seeks to the stored offsets; when the topic id differs from the stored one (the
+broker's log was reset) it starts the partition over from offset 0 and the applier deduplicates by event
+id. Undecodable events, unknown schemas, events of other topics and events the applier refuses are
+dead-lettered (the dead letter is durable before the batch commits) and the partition moves on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaError
+from sqlmodel import Session
+
+from rujukan.core.codec import EventCodec
+from rujukan.core.db import Database
+from rujukan.core.errors import CodecError, RujukanError
+from rujukan.core.kafka.clients import make_consumer, make_producer
+from rujukan.core.kafka.deadletter import DeadLetterPublisher, SourcePosition
+from rujukan.core.kafka.topics import ensure_topics, make_admin, topic_id
+from rujukan.core.lifecycle import CHAIN_EVENTS
+from rujukan.core.settings import CoreSettings
+
+log = logging.getLogger("rujukan.consumer")
+TOPIC_CHECK_S = 2.0
+BATCH_RECORDS = 2000  # one transaction (one fsync) per batch: larger batches, fewer commits
+FETCH_WAIT_MS = 50  # how long the broker may hold a fetch for more data: bounds the handoff latency it adds
+
+DeadLetter = Callable[[Any, BaseException], None]
+
+
+@dataclass
+class BatchResult:
+    applied: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    changed: list[str] = field(default_factory=list)  # referral ids whose state changed
+
+
+Applier = Callable[[Session, list[tuple[Any, dict[str, Any]]], DeadLetter, BatchResult], None]
+
+
+class PositionRow(Protocol):
+    """A service's table of positions: (consumer, topic, partition) -> topic id and next offset."""
+
+    topic_id: str
+    next_offset: int
+
+    def __init__(self, *, consumer: str, topic: str, partition: int, topic_id: str, next_offset: int) -> None: ...
+
+
+class UnexpectedEvent(RujukanError):
+    """A decodable event that does not belong on the referral events topic."""
+
+
+class ChainConsumer:
+    """One service's consumer of the referral events topic (``name`` keys its stored positions)."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: CoreSettings,
+        *,
+        name: str,
+        group_id: str,
+        positions: type[PositionRow],
+        applier: Applier,
+        codec: EventCodec | None = None,
+        on_change: Callable[[list[str]], None] | None = None,
+    ) -> None:
+        self._db = db
+        self._settings = settings
+        self._name = name
+        self._group_id = group_id
+        self._positions = positions
+        self._applier = applier
+        self._topic = settings.topics.referral_events
+        self._codec = codec or EventCodec()
+        self._on_change = on_change
+        self._topic_id: str | None = None
+        self.caught_up = threading.Event()  # set while polls come back empty
+        self._deadletters: DeadLetterPublisher | None = None
+        self._producer: KafkaProducer | None = None
+
+    # -- applying (one transaction per batch) -------------------------------------------------------
+    def apply(self, records: Iterable[Any], *, topic_id: str) -> BatchResult:
+        result = BatchResult()
+        positions: dict[int, int] = {}
+        events: list[tuple[Any, dict[str, Any]]] = []
+        for record in records:
+            positions[record.partition] = record.offset + 1
+            event = self._decode_or_dead_letter(record)
+            if event is None:
+                result.dead_lettered += 1
+            else:
+                events.append((record, event))
+        with self._db.transaction() as session:
+            self._applier(session, events, self._dead_letter, result)
+            for partition, next_offset in positions.items():
+                session.merge(
+                    self._positions(
+                        consumer=self._name,
+                        topic=self._topic,
+                        partition=partition,
+                        topic_id=topic_id,
+                        next_offset=next_offset,
+                    )
+                )
+        if result.changed and self._on_change is not None:
+            self._on_change(result.changed)
+        return result
+
+    def _decode_or_dead_letter(self, record: Any) -> dict[str, Any] | None:
+        try:
+            decoded = self._codec.decode(record.value)
+            if decoded.event_type not in CHAIN_EVENTS:
+                raise UnexpectedEvent(f"{decoded.event_type} does not belong on {self._topic}")
+        except (CodecError, UnexpectedEvent) as exc:
+            self._dead_letter(record, exc)
+            return None
+        return decoded.record
+
+    def _dead_letter(self, record: Any, error: BaseException) -> None:
+        log.warning("dead-lettering %s[%s]@%s: %s", record.topic, record.partition, record.offset, type(error).__name__)
+        if self._deadletters is None:
+            self._producer = make_producer(self._settings, name=f"{self._name}-dlq")
+            self._deadletters = DeadLetterPublisher(
+                self._producer, topic=self._settings.topics.dead_letter, consumer=self._name
+            )
+        self._deadletters.publish(
+            source=SourcePosition(record.topic, record.partition, record.offset),
+            key=record.key,
+            value=record.value,
+            error=error,
+        )
+
+    # -- positions -----------------------------------------------------------------------------------
+    def stored_offset(self, partition: int, current_topic_id: str) -> int:
+        """Where to resume a partition: the stored offset for this topic id, else 0 (a new log)."""
+        with self._db.read() as session:
+            stored = session.get(self._positions, (self._name, self._topic, partition))
+        if stored is None or stored.topic_id != current_topic_id:
+            return 0
+        return stored.next_offset
+
+    # -- the loop ------------------------------------------------------------------------------------
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                self._run_session(stop)
+            except (KafkaError, OSError) as exc:
+                log.warning("%s: Kafka error %s; reconnecting", self._name, type(exc).__name__)
+                stop.wait(1.0)
+        self.close()
+
+    def _run_session(self, stop: threading.Event) -> None:
+        admin = make_admin(self._settings, name=f"{self._name}-admin")
+        consumer = make_consumer(
+            self._settings,
+            name=self._name,
+            group_id=self._group_id,
+            max_poll_records=BATCH_RECORDS,
+            fetch_max_wait_ms=FETCH_WAIT_MS,
+        )
+        try:
+            self._topic_id = self._current_topic_id(admin)
+            consumer.subscribe([self._topic], listener=_SeekFromDatabase(self, consumer))
+            checked = time.monotonic()
+            while not stop.is_set():
+                batches = consumer.poll(timeout_ms=200)
+                records = [r for tp in sorted(batches, key=lambda t: t.partition) for r in batches[tp]]
+                if records:
+                    self.caught_up.clear()
+                    self.apply(records, topic_id=self._topic_id)
+                else:
+                    self.caught_up.set()
+                if time.monotonic() - checked > TOPIC_CHECK_S:
+                    checked = time.monotonic()
+                    self._follow_topic_reset(admin, consumer)
+        finally:
+            consumer.close()
+            admin.close()
+
+    def _current_topic_id(self, admin: KafkaAdminClient) -> str:
+        found = topic_id(admin, self._topic)
+        if found is None:
+            ensure_topics(admin, self._settings)
+            found = topic_id(admin, self._topic)
+        if found is None:
+            raise KafkaError(f"topic {self._topic} has no id")
+        return str(found)
+
+    def _follow_topic_reset(self, admin: KafkaAdminClient, consumer: KafkaConsumer) -> None:
+        current = self._current_topic_id(admin)
+        if current == self._topic_id:
+            return
+        log.warning("%s: topic %s was reset (new id); reading it again from offset 0", self._name, self._topic)
+        self._topic_id = current
+        for partition in consumer.assignment():
+            consumer.seek(partition, 0)
+
+    def current_topic_id(self) -> str | None:
+        return self._topic_id
+
+    def close(self) -> None:
+        if self._producer is not None:
+            self._producer.close(timeout=5)
+        self._producer, self._deadletters = None, None
+
+
+class _SeekFromDatabase(ConsumerRebalanceListener):  # type: ignore[misc]
+    """On assignment, resume each partition from the position stored with the service's state."""
+
+    def __init__(self, owner: ChainConsumer, consumer: KafkaConsumer) -> None:
+        self._owner = owner
+        self._consumer = consumer
+
+    def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        return None
+
+    def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        current = self._owner.current_topic_id()
+        for partition in assigned:
+            offset = self._owner.stored_offset(partition.partition, current) if current else 0
+            self._consumer.seek(partition, offset)
