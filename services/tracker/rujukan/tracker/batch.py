@@ -2,7 +2,8 @@
 
 Reads happen once per batch (which event ids were processed, the handoffs and the known breaches of the
 referrals in the batch); events are projected in memory in log order (so several events of one referral
-in one batch build on each other); writes are bulk inserts plus one update per changed handoff. The
+in one batch build on each other); writes are one INSERT of new handoffs, one executemany UPDATE of the
+changed ones, and bulk inserts of history, processed ids and breaches (Core, no ORM rows). The
 caller runs it inside the transaction that also stores the partition positions.
 """
 
