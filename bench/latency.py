@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.ingest import load, prepare, server
+from bench.loadgen import percentile
 from rujukan.core.broker import EmbeddedBroker
 from rujukan.core.db import Database, make_engine
 from rujukan.core.settings import KafkaTopics
@@ -67,7 +68,7 @@ def measure(*, rate: float = 200, seconds: float = 30) -> dict[str, Any]:
     latencies = sorted((seen[r] - t) * 1000 for r, t in created.items() if r in seen)
 
     def pct(p: float) -> float:
-        return latencies[min(len(latencies) - 1, int(p * len(latencies)))] if latencies else float("nan")
+        return percentile(latencies, p, empty=float("nan"))
 
     return {
         "offered_per_s": rate,

@@ -33,6 +33,11 @@ BODY: dict[str, Any] = {
 }
 
 
+def percentile(ordered: list[float], p: float, *, empty: float) -> float:
+    """The ``p`` quantile (0..1) of ascending ``ordered`` values, nearest rank; ``empty`` when there are none."""
+    return ordered[min(len(ordered) - 1, int(p * len(ordered)))] if ordered else empty
+
+
 async def worker(
     client: httpx.AsyncClient, deadline: float, budget: list[int], latencies: list[float], statuses: dict[int, int]
 ) -> None:
@@ -104,8 +109,10 @@ async def main(
         elapsed = time.perf_counter() - start
     latencies.sort()
 
+    milliseconds = [value * 1000 for value in latencies]
+
     def pct(p: float) -> float:
-        return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000 if latencies else 0.0
+        return percentile(milliseconds, p, empty=0.0)
 
     return {
         "requests": len(latencies),

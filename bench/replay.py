@@ -10,21 +10,13 @@ them), are published to a fresh topic on the embedded broker. Then, in the same 
 from __future__ import annotations
 
 import hashlib
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-from rich.progress import Progress
-
-from bench.tracker import journey_events, raw_rate
+from bench.tracker import bench_settings, journey_events, publish, raw_rate
 from rujukan.audit.replay import ReplayOptions, replay
 from rujukan.core.broker import EmbeddedBroker
 from rujukan.core.codec import EventCodec
-from rujukan.core.kafka.clients import make_producer
-from rujukan.core.kafka.topics import ensure_topics, make_admin
-from rujukan.core.settings import KafkaTopics
-from rujukan.tracker.settings import TrackerSettings
 
 CHUNK = 10_000
 
@@ -42,39 +34,10 @@ def chained(count: int, codec: EventCodec) -> Iterator[tuple[bytes, bytes]]:
             yield str(event["referral_id"]).encode(), value
 
 
-def publish(settings: TrackerSettings, count: int) -> int:
-    admin = make_admin(settings)
-    ensure_topics(admin, settings)
-    admin.close()
-    producer = make_producer(settings, name="bench-replay", bulk=True)
-    sent = 0
-    with Progress(transient=True) as bar:
-        task = bar.add_task("publishing", total=count)
-        for key, value in chained(count, EventCodec()):
-            producer.send(settings.topics.referral_events, key=key, value=value)
-            sent += 1
-            if sent % 5_000 == 0:
-                bar.update(task, completed=sent)
-    producer.flush(120)
-    producer.close()
-    return sent
-
-
 def measure(events: int = 100_000) -> dict[str, Any]:
-    prefix = f"bench.{uuid.uuid4().hex[:10]}"
-    with EmbeddedBroker(log_path=Path(f"/tmp/{prefix}.broker.log")) as broker:  # noqa: S108 - a benchmark's log
-        settings = TrackerSettings(
-            _env_file=None,  # type: ignore[call-arg]
-            kafka_bootstrap=broker.bootstrap,
-            topics=KafkaTopics(
-                referral_events=f"{prefix}.events",
-                sla_events=f"{prefix}.sla",
-                dead_letter=f"{prefix}.dlq",
-                audit_events=f"{prefix}.audit",
-                partitions=3,
-            ),
-        )
-        published = publish(settings, events)
+    with EmbeddedBroker() as broker:
+        settings = bench_settings(broker.bootstrap)
+        published = publish(settings, chained(events, EventCodec()), total=events)
         read, raw = raw_rate(settings)
         policy = settings.sla_policy()
         verify = replay(settings, ReplayOptions(), policy=policy)

@@ -19,11 +19,12 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+from rich.progress import Progress
 from sqlalchemy import func, insert, select
 
 from bench.ingest import database
@@ -117,33 +118,50 @@ def _whole(events: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
     return events[:end]
 
 
+def bench_settings(bootstrap: str, **values: Any) -> TrackerSettings:
+    """Settings with topics (3 partitions) and a consumer group of this run only."""
+    prefix = f"bench.{uuid.uuid4().hex[:10]}"
+    return TrackerSettings(
+        _env_file=None,  # type: ignore[call-arg]
+        kafka_bootstrap=bootstrap,
+        tracker_group_id=f"{prefix}.g",
+        topics=KafkaTopics(
+            referral_events=f"{prefix}.events",
+            sla_events=f"{prefix}.sla",
+            dead_letter=f"{prefix}.dlq",
+            audit_events=f"{prefix}.audit",
+            partitions=3,
+        ),
+        **values,
+    )
+
+
+def publish(settings: TrackerSettings, messages: Iterable[tuple[bytes, bytes]], *, total: int) -> int:
+    """Send (key, value) pairs to the referral topic with a bulk producer and a progress bar; how many."""
+    admin = make_admin(settings)
+    ensure_topics(admin, settings)
+    admin.close()
+    producer = make_producer(settings, name="bench", bulk=True)
+    sent = 0
+    with Progress(transient=True) as bar:
+        task = bar.add_task("publishing", total=total)
+        for key, value in messages:
+            producer.send(settings.topics.referral_events, key=key, value=value)
+            sent += 1
+            if sent % 5_000 == 0:
+                bar.update(task, completed=sent)
+    producer.flush(120)
+    producer.close()
+    return sent
+
+
 def apply_rate(backend: str, broker: EmbeddedBroker, events: list[dict[str, Any]]) -> tuple[float, float]:
     """(events/s the tracker consumer applies, events/s of raw consume+decode of the same topic)."""
     codec = EventCodec()
     encoded = [(str(e["referral_id"]).encode(), codec.encode(e)) for e in events]
-    prefix = f"bench.{uuid.uuid4().hex[:10]}"
     with tempfile.TemporaryDirectory() as tmp, database(backend, Path(tmp)) as url:
-        settings = TrackerSettings(
-            _env_file=None,
-            data_dir=Path(tmp),
-            tracker_database_url=url,  # type: ignore[call-arg]
-            kafka_bootstrap=broker.bootstrap,
-            tracker_group_id=f"{prefix}.g",
-            topics=KafkaTopics(
-                referral_events=f"{prefix}.events",
-                sla_events=f"{prefix}.sla",
-                dead_letter=f"{prefix}.dlq",
-                partitions=3,
-            ),
-        )
-        admin = make_admin(settings)
-        ensure_topics(admin, settings)
-        admin.close()
-        producer = make_producer(settings, name="bench", bulk=True)
-        for key, value in encoded:
-            producer.send(settings.topics.referral_events, key=key, value=value)
-        producer.flush(60)
-        producer.close()
+        settings = bench_settings(broker.bootstrap, data_dir=Path(tmp), tracker_database_url=url)
+        publish(settings, encoded, total=len(encoded))
         db = Database(make_engine(url))
         upgrade(db.engine)
         consumer = TrackerConsumer(db, settings)

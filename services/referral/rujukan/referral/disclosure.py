@@ -15,16 +15,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kafka.errors import KafkaError
-from sqlmodel import select
 
 from rujukan.core.codec import EventCodec
 from rujukan.core.errors import RujukanError
 from rujukan.core.kafka.clients import make_producer
 from rujukan.core.kafka.topics import ensure_topics, make_admin
-from rujukan.core.sealing import DataKey, SealingError
+from rujukan.core.sealing import DataKey
 from rujukan.core.settings import CoreSettings
 from rujukan.referral.context import ReferralContext
-from rujukan.referral.models import Disclosure, Referral, Subject
+from rujukan.referral.models import Disclosure, Referral
+from rujukan.referral.queries import subject_key_or_none
+from rujukan.referral.views import open_sealed
 
 PURPOSE_MAX = 300
 SEALED_FIELDS = {"sealed_subject": "subject", "sealed_reason": "reason", "sealed_note": "note"}
@@ -118,31 +119,16 @@ class SealedFieldOpener:
         for name, label in SEALED_FIELDS.items():
             if name not in event:
                 continue
-            sealed = event[name]
             context = f"note:{event['seq']}" if label == "note" else label
-            text = _open(key, sealed, subject_id=subject_id, referral_id=referral_id, field=context)
+            text = open_sealed(key, event[name], subject_id=subject_id, referral_id=referral_id, field=context)
             opened[label] = json.loads(text) if label == "subject" and text is not None else text
         return opened
 
     def _key(self, referral_id: str) -> tuple[str, DataKey | None]:
         if referral_id not in self._keys:
             with self.ctx.read() as session:
-                found = session.exec(
-                    select(Subject.id, Subject.wrapped_key)
-                    .join(Referral, Referral.subject_id == Subject.id)  # type: ignore[arg-type]
-                    .where(Referral.id == referral_id)
-                ).first()
-            if found is None or found[1] is None:
-                self._keys[referral_id] = ("", None)
-            else:
-                self._keys[referral_id] = (found[0], self.ctx.master_key.unwrap(found[1], found[0]))
+                referral = session.get(Referral, referral_id)
+                subject_id = referral.subject_id if referral is not None else ""
+                key = subject_key_or_none(self.ctx, session, subject_id) if referral is not None else None
+            self._keys[referral_id] = (subject_id, key)
         return self._keys[referral_id]
-
-
-def _open(key: DataKey | None, sealed: bytes | None, *, subject_id: str, referral_id: str, field: str) -> str | None:
-    if key is None or sealed is None:
-        return None
-    try:
-        return key.open(sealed, subject_id=subject_id, referral_id=referral_id, field=field).decode()
-    except SealingError:
-        return None

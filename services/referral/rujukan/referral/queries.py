@@ -40,11 +40,12 @@ def view_in_session(ctx: ReferralContext, session: Session, referral: Referral, 
         select(ReferralEvent).where(ReferralEvent.referral_id == referral.id).order_by(col(ReferralEvent.seq))
     ).all()
     return full_view(
-        referral, list(events), key=_key_or_none(ctx, session, referral.subject_id), role=role, codec=ctx.codec
+        referral, list(events), key=subject_key_or_none(ctx, session, referral.subject_id), role=role, codec=ctx.codec
     )
 
 
-def _key_or_none(ctx: ReferralContext, session: Session, subject_id: str) -> DataKey | None:
+def subject_key_or_none(ctx: ReferralContext, session: Session, subject_id: str) -> DataKey | None:
+    """The subject's data key, or None once it was erased (crypto-shredded) or does not unwrap."""
     subject = session.get(Subject, subject_id)
     if subject is None or subject.wrapped_key is None:
         return None

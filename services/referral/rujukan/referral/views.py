@@ -122,10 +122,17 @@ def _history_entry(row: ReferralEvent, referral: Referral, key: DataKey | None, 
 
 
 def _open_text(key: DataKey | None, sealed: bytes, referral: Referral, field: str) -> str | None:
-    if key is None:
+    return open_sealed(key, sealed, subject_id=referral.subject_id, referral_id=referral.id, field=field)
+
+
+def open_sealed(
+    key: DataKey | None, sealed: bytes | None, *, subject_id: str, referral_id: str, field: str
+) -> str | None:
+    """The text of a sealed field; None when the subject's key is gone (erased) or the field does not open."""
+    if key is None or sealed is None:
         return None
     try:
-        return key.open(sealed, subject_id=referral.subject_id, referral_id=referral.id, field=field).decode()
+        return key.open(sealed, subject_id=subject_id, referral_id=referral_id, field=field).decode()
     except SealingError:
         return None
 
