@@ -57,8 +57,10 @@ def measure(*, rate: float = 200, seconds: float = 30) -> dict[str, Any]:
         thread = threading.Thread(target=consumer.run, args=(stop,), daemon=True)
         with server(url, key, broker.bootstrap, directory) as base:
             thread.start()
-            warm = load(base, token, concurrency=16, seconds=2)  # warm-up; the consumer joins meanwhile
-            _wait_until(lambda: len(seen) >= len(warm["created"]) and consumer.caught_up.is_set())
+            # Warm-up at the same rate; measuring starts once the consumer has joined and shown all of it.
+            warm = load(base, token, concurrency=64, seconds=3, rate=rate)
+            warmed = {referral_id for referral_id, _ in warm["created"]}
+            _wait_until(lambda: bool(warmed) and warmed <= seen.keys())
             result = load(base, token, concurrency=64, seconds=seconds, rate=rate)
             created = {referral_id: answered for referral_id, answered in result["created"]}
             _wait_until(lambda: created.keys() <= seen.keys())
