@@ -8,7 +8,9 @@ from typing import Any
 
 from kafka import TopicPartition
 
-from rujukan.core.kafka.clients import make_consumer
+from rujukan.core.codec import EventCodec
+from rujukan.core.kafka.clients import make_consumer, make_producer
+from rujukan.core.kafka.topics import ensure_topics, make_admin
 from rujukan.core.settings import CoreSettings, KafkaTopics
 
 
@@ -49,3 +51,22 @@ def own_topics(*, partitions: int = 3) -> KafkaTopics:
         audit_events=f"{prefix}.audit.events",
         partitions=partitions,
     )
+
+
+def publish_events(
+    settings: CoreSettings, events: list[dict[str, Any]], *, topic: str | None = None, raw: list[bytes] | None = None
+) -> None:
+    """Encode ``events`` and publish them keyed by referral id, as the relay does (to the referral events
+    topic unless ``topic`` is given), then any ``raw`` bytes; the topics are created first."""
+    codec = EventCodec()
+    admin = make_admin(settings)
+    ensure_topics(admin, settings)
+    admin.close()
+    producer = make_producer(settings, name="test-publisher")
+    target = topic or settings.topics.referral_events
+    for event in events:
+        producer.send(target, key=str(event["referral_id"]).encode(), value=codec.encode(event))
+    for value in raw or []:
+        producer.send(target, key=b"poison", value=value)
+    producer.flush(20)
+    producer.close()

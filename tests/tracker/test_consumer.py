@@ -13,12 +13,10 @@ from sqlmodel import select
 from rujukan.core.broker import EmbeddedBroker
 from rujukan.core.codec import EventCodec
 from rujukan.core.db import Database
-from rujukan.core.kafka.clients import make_producer
-from rujukan.core.kafka.topics import ensure_topics, make_admin
 from rujukan.tracker.consumer import TrackerConsumer
 from rujukan.tracker.models import HandoffRow, HistoryRow, ProcessedEvent
 from rujukan.tracker.settings import TrackerSettings
-from tests.kafka_helpers import read_topic
+from tests.kafka_helpers import publish_events, read_topic
 from tests.tracker.journeys import Journey
 from tests.tracker.running import running, wait_for
 
@@ -42,19 +40,8 @@ def journeys() -> list[Journey]:
 EXPECTED = ["completed", "rejected", "requested", "on_hold"]
 
 
-def publish(settings: TrackerSettings, events: list[dict[str, Any]], *, raw: list[bytes] = ()) -> None:  # type: ignore[assignment]
-    admin = make_admin(settings)
-    ensure_topics(admin, settings)
-    admin.close()
-    producer = make_producer(settings, name="test-publisher")
-    for event in events:
-        producer.send(
-            settings.topics.referral_events, key=str(event["referral_id"]).encode(), value=CODEC.encode(event)
-        )
-    for value in raw:
-        producer.send(settings.topics.referral_events, key=b"poison", value=value)
-    producer.flush(20)
-    producer.close()
+def publish(settings: TrackerSettings, events: list[dict[str, Any]], *, raw: list[bytes] | None = None) -> None:
+    publish_events(settings, events, raw=raw)
 
 
 def statuses(db: Database, journeys: list[Journey]) -> list[str | None]:

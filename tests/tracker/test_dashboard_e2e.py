@@ -15,13 +15,11 @@ import uvicorn
 from playwright.sync_api import Page, expect, sync_playwright
 
 from rujukan.core.broker import free_port
-from rujukan.core.codec import EventCodec
 from rujukan.core.db import Database
-from rujukan.core.kafka.clients import make_producer
-from rujukan.core.kafka.topics import ensure_topics, make_admin
 from rujukan.tracker.access import TrackerRole, issue_tracker_credential
 from rujukan.tracker.api.app import create_app
 from rujukan.tracker.settings import TrackerSettings
+from tests.kafka_helpers import publish_events
 from tests.tracker.journeys import Journey
 
 pytestmark = pytest.mark.integration
@@ -63,17 +61,7 @@ def server(tracker_settings: TrackerSettings, tracker_db: Database) -> Iterator[
 
 
 def publish(settings: TrackerSettings, journey: Journey) -> None:
-    admin = make_admin(settings)
-    ensure_topics(admin, settings)
-    admin.close()
-    producer = make_producer(settings, name="e2e")
-    codec = EventCodec()
-    for event in journey.events:
-        producer.send(
-            settings.topics.referral_events, key=str(event["referral_id"]).encode(), value=codec.encode(event)
-        )
-    producer.flush(20)
-    producer.close()
+    publish_events(settings, journey.events)
 
 
 def shot(page: Page, name: str) -> None:

@@ -8,6 +8,8 @@ from typing import Annotated
 import typer
 
 from rujukan.core.db import Database, make_engine
+from rujukan.notifier.migrate import upgrade as notifier_upgrade
+from rujukan.notifier.settings import NotifierSettings
 from rujukan.referral.api.app import build_context
 from rujukan.referral.context import ReferralContext
 from rujukan.referral.migrate import upgrade
@@ -50,4 +52,18 @@ def tracker_database(data_dir: Path | None) -> Database:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     database = Database(make_engine(settings.database_url()))
     tracker_upgrade(database.engine)
+    return database
+
+
+def notifier_settings(data_dir: Path | None) -> NotifierSettings:
+    settings = NotifierSettings()
+    return settings.model_copy(update={"data_dir": data_dir}) if data_dir is not None else settings
+
+
+def notifier_database(data_dir: Path | None) -> Database:
+    """The notifier database of this data dir (or RUJUKAN_NOTIFIER_DATABASE_URL), migrated."""
+    settings = notifier_settings(data_dir)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    database = Database(make_engine(settings.database_url()))
+    notifier_upgrade(database.engine)
     return database

@@ -13,7 +13,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from rujukan.cli import agency, audit, broker, referral, schemas, tracker
+from rujukan.cli import agency, audit, broker, notifier, referral, schemas, tracker
 from rujukan.cli.output import report_error
 from rujukan.core.errors import RujukanError
 
@@ -44,6 +44,8 @@ app.add_typer(referral.referral_app, name="referral")
 app.add_typer(referral.relay_app, name="relay")
 app.add_typer(referral.subject_app, name="subject")
 app.add_typer(tracker.tracker_app, name="tracker")
+app.add_typer(notifier.notifier_app, name="notifier")
+app.add_typer(notifier.subscription_app, name="subscription")
 app.add_typer(audit.audit_app, name="audit")
 app.command(name="broker")(broker.run_broker)
 

@@ -56,7 +56,10 @@ def install_problem_handlers(app: FastAPI, mapper: ErrorMapper) -> None:
         if mapped is None:
             return await _unexpected(request, exc)
         status, title, extra = mapped
-        return problem(status, title, str(exc), **extra)
+        response = problem(status, title, str(exc), **extra)
+        if status == 503:
+            response.headers["Retry-After"] = str(RETRY_AFTER_S)
+        return response
 
     app.add_exception_handler(RujukanError, domain_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]

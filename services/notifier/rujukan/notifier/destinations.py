@@ -24,11 +24,15 @@ class UnsafeDestination(RujukanError):
     """A webhook URL that Rujukan will not call."""
 
 
+class Unresolvable(UnsafeDestination):
+    """The webhook host does not resolve (now): refused when setting, retried when delivering."""
+
+
 def resolve(host: str, port: int) -> list[str]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except OSError as exc:
-        raise UnsafeDestination(f"the host {host} does not resolve") from exc
+        raise Unresolvable(f"the host {host} does not resolve") from exc
     return sorted({str(info[4][0]) for info in infos})
 
 

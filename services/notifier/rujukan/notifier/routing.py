@@ -31,6 +31,7 @@ WEBHOOK_TYPES = {
     "SubjectErased": "subject.erased",
     "SlaBreached": "sla.breached",
 }
+BREACH_TYPE = WEBHOOK_TYPES["SlaBreached"]
 # Fields copied into the payload when the event has them: codes and ids, never identifying data.
 THIN_FIELDS = (
     "reason_code",
@@ -48,7 +49,7 @@ THIN_FIELDS = (
 class Parties:
     from_agency: str
     to_agency: str
-    status: str
+    status: str | None  # None when not known yet (an SLA breach read before the referral's events)
 
 
 def recipients(event: Mapping[str, Any], parties: Parties) -> list[str]:
@@ -66,11 +67,12 @@ def payload(event: Mapping[str, Any], parties: Parties) -> dict[str, Any]:
         "referral_id": str(event["referral_id"]),
         "case_id": str(event["case_id"]),
         "seq": event["seq"],
-        "status": parties.status,
         "from_agency": parties.from_agency,
         "to_agency": parties.to_agency,
         "actor_agency": event["actor_agency"],
     }
+    if parties.status is not None:
+        data["status"] = parties.status
     if event["event_type"] == "ReferralForwarded":
         data["forwarded_to"] = event["to_agency"]
     for name in THIN_FIELDS:

@@ -57,6 +57,14 @@ def list_agencies(ctx: ReferralContext) -> list[AgencyIn]:
         return [_agency_out(row) for row in rows]
 
 
+def get_agency(ctx: ReferralContext, code: str) -> AgencyIn:
+    with ctx.read() as session:
+        row = session.get(Agency, code)
+        if row is None:
+            raise NotFound(f"no agency {code}")
+        return _agency_out(row)
+
+
 def _agency_out(row: Agency) -> AgencyIn:
     return AgencyIn(
         code=row.code,

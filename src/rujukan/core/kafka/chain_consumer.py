@@ -61,11 +61,15 @@ class PositionRow(Protocol):
 
 
 class UnexpectedEvent(RujukanError):
-    """A decodable event that does not belong on the referral events topic."""
+    """A decodable event that does not belong on the topic it was read from."""
 
 
 class ChainConsumer:
-    """One service's consumer of the referral events topic (``name`` keys its stored positions)."""
+    """One service's consumer of the referral events topic (``name`` keys its stored positions).
+
+    ``topic`` and ``event_types`` let a service consume another topic of Rujukan events the same way
+    (the notifier reads SLA breaches like this).
+    """
 
     def __init__(
         self,
@@ -78,6 +82,8 @@ class ChainConsumer:
         applier: Applier,
         codec: EventCodec | None = None,
         on_change: Callable[[list[str]], None] | None = None,
+        topic: str | None = None,
+        event_types: frozenset[str] = CHAIN_EVENTS,
     ) -> None:
         self._db = db
         self._settings = settings
@@ -85,7 +91,8 @@ class ChainConsumer:
         self._group_id = group_id
         self._positions = positions
         self._applier = applier
-        self._topic = settings.topics.referral_events
+        self._topic = topic or settings.topics.referral_events
+        self._event_types = event_types
         self._codec = codec or EventCodec()
         self._on_change = on_change
         self._topic_id: str | None = None
@@ -124,7 +131,7 @@ class ChainConsumer:
     def _decode_or_dead_letter(self, record: Any) -> dict[str, Any] | None:
         try:
             decoded = self._codec.decode(record.value)
-            if decoded.event_type not in CHAIN_EVENTS:
+            if decoded.event_type not in self._event_types:
                 raise UnexpectedEvent(f"{decoded.event_type} does not belong on {self._topic}")
         except (CodecError, UnexpectedEvent) as exc:
             self._dead_letter(record, exc)

@@ -16,6 +16,7 @@ from rujukan.referral.commands import ActionBody, CreateReferral
 from rujukan.referral.create import create_referral
 from rujukan.referral.errors import NotFound
 from rujukan.referral.queries import Direction, get_referral, list_referrals
+from rujukan.referral.registry import AgencyIn, get_agency
 from rujukan.referral.subjects import Erasure, erase_subject
 from rujukan.referral.views import ReferralSummary, ReferralView
 
@@ -31,6 +32,17 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 class ReferralPage(BaseModel):
     items: list[ReferralSummary]
     next_cursor: str | None
+
+
+@router.get(
+    "/me",
+    response_model=AgencyIn,
+    responses={401: ERRORS[401]},
+    summary="The agency behind the credential",
+    description="Checks a credential and tells whose it is; other Rujukan services use it to verify agency callers.",
+)
+def me(agency: Agency, ctx: Context) -> AgencyIn:
+    return get_agency(ctx, agency)
 
 
 def _referral_id(raw: str) -> str:

@@ -1,0 +1,1 @@
+"""The notifier API: an agency manages its own subscription and reads its delivery log."""

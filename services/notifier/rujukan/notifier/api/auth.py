@@ -1,0 +1,88 @@
+"""Agency callers of the notifier API.
+
+Agencies hold one credential, issued by the referral service (the registry). The notifier does not see
+the registry's database: it asks the referral service whose a credential is (``GET /v1/me`` with the
+caller's own bearer) and remembers a positive answer for a short while (``CACHE_S``), keyed by the
+credential's hash. A revoked credential therefore stops working here within ``CACHE_S`` seconds.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Annotated
+
+import httpx2 as httpx
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from rujukan.core.credentials import plausible, secret_hash
+from rujukan.core.db import Database
+from rujukan.core.errors import RujukanError
+
+CACHE_S = 30.0
+bearer = HTTPBearer(auto_error=False, description="The agency's credential from `rujukan credentials issue`.")
+AgencyCheck = Callable[[str], str]  # bearer secret -> agency code, or raise Unauthenticated
+
+
+class Unauthenticated(RujukanError):
+    """No valid agency credential."""
+
+
+class CheckUnavailable(RujukanError):
+    """The referral service, which vouches for agency credentials, did not answer."""
+
+
+class ReferralServiceCheck:
+    """Asks the referral service whose a credential is."""
+
+    def __init__(self, base_url: str, *, client: httpx.Client | None = None) -> None:
+        self._url = base_url.rstrip("/") + "/v1/me"
+        self._client = client or httpx.Client(timeout=5.0, trust_env=False)
+        self._cache: dict[str, tuple[str, float]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, secret: str) -> str:
+        if not plausible(secret):
+            raise Unauthenticated("invalid credential")
+        key = secret_hash(secret)
+        with self._lock:
+            cached = self._cache.get(key)
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
+        try:
+            response = self._client.get(self._url, headers={"authorization": f"Bearer {secret}"})
+        except httpx.HTTPError as exc:
+            raise CheckUnavailable("agency credentials cannot be checked now; retry later") from exc
+        if response.status_code == 401:
+            raise Unauthenticated("invalid credential")
+        if response.status_code != 200:
+            raise CheckUnavailable("agency credentials cannot be checked now; retry later")
+        agency = str(response.json()["code"])
+        with self._lock:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[key] = (agency, time.monotonic() + CACHE_S)
+        return agency
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def database(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def calling_agency(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> str:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthenticated("missing bearer credential")
+    check: AgencyCheck = request.app.state.agency_check
+    return check(credentials.credentials)
+
+
+Agency = Annotated[str, Depends(calling_agency)]
+Db = Annotated[Database, Depends(database)]

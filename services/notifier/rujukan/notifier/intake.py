@@ -1,0 +1,188 @@
+"""From events to deliveries: the notifier consumers' applier (one transaction per polled batch).
+
+For each new event: advance the referral's parties and status (checked against the shared state
+machine), pick the subscriptions that should hear of it (routing, event-type filter, enabled), and store
+one delivery per subscription with its thin payload. The event id is recorded as processed in the same
+transaction, so a redelivered event, or a whole log republished after a broker reset, creates no second
+delivery. An event that cannot be routed (a referral the log never created, a chain out of order, an
+illegal transition) is dead-lettered with the reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from sqlalchemy import bindparam, insert, update
+from sqlmodel import Session, col, select
+
+from rujukan.core.errors import RujukanError
+from rujukan.core.kafka.chain_consumer import BatchResult, DeadLetter
+from rujukan.core.lifecycle import CREATED_EVENT, LifecycleError, Status, role_of, transition_for_event
+from rujukan.notifier.models import DeliveryRow, ProcessedEvent, ReferralParties, SubscriptionRow
+from rujukan.notifier.routing import BREACH_TYPE, WEBHOOK_TYPES, Parties, payload, recipients
+
+Clock = Callable[[], dt.datetime]
+
+
+class Unroutable(RujukanError):
+    """An event the notifier cannot route (its referral's chain is unknown or broken here)."""
+
+
+class _Subscriptions:
+    """The enabled subscriptions, looked up by agency; coordinators hear breaches."""
+
+    def __init__(self, rows: Iterable[SubscriptionRow]) -> None:
+        self.by_agency: dict[str, SubscriptionRow] = {}
+        self.coordinators: list[SubscriptionRow] = []
+        for row in rows:
+            if row.owner_kind == "agency":
+                self.by_agency[row.owner] = row
+            else:
+                self.coordinators.append(row)
+
+    def for_event(self, webhook_type: str, agencies: list[str]) -> list[SubscriptionRow]:
+        chosen = [self.by_agency[a] for a in agencies if a in self.by_agency]
+        if webhook_type == BREACH_TYPE:
+            chosen += self.coordinators
+        return [row for row in chosen if _wants(row, webhook_type)]
+
+
+def _wants(row: SubscriptionRow, webhook_type: str) -> bool:
+    return not row.event_types or webhook_type in row.event_types.split(",")
+
+
+def route_events(
+    session: Session,
+    events: list[tuple[Any, dict[str, Any]]],
+    dead_letter: DeadLetter,
+    result: BatchResult,
+    *,
+    clock: Clock,
+) -> None:
+    if not events:
+        return
+    now = clock()
+    ids = [str(event["event_id"]) for _, event in events]
+    seen = set(session.exec(select(ProcessedEvent.event_id).where(col(ProcessedEvent.event_id).in_(ids))).all())
+    referral_ids = {str(event["referral_id"]) for _, event in events}
+    table = ReferralParties.__table__  # type: ignore[attr-defined]
+    known = {  # detached copies: changes are written once, in bulk, by _store
+        row.referral_id: ReferralParties(**row._mapping)
+        for row in session.execute(select(table).where(table.c.referral_id.in_(referral_ids)))
+    }
+    created: set[str] = set()
+    changed: set[str] = set()
+    subscriptions = _Subscriptions(session.exec(select(SubscriptionRow).where(col(SubscriptionRow.enabled))))
+    processed: list[dict[str, str]] = []
+    deliveries: list[dict[str, Any]] = []
+    for record, event in events:
+        event_id = str(event["event_id"])
+        if event_id in seen:
+            result.duplicates += 1
+            continue
+        seen.add(event_id)
+        try:
+            parties = _advance(session, event, known, created, changed)
+        except (LifecycleError, Unroutable) as exc:
+            dead_letter(record, exc)
+            processed.append({"event_id": event_id, "outcome": "deadletter"})
+            result.dead_lettered += 1
+            continue
+        webhook_type = WEBHOOK_TYPES[str(event["event_type"])]
+        body = json.dumps(payload(event, parties), separators=(",", ":"))
+        for row in subscriptions.for_event(webhook_type, recipients(event, parties)):
+            deliveries.append(
+                {
+                    "subscription_id": row.id,
+                    "owner": row.owner,
+                    "event_id": event_id,
+                    "referral_id": str(event["referral_id"]),
+                    "webhook_type": webhook_type,
+                    "payload": body,
+                    "status": "pending",
+                    "attempts": 0,
+                    "created_at": now,
+                    "next_attempt_at": now,
+                }
+            )
+            result.changed.append(str(event["referral_id"]))
+        processed.append({"event_id": event_id, "outcome": "routed"})
+        result.applied += 1
+    _store(session, known, created, changed)
+    if deliveries:
+        session.execute(insert(DeliveryRow), deliveries)
+    if processed:
+        session.execute(insert(ProcessedEvent), processed)
+
+
+def _advance(
+    session: Session,
+    event: dict[str, Any],
+    known: dict[str, ReferralParties],
+    created: set[str],
+    changed: set[str],
+) -> Parties:
+    """The referral's parties after ``event`` (updating ``known``), or raise why it cannot be routed."""
+    referral_id = str(event["referral_id"])
+    current = known.get(referral_id)
+    if event["event_type"] == "SlaBreached":
+        status = current.status if current is not None else None
+        return Parties(from_agency=str(event["from_agency"]), to_agency=str(event["to_agency"]), status=status)
+    if event["event_type"] == CREATED_EVENT:
+        if current is not None:
+            raise Unroutable(f"a second ReferralCreated for referral {referral_id}")
+        role = role_of(str(event["actor_agency"]), requester=event["from_agency"], responder=event["to_agency"])
+        status = transition_for_event(CREATED_EVENT, status=None, role=role)
+        known[referral_id] = ReferralParties(
+            referral_id=referral_id,
+            case_id=str(event["case_id"]),
+            from_agency=str(event["from_agency"]),
+            to_agency=str(event["to_agency"]),
+            status=status.value,
+            last_seq=int(event["seq"]),
+        )
+        created.add(referral_id)
+        return _parties(known[referral_id])
+    if current is None:
+        raise Unroutable(f"{event['event_type']} for referral {referral_id}, which the log never created")
+    if int(event["seq"]) != current.last_seq + 1:
+        raise Unroutable(f"referral {referral_id}: seq {event['seq']} after {current.last_seq}")
+    role = role_of(str(event["actor_agency"]), requester=current.from_agency, responder=current.to_agency)
+    status = transition_for_event(str(event["event_type"]), status=Status(current.status), role=role)
+    current.status, current.last_seq = status.value, int(event["seq"])
+    if referral_id not in created:
+        changed.add(referral_id)
+    return _parties(current)
+
+
+def _parties(row: ReferralParties) -> Parties:
+    return Parties(from_agency=row.from_agency, to_agency=row.to_agency, status=row.status)
+
+
+def _store(session: Session, known: dict[str, ReferralParties], created: set[str], changed: set[str]) -> None:
+    if created:
+        session.execute(
+            insert(ReferralParties),
+            [
+                {
+                    "referral_id": r.referral_id,
+                    "case_id": r.case_id,
+                    "from_agency": r.from_agency,
+                    "to_agency": r.to_agency,
+                    "status": r.status,
+                    "last_seq": r.last_seq,
+                }
+                for r in (known[i] for i in created)
+            ],
+        )
+    if changed:
+        statement = (
+            update(ReferralParties)
+            .where(col(ReferralParties.referral_id) == bindparam("rid"))
+            .values(status=bindparam("new_status"), last_seq=bindparam("new_seq"))
+        )
+        rows = [{"rid": i, "new_status": known[i].status, "new_seq": known[i].last_seq} for i in changed]
+        session.connection().execute(statement, rows)
