@@ -7,16 +7,17 @@ import json
 from pathlib import Path
 
 from bench import all as everything
-from bench import codec, ingest, latency, replay, tracker
+from bench import codec, ingest, latency, notifier, replay, tracker
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("name", choices=["all", "codec", "ingest", "latency", "tracker", "replay"])
+    parser.add_argument("name", choices=["all", "codec", "ingest", "latency", "tracker", "replay", "notifier"])
     parser.add_argument("--json", action="store_true", help="print the raw figures as JSON")
     parser.add_argument("--seconds", type=float, default=10, help="ingest: measured seconds per backend")
     parser.add_argument("--concurrency", type=int, default=16, help="ingest: concurrent clients")
     parser.add_argument("--events", type=int, default=100_000, help="replay: events in the generated log")
+    parser.add_argument("--deliveries", type=int, default=5000, help="notifier: webhook deliveries to send")
     parser.add_argument("--rate", type=float, default=200, help="latency: creates offered per second")
     parser.add_argument("--quick", action="store_true", help="all: the short run (under 5 minutes)")
     parser.add_argument("--out", type=Path, default=Path("bench-results"), help="all: where the JSON goes")
@@ -33,6 +34,9 @@ def main() -> None:
     elif args.name == "latency":
         results = latency.measure(rate=args.rate, seconds=args.seconds)
         text = latency.report(results)
+    elif args.name == "notifier":
+        results = notifier.measure(deliveries=args.deliveries)
+        text = notifier.report(results)
     elif args.name == "replay":
         results = replay.measure(events=args.events)
         text = replay.report(results)

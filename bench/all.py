@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import codec, ingest, latency, replay, tracker
+from bench import codec, ingest, latency, notifier, replay, tracker
 
 
 @dataclass(frozen=True)
@@ -25,11 +25,24 @@ class Plan:
     tracker_events: int
     tracker_handoffs: int
     replay_events: int
+    webhook_deliveries: int
 
 
-QUICK = Plan(ingest_seconds=4, latency_seconds=8, tracker_events=20_000, tracker_handoffs=20_000, replay_events=50_000)
+QUICK = Plan(
+    ingest_seconds=4,
+    latency_seconds=8,
+    tracker_events=20_000,
+    tracker_handoffs=20_000,
+    replay_events=50_000,
+    webhook_deliveries=2_000,
+)
 FULL = Plan(
-    ingest_seconds=20, latency_seconds=30, tracker_events=50_000, tracker_handoffs=100_000, replay_events=1_000_000
+    ingest_seconds=20,
+    latency_seconds=30,
+    tracker_events=50_000,
+    tracker_handoffs=100_000,
+    replay_events=1_000_000,
+    webhook_deliveries=10_000,
 )
 
 
@@ -45,6 +58,7 @@ def measure(plan: Plan) -> dict[str, Any]:
     results["latency"] = latency.measure(rate=200, seconds=plan.latency_seconds)
     results["tracker"] = tracker.measure(events=plan.tracker_events, handoffs=plan.tracker_handoffs, runs=10)
     results["replay"] = replay.measure(events=plan.replay_events)
+    results["notifier"] = notifier.measure(deliveries=plan.webhook_deliveries)
     results["seconds"] = round(time.perf_counter() - started)
     return results
 
@@ -117,6 +131,13 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str, str, bool]]:
             f"raw consume+decode ({rp['verify_rebuild_ratio_to_raw']:.0%})",
             ">= 20,000/s, >= 50%",
             rp["verify_rebuild_per_s"] >= 20_000 and rp["verify_rebuild_ratio_to_raw"] >= 0.5,
+        ),
+        (
+            "webhook deliveries, SQLite",
+            f"{r['notifier']['per_s']:,.0f}/s",
+            f"{r['notifier']['workers']} workers, fast local receiver",
+            "-",
+            r["notifier"]["delivered"] == r["notifier"]["deliveries"],
         ),
     ]
 

@@ -23,6 +23,7 @@ def fail(message: str, *, code: int = 1) -> NoReturn:
 
 
 def configure_logging() -> None:
-    """Service logs on stderr; kafka-python's connection chatter only from warnings up."""
+    """Service logs on stderr; kafka-python's and the HTTP client's chatter only from warnings up."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)
+    logging.getLogger("httpx2").setLevel(logging.WARNING)  # one line per webhook attempt is the delivery log's job

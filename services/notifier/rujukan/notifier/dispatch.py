@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import queue
 import random
 import threading
 import time
@@ -48,6 +49,7 @@ log = logging.getLogger("rujukan.notifier")
 Clock = Callable[[], dt.datetime]
 IDLE_WAIT_S = 0.5
 USER_AGENT = "Rujukan-Webhooks/1"
+MAX_ANSWER_BYTES = 64 * 1024
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 
 
@@ -60,6 +62,29 @@ class Answer:
     status: int | None  # None: no HTTP answer
     retry_after: str | None = None
     error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One attempt, with everything it needs read up front (the worker touches no database)."""
+
+    delivery_id: int
+    subscription_id: str
+    owner: str
+    event_id: str
+    payload: str
+    attempts: int
+    first_attempt_at: dt.datetime | None
+    url: str | None  # None: the subscription is disabled or gone
+    secrets: tuple[str, ...]
+    disabled_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    job: Job
+    verdict: Verdict
+    values: dict[str, Any]  # the delivery row's new values
 
 
 class Dispatcher:
@@ -84,11 +109,13 @@ class Dispatcher:
             timeout=settings.webhook_timeout_s,
             headers={"user-agent": USER_AGENT},
             trust_env=False,  # no proxy from the environment: the SSRF guard must see where we connect
+            limits=httpx.Limits(max_connections=settings.webhook_workers * 2),
         )
         self._pool = ThreadPoolExecutor(max_workers=settings.webhook_workers, thread_name_prefix="webhook")
         self._lock = threading.Lock()
-        self._in_flight: set[int] = set()
+        self._in_flight: dict[int, str] = {}  # delivery id -> subscription id, until its outcome is stored
         self._per_subscription: Counter[str] = Counter()
+        self._outcomes: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
         self._wake = threading.Event()
 
     # -- the loop ------------------------------------------------------------------------------------
@@ -101,6 +128,7 @@ class Dispatcher:
             while not stop.is_set():
                 self._wake.clear()
                 try:
+                    self.store_outcomes()
                     submitted = self.dispatch_once()
                 except OperationalError:
                     log.warning("dispatcher: database unavailable; trying again shortly")
@@ -112,25 +140,45 @@ class Dispatcher:
 
     def dispatch_once(self) -> int:
         """Hand every due queue head to the pool (within the caps); how many were handed over."""
+        cap = self._settings.webhook_max_in_flight
         with self._lock:
             capacity = self._settings.webhook_workers - len(self._in_flight)
             busy = list(self._in_flight)
-            full = [s for s, n in self._per_subscription.items() if n >= self._settings.webhook_max_in_flight]
+            full = [s for s, n in self._per_subscription.items() if n >= cap]
         if capacity <= 0:
             return 0
         submitted = 0
-        for delivery_id, subscription_id in self._due_heads(capacity * 4, busy=busy, full=full):
+        for job in self._due_jobs(capacity * 4, busy=busy, full=full):
             with self._lock:
-                if (
-                    submitted >= capacity
-                    or self._per_subscription[subscription_id] >= self._settings.webhook_max_in_flight
-                ):
+                if submitted >= capacity or self._per_subscription[job.subscription_id] >= cap:
                     continue
-                self._in_flight.add(delivery_id)
-                self._per_subscription[subscription_id] += 1
-            self._pool.submit(self._attempt_and_release, delivery_id, subscription_id)
+                self._in_flight[job.delivery_id] = job.subscription_id
+                self._per_subscription[job.subscription_id] += 1
+            self._pool.submit(self._work, job)
             submitted += 1
         return submitted
+
+    def store_outcomes(self) -> int:
+        """Write every finished attempt's outcome in one transaction (one commit for many attempts),
+        then free their places; how many were stored."""
+        outcomes: list[Outcome] = []
+        while True:
+            try:
+                outcomes.append(self._outcomes.get_nowait())
+            except queue.Empty:
+                break
+        if not outcomes:
+            return 0
+        try:
+            self._store(outcomes)
+        except OperationalError:
+            for outcome in outcomes:  # not stored: keep them for the next round
+                self._outcomes.put(outcome)
+            raise
+        with self._lock:
+            for outcome in outcomes:
+                self._release(outcome.job.delivery_id)
+        return len(outcomes)
 
     def idle(self) -> bool:
         with self._lock:
@@ -138,9 +186,20 @@ class Dispatcher:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+        try:
+            self.store_outcomes()
+        except OperationalError:
+            log.warning("dispatcher: outcomes of the last attempts not stored; they will be sent again")
         self._client.close()
 
-    def _due_heads(self, limit: int, *, busy: list[int], full: list[str]) -> list[tuple[int, str]]:
+    def _release(self, delivery_id: int) -> None:
+        subscription_id = self._in_flight.pop(delivery_id, None)
+        if subscription_id is not None:
+            self._per_subscription[subscription_id] -= 1
+            if self._per_subscription[subscription_id] <= 0:
+                del self._per_subscription[subscription_id]
+
+    def _due_jobs(self, limit: int, *, busy: list[int], full: list[str]) -> list[Job]:
         earlier = aliased(DeliveryRow)
         head = ~exists().where(
             and_(
@@ -150,7 +209,7 @@ class Dispatcher:
                 col(earlier.id) < col(DeliveryRow.id),
             )
         )
-        query = select(DeliveryRow.id, DeliveryRow.subscription_id).where(
+        query = select(DeliveryRow).where(
             DeliveryRow.status == PENDING, col(DeliveryRow.next_attempt_at) <= self._clock(), head
         )
         if busy:
@@ -159,66 +218,92 @@ class Dispatcher:
             query = query.where(col(DeliveryRow.subscription_id).not_in(full))
         query = query.order_by(col(DeliveryRow.next_attempt_at), col(DeliveryRow.id)).limit(limit)
         with self._db.read() as session:
-            return [(int(i or 0), str(s)) for i, s in session.exec(query).all()]
+            return self._jobs(session, list(session.exec(query).all()))
 
-    def _attempt_and_release(self, delivery_id: int, subscription_id: str) -> None:
+    def _jobs(self, session: Session, rows: list[DeliveryRow]) -> list[Job]:
+        now = self._clock()
+        subscriptions: dict[str, tuple[SubscriptionRow | None, tuple[str, ...]]] = {}
+        for subscription_id in {row.subscription_id for row in rows}:
+            found = session.get(SubscriptionRow, subscription_id)
+            subscriptions[subscription_id] = (found, tuple(signing_secrets(session, subscription_id, now)))
+        jobs = []
+        for row in rows:
+            subscription, secrets = subscriptions[row.subscription_id]
+            enabled = subscription is not None and subscription.enabled
+            jobs.append(
+                Job(
+                    delivery_id=int(row.id or 0),
+                    subscription_id=row.subscription_id,
+                    owner=row.owner,
+                    event_id=row.event_id,
+                    payload=row.payload,
+                    attempts=row.attempts,
+                    first_attempt_at=row.first_attempt_at,
+                    url=subscription.url if subscription is not None and enabled else None,
+                    secrets=secrets,
+                    disabled_reason=subscription.disabled_reason if subscription is not None else "removed",
+                )
+            )
+        return jobs
+
+    def _work(self, job: Job) -> None:
         try:
-            self.attempt(delivery_id)
+            self._outcomes.put(self._try(job))
         except Exception as exc:  # a worker must never die; the delivery stays pending
-            log.warning("webhook delivery %s: %s; it stays pending", delivery_id, type(exc).__name__)
-        finally:
+            log.warning("webhook delivery %s: %s; it stays pending", job.delivery_id, type(exc).__name__)
             with self._lock:
-                self._in_flight.discard(delivery_id)
-                self._per_subscription[subscription_id] -= 1
-                if self._per_subscription[subscription_id] <= 0:
-                    del self._per_subscription[subscription_id]
+                self._release(job.delivery_id)
+        finally:
             self._wake.set()
 
     # -- one attempt ---------------------------------------------------------------------------------
     def attempt(self, delivery_id: int) -> Verdict | None:
-        """Send one delivery once and record the outcome; None when it was not pending."""
-        now = self._clock()
+        """Send one delivery once and store the outcome now; None when it was not pending."""
         with self._db.read() as session:
             row = session.get(DeliveryRow, delivery_id)
             if row is None or row.status != PENDING:
                 return None
-            subscription = session.get(SubscriptionRow, row.subscription_id)
-            secrets = signing_secrets(session, row.subscription_id, now)
-        if subscription is None or not subscription.enabled:
-            reason = subscription.disabled_reason if subscription is not None else None
-            return self._record(
-                row, Answer(None, error=f"subscription disabled ({reason or 'removed'})"), now, final=True
-            )
-        if not secrets:
-            return self._record(row, Answer(None, error="the subscription has no valid secret"), now, final=True)
+            (job,) = self._jobs(session, [row])
+        outcome = self._try(job)
+        self._store([outcome])
+        return outcome.verdict
+
+    def _try(self, job: Job) -> Outcome:
+        now = self._clock()
+        if job.url is None:
+            return self._outcome(job, Answer(None, error=f"subscription disabled ({job.disabled_reason})"), now, True)
+        if not job.secrets:
+            return self._outcome(job, Answer(None, error="the subscription has no valid secret"), now, True)
         try:
             check_destination(
-                subscription.url,
+                job.url,
                 allowed_networks=self._settings.webhook_allowed_networks,
                 allow_http=self._settings.webhook_allow_http,
                 resolver=self._resolver,
             )
         except Unresolvable as exc:
-            return self._record(row, Answer(None, error=str(exc)), now)
+            return self._outcome(job, Answer(None, error=str(exc)), now)
         except UnsafeDestination as exc:
-            return self._record(row, Answer(None, error=str(exc)), now, final=True)
-        answer = self._send(subscription.url, row, secrets)
-        return self._record(row, answer, self._clock())
+            return self._outcome(job, Answer(None, error=str(exc)), now, True)
+        answer = self._send(job)
+        return self._outcome(job, answer, self._clock())
 
-    def _send(self, url: str, row: DeliveryRow, secrets: list[str]) -> Answer:
-        body = row.payload.encode()
-        headers = signature_headers(secrets, message_id=row.event_id, timestamp=int(time.time()), body=body)
+    def _send(self, job: Job) -> Answer:
+        assert job.url is not None
+        body = job.payload.encode()
+        headers = signature_headers(list(job.secrets), message_id=job.event_id, timestamp=int(time.time()), body=body)
         headers["content-type"] = "application/json"
         try:
-            with self._client.stream("POST", url, content=body, headers=headers) as response:
+            with self._client.stream("POST", job.url, content=body, headers=headers) as response:
+                _drain(response)
                 return Answer(response.status_code, retry_after=response.headers.get("retry-after"))
         except httpx.HTTPError as exc:
             return Answer(None, error=f"no answer ({type(exc).__name__})")
 
-    def _record(self, row: DeliveryRow, answer: Answer, now: dt.datetime, *, final: bool = False) -> Verdict:
+    def _outcome(self, job: Job, answer: Answer, now: dt.datetime, final: bool = False) -> Outcome:
         outcome = Verdict.PERMANENT if final else verdict(answer.status)
-        attempts = row.attempts + 1
-        first = row.first_attempt_at or now
+        attempts = job.attempts + 1
+        first = job.first_attempt_at or now
         values: dict[str, Any] = {
             "attempts": attempts,
             "first_attempt_at": first,
@@ -239,13 +324,35 @@ class Dispatcher:
                 values |= {"next_attempt_at": following}
         else:
             values |= {"status": FAILED}
+        return Outcome(job, outcome, values)
+
+    def _store(self, outcomes: list[Outcome]) -> None:
         with self._db.transaction() as session:
-            session.execute(update(DeliveryRow).where(col(DeliveryRow.id) == row.id).values(**values))
-            if outcome is Verdict.GONE:
-                _disable(session, row.subscription_id, "the receiver answered 410 Gone", now)
-        if values.get("status") == FAILED:
-            log.warning("webhook delivery %s to %s failed for good: %s", row.id, row.owner, values["last_error"])
-        return outcome
+            table = DeliveryRow.__table__  # type: ignore[attr-defined]  # Core: no ORM bookkeeping per row
+            for o in outcomes:
+                session.connection().execute(table.update().where(table.c.id == o.job.delivery_id).values(**o.values))
+                if o.verdict is Verdict.GONE:
+                    _disable(
+                        session, o.job.subscription_id, "the receiver answered 410 Gone", o.values["last_attempt_at"]
+                    )
+        for o in outcomes:
+            if o.values.get("status") == FAILED:
+                log.warning(
+                    "webhook delivery %s to %s failed for good: %s",
+                    o.job.delivery_id,
+                    o.job.owner,
+                    o.values["last_error"],
+                )
+
+
+def _drain(response: httpx.Response) -> None:
+    """Read a short answer body to the end (so the connection can be reused); stop at MAX_ANSWER_BYTES
+    (the connection is then dropped: a receiver cannot make us read a large body)."""
+    read = 0
+    for chunk in response.iter_raw():
+        read += len(chunk)
+        if read > MAX_ANSWER_BYTES:
+            return
 
 
 def _error_text(answer: Answer, outcome: Verdict) -> str | None:
