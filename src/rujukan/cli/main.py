@@ -13,7 +13,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from rujukan.cli import agency, audit, broker, notifier, referral, schemas, tracker
+from rujukan.cli import agency, audit, broker, demo, notifier, referral, schemas, tracker, up
 from rujukan.cli.output import report_error
 from rujukan.core.errors import RujukanError
 
@@ -48,6 +48,8 @@ app.add_typer(notifier.notifier_app, name="notifier")
 app.add_typer(notifier.subscription_app, name="subscription")
 app.add_typer(audit.audit_app, name="audit")
 app.command(name="broker")(broker.run_broker)
+app.command(name="up")(up.up)
+app.command(name="demo")(demo.demo)
 
 
 def run() -> None:
@@ -56,3 +58,7 @@ def run() -> None:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+if __name__ == "__main__":
+    run()

@@ -11,12 +11,14 @@ and a process that exits while we wait for readiness is reported with the reason
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -46,6 +48,18 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def _pdeathsig_hook() -> Callable[[], None] | None:
+    """A pre-exec hook asking the kernel to SIGKILL the child when its parent goes (Linux
+    PR_SET_PDEATHSIG); None elsewhere. The C function is looked up here, in the parent: the hook itself
+    only calls it."""
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    pr_set_pdeathsig, sigkill = 1, int(signal.SIGKILL)
+    return lambda: prctl(pr_set_pdeathsig, sigkill)
+
+
 def port_in_use(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.5)
@@ -55,9 +69,15 @@ def port_in_use(host: str, port: int) -> bool:
 class EmbeddedBroker:
     """Start, stop and restart one embedded broker process. Usable as a context manager."""
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, log_path: Path | None = None) -> None:
+    def __init__(
+        self, *, host: str = "127.0.0.1", port: int = 0, log_path: Path | None = None, supervised: bool = False
+    ) -> None:
+        """``supervised``: the broker gets its own session (a Ctrl-C in the terminal reaches only its
+        supervisor, which stops it in order) and is killed by the kernel if the thread that started it
+        dies, so no broker outlives ``rujukan up``."""
         self.host = host
         self.port = port
+        self._supervised = supervised
         self._log_path = log_path
         self._process: subprocess.Popen[bytes] | None = None
         self._log_offset = 0  # where this run's output starts in the (appended) log file
@@ -96,6 +116,8 @@ class EmbeddedBroker:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                start_new_session=self._supervised,
+                preexec_fn=_pdeathsig_hook() if self._supervised else None,
             )
         self._wait_ready(timeout)
         return self

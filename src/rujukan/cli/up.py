@@ -1,0 +1,231 @@
+"""``rujukan up``: the whole embedded system on one address, supervised.
+
+One process serves the referral API, the tracker (coordinator API and dashboard) and the notifier API
+behind a single address, and runs the relay, the tracker's consumer and SLA clocks, and the notifier on
+threads; the embedded broker runs as a child process, restarted if it dies (the relay then refills its
+log from the event store, and the consumers deduplicate). Ctrl-C stops everything in order.
+
+Paths: ``/v1/referrals``, ``/v1/subjects``, ``/v1/me`` go to the referral service; ``/v1/subscription``
+and ``/v1/deliveries`` to the notifier; everything else (the dashboard at ``/``, ``/v1/handoffs`` ...)
+to the tracker. Each service is also reachable under its own prefix (``/referral/docs``,
+``/tracker/docs``, ``/notifier/docs``); ``/docs`` is the agency API's documentation.
+
+The data directory keeps the SQLite databases, the master key, ``credentials.json`` (0600: the
+dashboard's coordinator and auditor credentials, and the demo agencies' ones) and, while the system
+runs, ``running.json`` (the addresses other commands given the same ``--data-dir`` use).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import uvicorn
+
+from rujukan.cli.common import DataDir, notifier_settings, referral_settings, tracker_settings
+from rujukan.cli.demo import DemoError, WebhookInbox, run_demo
+from rujukan.cli.output import configure_logging, err, fail
+from rujukan.cli.system import CREDENTIALS, RUNNING, local_webhooks, read_json, running_system, write_private
+from rujukan.core.broker import EmbeddedBroker, port_in_use
+from rujukan.core.db import Database, make_engine
+from rujukan.notifier.api.app import create_app as notifier_app
+from rujukan.notifier.api.auth import Unauthenticated as NotifierUnauthenticated
+from rujukan.referral.api.app import build_context
+from rujukan.referral.api.app import create_app as referral_app
+from rujukan.referral.errors import Unauthenticated as ReferralUnauthenticated
+from rujukan.referral.migrate import upgrade as referral_upgrade
+from rujukan.referral.registry import authenticate
+from rujukan.tracker.access import TrackerRole, issue_tracker_credential
+from rujukan.tracker.api.app import create_app as tracker_app
+from rujukan.tracker.migrate import upgrade as tracker_upgrade
+
+log = logging.getLogger("rujukan.up")
+SUPERVISE_S = 0.5
+DEMO_SLA_HOURS = {"emergency": (0.02, 0.05), "urgent": (0.05, 0.1), "routine": (72.0, 168.0)}
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+Asgi = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def staff_credentials(data_dir: Path, tracker_db: Database) -> dict[str, Any]:
+    """The dashboard's coordinator and auditor credentials, issued on the first run and kept 0600."""
+    path = data_dir / CREDENTIALS
+    stored = read_json(path)
+    for role, name in (
+        (TrackerRole.COORDINATOR, "Koordinator (rujukan up)"),
+        (TrackerRole.AUDITOR, "Auditor (rujukan up)"),
+    ):
+        if role.value not in stored:
+            stored[role.value] = issue_tracker_credential(tracker_db, role=role, name=name)[1]
+    write_private(path, stored)
+    return stored
+
+
+# -- one address for every service ------------------------------------------------------------------
+REFERRAL_PATHS = ("/v1/referrals", "/v1/subjects", "/v1/me", "/docs", "/redoc", "/openapi.json")
+NOTIFIER_PATHS = ("/v1/subscription", "/v1/deliveries")
+
+
+def _under(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(prefix + "/")
+
+
+class OneAddress:
+    """An ASGI app routing by path to the services' own apps and running all their lifespans."""
+
+    def __init__(self, referral: Any, tracker: Any, notifier: Any, extra: dict[str, Asgi] | None = None) -> None:
+        self._apps = {"/referral": referral, "/tracker": tracker, "/notifier": notifier}
+        self._referral, self._tracker, self._notifier = referral, tracker, notifier
+        self._extra = extra or {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        path: str = scope["path"]
+        for prefix, app in self._apps.items():
+            if _under(path, prefix):
+                await app({**scope, "root_path": scope.get("root_path", "") + prefix}, receive, send)
+                return
+        for prefix, extra in self._extra.items():
+            if _under(path, prefix):
+                await extra(scope, receive, send)
+                return
+        if any(_under(path, p) for p in REFERRAL_PATHS):
+            await self._referral(scope, receive, send)
+        elif any(_under(path, p) for p in NOTIFIER_PATHS):
+            await self._notifier(scope, receive, send)
+        else:
+            await self._tracker(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        await receive()  # lifespan.startup
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                for app in (self._referral, self._tracker, self._notifier):
+                    await stack.enter_async_context(app.router.lifespan_context(app))
+            except Exception as exc:  # a service that cannot start: uvicorn reports it and exits
+                await send({"type": "lifespan.startup.failed", "message": type(exc).__name__})
+                return
+            await send({"type": "lifespan.startup.complete"})
+            await receive()  # lifespan.shutdown
+        await send({"type": "lifespan.shutdown.complete"})
+
+
+# -- the broker, supervised -------------------------------------------------------------------------
+def supervise(broker: EmbeddedBroker, stop: threading.Event, on_restart: Callable[[], None]) -> None:
+    """Start the broker again whenever it dies, until ``stop``; the relay then refills its log."""
+    while not stop.wait(SUPERVISE_S):
+        if broker.is_running():
+            continue
+        log.warning("the embedded broker stopped; starting it again (the relay republishes the event store)")
+        try:
+            broker.start()
+        except Exception as exc:  # keep supervising: the next round tries again
+            log.warning("the embedded broker did not start (%s); trying again", type(exc).__name__)
+            continue
+        on_restart()
+
+
+def up(
+    data_dir: DataDir = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the dashboard and every API.", min=1, max=65535)] = 8080,
+    broker_port: Annotated[
+        int, typer.Option(help="Port of the embedded broker (default: a free one).", min=0, max=65535)
+    ] = 0,
+    demo: Annotated[bool, typer.Option("--demo", help="Register demo agencies and drive demo journeys.")] = False,
+) -> None:
+    """Run everything (broker, referral service, relay, tracker, notifier, dashboard) on one address."""
+    configure_logging()
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    data = (data_dir or referral_settings(None).data_dir).resolve()
+    data.mkdir(parents=True, exist_ok=True)
+    already = running_system(data)
+    if already is not None:
+        fail(f"Rujukan already runs on {data} (pid {already['pid']}, {already.get('http')}); stop it first")
+    if port_in_use(host, port):
+        fail(f"port {port} on {host} is in use; choose another with --port")
+    base_url = f"http://{host}:{port}"
+    broker = EmbeddedBroker(port=broker_port, log_path=data / "broker.log", supervised=True)
+    broker.start()
+    stop = threading.Event()
+    try:
+        app = _compose(data, broker.bootstrap, base_url, demo=demo)
+        record = {"pid": os.getpid(), "http": base_url, "broker": broker.bootstrap, "broker_pid": broker.pid}
+        write_private(data / RUNNING, record)
+
+        def restarted() -> None:
+            write_private(data / RUNNING, {**record, "broker_pid": broker.pid})
+
+        threading.Thread(
+            target=supervise, args=(broker, stop, restarted), name="broker-supervisor", daemon=True
+        ).start()
+        if demo:
+            threading.Thread(target=_demo_when_ready, args=(data, base_url), name="demo", daemon=True).start()
+        err.print(
+            f"Rujukan is up on {base_url}\n"
+            f"  dashboard      {base_url}/  (coordinator credential in {data / CREDENTIALS})\n"
+            f"  agency API     {base_url}/docs\n"
+            f"  tracker API    {base_url}/tracker/docs\n"
+            f"  notifier API   {base_url}/notifier/docs\n"
+            f"  broker         {broker.bootstrap} (embedded, in memory; refilled from the event store)\n"
+            f"  data           {data}\n"
+            + (f"  demo           agencies, credentials and webhooks in {data / CREDENTIALS}\n" if demo else "")
+            + "Ctrl-C stops everything.",
+            markup=False,
+            highlight=False,
+        )
+        uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)
+    finally:
+        stop.set()
+        broker.stop()
+        with contextlib.suppress(OSError):
+            (data / RUNNING).unlink()
+        err.print("Rujukan stopped", markup=False)
+
+
+def _compose(data: Path, bootstrap: str, base_url: str, *, demo: bool) -> OneAddress:
+    env_sla = "RUJUKAN_SLA_HOURS" in os.environ
+    referral = referral_settings(data).model_copy(update={"kafka_bootstrap": bootstrap})
+    tracker = tracker_settings(data).model_copy(update={"kafka_bootstrap": bootstrap})
+    if demo and not env_sla:
+        tracker = tracker.model_copy(update={"sla_hours": DEMO_SLA_HOURS})
+    notifier = local_webhooks(
+        notifier_settings(data).model_copy(update={"kafka_bootstrap": bootstrap, "referral_url": base_url})
+    )
+    ctx = build_context(referral)
+    referral_upgrade(ctx.engine)
+    tracker_db = Database(make_engine(tracker.database_url()))
+    tracker_upgrade(tracker_db.engine)
+    staff_credentials(data, tracker_db)
+
+    def agency_of(secret: str) -> str:
+        try:
+            return authenticate(ctx, secret=secret)
+        except ReferralUnauthenticated as exc:
+            raise NotifierUnauthenticated(str(exc)) from exc
+
+    app = OneAddress(
+        referral_app(referral, context=ctx),
+        tracker_app(tracker, db=tracker_db),
+        notifier_app(notifier, agency_check=agency_of),
+        extra={"/demo/webhooks": WebhookInbox(data / CREDENTIALS)},
+    )
+    return app
+
+
+def _demo_when_ready(data: Path, base_url: str) -> None:
+    try:
+        run_demo(data, base_url, progress=False)
+    except Exception as exc:  # the system keeps running; the demo says why it stopped
+        log.warning("the demo stopped: %s", exc if isinstance(exc, DemoError) else type(exc).__name__)
