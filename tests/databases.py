@@ -25,7 +25,8 @@ def database_url(backend: str, tmp_path: Path) -> Iterator[str]:
         admin.execute(f'CREATE DATABASE "{name}"')
     try:
         params = dict(part.split("=", 1) for part in PG_ADMIN_DSN.split())
-        yield f"postgresql+psycopg://{params.get('user', 'postgres')}@{params['host']}:{params['port']}/{name}"
+        user = params.get("user", "postgres") + (f":{params['password']}" if "password" in params else "")
+        yield f"postgresql+psycopg://{user}@{params['host']}:{params['port']}/{name}"
     finally:
         with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

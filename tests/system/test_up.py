@@ -118,6 +118,7 @@ def test_up_survives_a_broker_crash_stops_cleanly_and_keeps_its_data(tmp_path: P
         second = create(base, lapas)
         wait_for(lambda: visible(base, coordinator, second["id"]), timeout=90)
         assert visible(base, coordinator, first["id"])
+        cli(data, "audit", "replay", "--idle-timeout", "20")  # finds the running broker through the data dir; exit 0
 
         process.send_signal(signal.SIGINT)  # Ctrl-C
         process.wait(20)

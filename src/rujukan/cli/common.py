@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 
+from rujukan.cli.system import running_system
 from rujukan.core.db import Database, make_engine
+from rujukan.core.settings import CoreSettings
 from rujukan.notifier.migrate import upgrade as notifier_upgrade
 from rujukan.notifier.settings import NotifierSettings
 from rujukan.referral.api.app import build_context
@@ -29,9 +32,22 @@ DataDir = Annotated[
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
 
 
+S = TypeVar("S", bound=CoreSettings)
+
+
+def _located(settings: S, data_dir: Path | None) -> S:
+    """``settings`` for ``data_dir``; while ``rujukan up`` runs there, its broker unless
+    RUJUKAN_KAFKA_BOOTSTRAP says otherwise."""
+    if data_dir is not None:
+        settings = settings.model_copy(update={"data_dir": data_dir})
+    running = running_system(settings.data_dir)
+    if running is not None and "RUJUKAN_KAFKA_BOOTSTRAP" not in os.environ and running.get("broker"):
+        settings = settings.model_copy(update={"kafka_bootstrap": str(running["broker"])})
+    return settings
+
+
 def referral_settings(data_dir: Path | None) -> ReferralSettings:
-    settings = ReferralSettings()
-    return settings.model_copy(update={"data_dir": data_dir}) if data_dir is not None else settings
+    return _located(ReferralSettings(), data_dir)
 
 
 def referral_context(data_dir: Path | None) -> ReferralContext:
@@ -42,8 +58,7 @@ def referral_context(data_dir: Path | None) -> ReferralContext:
 
 
 def tracker_settings(data_dir: Path | None) -> TrackerSettings:
-    settings = TrackerSettings()
-    return settings.model_copy(update={"data_dir": data_dir}) if data_dir is not None else settings
+    return _located(TrackerSettings(), data_dir)
 
 
 def tracker_database(data_dir: Path | None) -> Database:
@@ -56,8 +71,7 @@ def tracker_database(data_dir: Path | None) -> Database:
 
 
 def notifier_settings(data_dir: Path | None) -> NotifierSettings:
-    settings = NotifierSettings()
-    return settings.model_copy(update={"data_dir": data_dir}) if data_dir is not None else settings
+    return _located(NotifierSettings(), data_dir)
 
 
 def notifier_database(data_dir: Path | None) -> Database:

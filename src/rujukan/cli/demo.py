@@ -13,7 +13,7 @@ import json
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -96,11 +96,12 @@ AGENCIES = [
 
 # -- the local webhook inbox --------------------------------------------------------------------------
 class WebhookInbox:
-    """``POST /demo/webhooks/{AGENCY}`` verifies the signature with the secrets in credentials.json and
-    keeps the last deliveries in memory; ``GET /demo/webhooks`` shows them (thin payloads only)."""
+    """``POST /demo/webhooks/{OWNER}`` verifies the signature with the owner's current secrets (asked of
+    ``secrets_of``), answers 204 or 401, and keeps the last deliveries in memory; ``GET /demo/webhooks``
+    shows them (thin payloads only)."""
 
-    def __init__(self, credentials: Path, keep: int = 500) -> None:
-        self._credentials = credentials
+    def __init__(self, secrets_of: Callable[[str], list[str]], keep: int = 500) -> None:
+        self._secrets_of = secrets_of
         self._received: deque[dict[str, Any]] = deque(maxlen=keep)
         self._counts: Counter[str] = Counter()
         self._lock = threading.Lock()
@@ -126,7 +127,7 @@ class WebhookInbox:
             await _answer(send, 405, b"")
 
     def _verify(self, agency: str, headers: dict[str, str], body: bytes) -> bool:
-        secrets = read_json(self._credentials).get("webhooks", {}).get(agency, [])
+        secrets = self._secrets_of(agency)
         given = set(headers.get("webhook-signature", "").split())
         if not secrets or not given or "webhook-id" not in headers or "webhook-timestamp" not in headers:
             return False
@@ -503,7 +504,6 @@ def register(data_dir: Path, base_url: str, client: httpx.Client) -> dict[str, s
     ctx.engine.dispose()
     stored["agencies"] = agencies
     _write(path, stored)
-    webhooks: dict[str, list[str]] = stored.get("webhooks", {})
     for code, secret in agencies.items():
         answer = client.put(
             "/v1/subscription",
@@ -512,17 +512,11 @@ def register(data_dir: Path, base_url: str, client: httpx.Client) -> dict[str, s
         )
         if answer.status_code != 200:
             raise DemoError(f"subscribing {code} answered {answer.status_code}: {_problem(answer)}")
-        webhooks[code] = [answer.json()["secret"], *webhooks.get(code, [])][:2]
-        stored["webhooks"] = webhooks
-        _write(path, stored)
     settings = local_webhooks(notifier_settings(data_dir))
     db = notifier_database(data_dir)
-    owner = Owner(OwnerKind.COORDINATOR, "Koordinator (rujukan up)")
-    _, secret = set_subscription(db, settings, owner, url=f"{base_url}/demo/webhooks/{COORDINATOR_INBOX}")
+    owner = Owner(OwnerKind.COORDINATOR, COORDINATOR_INBOX)
+    set_subscription(db, settings, owner, url=f"{base_url}/demo/webhooks/{COORDINATOR_INBOX}")
     db.engine.dispose()
-    webhooks[COORDINATOR_INBOX] = [secret, *webhooks.get(COORDINATOR_INBOX, [])][:2]
-    stored["webhooks"] = webhooks
-    _write(path, stored)
     return agencies
 
 
@@ -559,7 +553,7 @@ def run_demo(data_dir: Path, base_url: str, *, progress: bool) -> Tally:
     err.print(
         f"demo: {tally.created} referrals created, {tally.actions} actions taken"
         + (f" ({tally.already_done} already done before)" if tally.already_done else "")
-        + f"; credentials of {len(AGENCIES)} agencies and their webhooks in {data_dir / CREDENTIALS}; "
+        + f"; credentials of {len(AGENCIES)} agencies in {data_dir / CREDENTIALS}; "
         f"webhooks received: {base_url}/demo/webhooks",
         markup=False,
     )

@@ -18,6 +18,7 @@ runs, ``running.json`` (the addresses other commands given the same ``--data-dir
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import os
 import threading
@@ -27,6 +28,7 @@ from typing import Annotated, Any
 
 import typer
 import uvicorn
+from sqlmodel import select
 
 from rujukan.cli.common import DataDir, notifier_settings, referral_settings, tracker_settings
 from rujukan.cli.demo import DemoError, WebhookInbox, run_demo
@@ -36,6 +38,9 @@ from rujukan.core.broker import EmbeddedBroker, port_in_use
 from rujukan.core.db import Database, make_engine
 from rujukan.notifier.api.app import create_app as notifier_app
 from rujukan.notifier.api.auth import Unauthenticated as NotifierUnauthenticated
+from rujukan.notifier.migrate import upgrade as notifier_upgrade
+from rujukan.notifier.models import SubscriptionRow
+from rujukan.notifier.subscriptions import signing_secrets
 from rujukan.referral.api.app import build_context
 from rujukan.referral.api.app import create_app as referral_app
 from rujukan.referral.errors import Unauthenticated as ReferralUnauthenticated
@@ -215,11 +220,19 @@ def _compose(data: Path, bootstrap: str, base_url: str, *, demo: bool) -> OneAdd
         except ReferralUnauthenticated as exc:
             raise NotifierUnauthenticated(str(exc)) from exc
 
+    notifier_db = Database(make_engine(notifier.database_url()))
+    notifier_upgrade(notifier_db.engine)
+
+    def secrets_of(owner: str) -> list[str]:
+        with notifier_db.read() as session:
+            found = session.exec(select(SubscriptionRow).where(SubscriptionRow.owner == owner)).first()
+            return signing_secrets(session, found.id, dt.datetime.now(dt.UTC)) if found is not None else []
+
     app = OneAddress(
         referral_app(referral, context=ctx),
         tracker_app(tracker, db=tracker_db),
-        notifier_app(notifier, agency_check=agency_of),
-        extra={"/demo/webhooks": WebhookInbox(data / CREDENTIALS)},
+        notifier_app(notifier, db=notifier_db, agency_check=agency_of),
+        extra={"/demo/webhooks": WebhookInbox(secrets_of)},
     )
     return app
 

@@ -1,0 +1,71 @@
+"""The README's agency-integrator walkthrough, executed as printed against `rujukan up` (on a free port,
+in a fresh directory): every command must succeed and do what the text says."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rujukan.core.broker import free_port
+from tests.system.test_up import clean_env, up
+
+pytestmark = pytest.mark.integration
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def walkthrough() -> str:
+    text = README.read_text(encoding="utf-8")
+    section = text.split("## For agency integrators", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```bash\n(.*?)```", section, flags=re.DOTALL)
+    assert len(blocks) >= 4
+    return "\n".join(blocks)
+
+
+def documents(text: str) -> list[Any]:
+    decoder, found, at = json.JSONDecoder(), [], 0
+    while at < len(text):
+        if text[at].isspace():
+            at += 1
+            continue
+        value, at = decoder.raw_decode(text, at)
+        found.append(value)
+    return found
+
+
+def test_the_first_command_is_rujukan_up_and_the_second_the_tests() -> None:
+    commands = re.findall(r"^    (\S.*)$", README.read_text(encoding="utf-8").split("## For agency", 1)[0], re.M)
+    assert "rujukan up" in commands[0]
+    assert commands[1] == ".venv/bin/pytest"
+    assert ".venv/bin/pytest" in (README.parent / ".ci" / "run").read_text()
+
+
+def test_the_integrator_walkthrough_works_as_printed(tmp_path: Path) -> None:
+    port = free_port()
+    script = "set -euo pipefail\n" + walkthrough().replace("127.0.0.1:8080", f"127.0.0.1:{port}")
+    env = {**clean_env(), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    with up(tmp_path / "rujukan-data", port) as process:
+        done = subprocess.run(
+            ["/bin/bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        first, rest = done.stdout.split("\n", 1)
+        referral_id = first.removeprefix("created ")
+        outputs = [None, *documents(rest)]  # curl prints JSON bodies without a newline between them
+        accepted = outputs[1]
+        assert accepted["id"] == referral_id
+        assert accepted["status"] == "accepted"
+        assert outputs[2]["subject"]["full_name"] == "Budi Contoh"
+        assert [r["id"] for r in outputs[3]["items"]] == [referral_id]
+        assert outputs[4]["secret"].startswith("whsec_")
+        deliveries = outputs[6]["items"]
+        assert [(d["type"], d["status"]) for d in deliveries] == [("referral.started", "delivered")]
+        process.send_signal(signal.SIGINT)
+        process.wait(20)

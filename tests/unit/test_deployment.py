@@ -1,0 +1,124 @@
+"""The production deployment files, checked without a Docker engine: docker-compose.yml against the
+Compose Specification schema, every service command against the CLI, every RUJUKAN_* variable against
+the settings, and the Dockerfile's basic hygiene."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+import yaml
+from jsonschema import Draft7Validator
+
+from rujukan.cli.main import app
+from rujukan.core.settings import KafkaTopics
+from rujukan.notifier.settings import NotifierSettings
+from rujukan.referral.settings import ReferralSettings
+from rujukan.tracker.settings import TrackerSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+ENV_EXAMPLE = (ROOT / ".env.example").read_text()
+VARIABLE = re.compile(r"(?<![A-Z0-9_])RUJUKAN_[A-Z0-9_]+")
+
+
+def known_variables() -> set[str]:
+    """Every RUJUKAN_* name the code reads: settings fields and aliases, nested topics, CLI envvars and
+    direct environment reads."""
+    names: set[str] = set()
+    for settings in (ReferralSettings, TrackerSettings, NotifierSettings):
+        for name, field in settings.model_fields.items():
+            if name == "topics":
+                continue  # nested: RUJUKAN_TOPICS__...
+            names.add(f"RUJUKAN_{name.upper()}")
+            choices = getattr(field.validation_alias, "choices", [])
+            names |= {c for c in choices if isinstance(c, str) and c.startswith("RUJUKAN_")}
+    names |= {f"RUJUKAN_TOPICS__{name.upper()}" for name in KafkaTopics.model_fields}
+    for command in _commands(typer.main.get_command(app)):
+        for param in command.params:
+            envvars = param.envvar if isinstance(param.envvar, list) else [param.envvar]
+            names |= {e for e in envvars if isinstance(e, str)}
+    for source in [*(ROOT / "src").rglob("*.py"), *(ROOT / "services").rglob("*.py")]:
+        names |= set(re.findall(r'environ(?:\.get)?\(\s*"(RUJUKAN_[A-Z0-9_]+)"', source.read_text()))
+    return names
+
+
+def _commands(command: Any) -> list[Any]:
+    if _is_group(command):
+        return [c for sub in command.commands.values() for c in _commands(sub)]
+    return [command]
+
+
+def _is_group(command: Any) -> bool:
+    """Typer's groups (typer.core, over the click it vendors) are not ``click.Group`` instances."""
+    return hasattr(command, "commands")
+
+
+def test_the_compose_file_is_valid_against_the_compose_specification() -> None:
+    schema = json.loads((ROOT / "tests" / "data" / "compose-spec.json").read_text())
+    errors = sorted(Draft7Validator(schema).iter_errors(COMPOSE), key=lambda e: list(e.path))
+    assert [f"{'/'.join(map(str, e.path))}: {e.message}" for e in errors] == []
+
+
+def rujukan_services() -> dict[str, dict[str, Any]]:
+    return {name: s for name, s in COMPOSE["services"].items() if "rujukan" in str(s.get("image", ""))}
+
+
+def test_every_service_command_is_a_cli_command_with_its_options() -> None:
+    services = rujukan_services()
+    assert set(services) == {"referral", "relay", "tracker", "notifier"}
+    root = typer.main.get_command(app)
+    for name, service in services.items():
+        words = service["command"] if isinstance(service["command"], list) else shlex.split(service["command"])
+        command: Any = root
+        while _is_group(command) and words and not words[0].startswith("-"):
+            found = command.commands.get(words[0])
+            assert found is not None, f"{name}: no command {words[0]}"
+            command, words = found, words[1:]
+        assert not _is_group(command), f"{name}: {service['command']} is not a whole command"
+        options = {o for p in command.params for o in p.opts}
+        given = [w for w in words if w.startswith("--")]
+        assert set(given) <= options, f"{name}: unknown options {set(given) - options}"
+
+
+def test_every_rujukan_variable_in_compose_and_env_example_exists() -> None:
+    known = known_variables()
+    used = set(VARIABLE.findall(yaml.safe_dump(COMPOSE))) | set(VARIABLE.findall(ENV_EXAMPLE))
+    assert used - known == set()
+
+
+def test_the_env_example_lists_every_setting() -> None:
+    listed = set(VARIABLE.findall(ENV_EXAMPLE))
+    unlisted = known_variables() - listed - {"RUJUKAN_DATABASE_URL", "RUJUKAN_SCHEMAS_DIR"}
+    assert unlisted == set()
+
+
+def test_compose_has_healthchecks_volumes_and_no_inline_secrets() -> None:
+    services = COMPOSE["services"]
+    for name in ("kafka", "postgres", "referral", "tracker", "notifier"):
+        assert "healthcheck" in services[name], name
+    assert {"kafka-data", "postgres-data"} <= set(COMPOSE["volumes"])
+    assert "KRaft" in (ROOT / "docker-compose.yml").read_text() or "controller" in str(services["kafka"])
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert "POSTGRES_PASSWORD: ${POSTGRES_PASSWORD" in text  # from .env, never written here
+    assert COMPOSE["secrets"]["master_key"]["file"] == "./secrets/master.key"
+
+
+@pytest.mark.parametrize("rule", ["slim", "user", "entrypoint"])
+def test_the_dockerfile_is_slim_pinned_and_non_root(rule: str) -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    bases = re.findall(r"^FROM (\S+)", text, flags=re.MULTILINE)
+    if rule == "slim":
+        assert bases
+        assert all(re.fullmatch(r"python:\d+\.\d+\.\d+-slim-\w+", b) for b in bases)
+    elif rule == "user":
+        users = re.findall(r"^USER (\S+)", text, flags=re.MULTILINE)
+        assert users
+        assert not users[-1].startswith(("0", "root"))
+    else:
+        assert 'ENTRYPOINT ["rujukan"]' in text
