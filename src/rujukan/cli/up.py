@@ -129,7 +129,7 @@ class OneAddress:
 def supervise(broker: EmbeddedBroker, stop: threading.Event, on_restart: Callable[[], None]) -> None:
     """Start the broker again whenever it dies, until ``stop``; the relay then refills its log."""
     while not stop.wait(SUPERVISE_S):
-        if broker.is_running():
+        if broker.is_running() or stop.is_set():
             continue
         log.warning("the embedded broker stopped; starting it again (the relay republishes the event store)")
         try:
@@ -164,6 +164,7 @@ def up(
     broker = EmbeddedBroker(port=broker_port, log_path=data / "broker.log", supervised=True)
     broker.start()
     stop = threading.Event()
+    supervisor: threading.Thread | None = None
     try:
         app = _compose(data, broker.bootstrap, base_url, demo=demo)
         record = {"pid": os.getpid(), "http": base_url, "broker": broker.bootstrap, "broker_pid": broker.pid}
@@ -172,9 +173,10 @@ def up(
         def restarted() -> None:
             write_private(data / RUNNING, {**record, "broker_pid": broker.pid})
 
-        threading.Thread(
+        supervisor = threading.Thread(
             target=supervise, args=(broker, stop, restarted), name="broker-supervisor", daemon=True
-        ).start()
+        )
+        supervisor.start()
         if demo:
             threading.Thread(target=_demo_when_ready, args=(data, base_url), name="demo", daemon=True).start()
         err.print(
@@ -185,7 +187,11 @@ def up(
             f"  notifier API   {base_url}/notifier/docs\n"
             f"  broker         {broker.bootstrap} (embedded, in memory; refilled from the event store)\n"
             f"  data           {data}\n"
-            + (f"  demo           agencies, credentials and webhooks in {data / CREDENTIALS}\n" if demo else "")
+            + (
+                f"  demo           agency credentials in {data / CREDENTIALS}, webhooks at {base_url}/demo/webhooks\n"
+                if demo
+                else ""
+            )
             + "Ctrl-C stops everything.",
             markup=False,
             highlight=False,
@@ -193,6 +199,8 @@ def up(
         uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)
     finally:
         stop.set()
+        if supervisor is not None:
+            supervisor.join(10)  # no restart can race the stop below
         broker.stop()
         with contextlib.suppress(OSError):
             (data / RUNNING).unlink()

@@ -133,6 +133,9 @@ class Dispatcher:
                 except OperationalError:
                     log.warning("dispatcher: database unavailable; trying again shortly")
                     submitted = 0
+                except Exception as exc:  # the loop must outlive any one bad round
+                    log.error("dispatcher: unexpected %s; trying again shortly", type(exc).__name__)
+                    submitted = 0
                 if submitted == 0:
                     self._wake.wait(IDLE_WAIT_S)
         finally:
@@ -171,7 +174,7 @@ class Dispatcher:
             return 0
         try:
             self._store(outcomes)
-        except OperationalError:
+        except Exception:
             for outcome in outcomes:  # not stored: keep them for the next round
                 self._outcomes.put(outcome)
             raise
@@ -179,10 +182,6 @@ class Dispatcher:
             for outcome in outcomes:
                 self._release(outcome.job.delivery_id)
         return len(outcomes)
-
-    def idle(self) -> bool:
-        with self._lock:
-            return not self._in_flight
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
