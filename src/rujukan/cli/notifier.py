@@ -124,7 +124,8 @@ def rotate(
     settings = notifier_settings(data_dir)
     overlap = dt.timedelta(hours=overlap_hours) if overlap_hours is not None else settings.secret_overlap()
     _, secret = rotate_secret(notifier_database(data_dir), owner, overlap=overlap)
-    err.print(f"new secret for {owner}; the old one signs until {overlap} from now", markup=False)
+    hours = overlap.total_seconds() / 3600
+    err.print(f"new secret for {owner}; the previous one keeps signing for {hours:g} hours", markup=False)
     typer.echo(secret)
 
 
