@@ -18,7 +18,7 @@ from kafka.errors import KafkaError
 
 from rujukan.core.codec import EventCodec
 from rujukan.core.errors import RujukanError
-from rujukan.core.kafka.clients import make_producer
+from rujukan.core.kafka.clients import close_producer, make_producer
 from rujukan.core.kafka.topics import ensure_topics, make_admin
 from rujukan.core.sealing import DataKey
 from rujukan.core.settings import CoreSettings
@@ -97,7 +97,7 @@ def _publish(settings: CoreSettings, event_id: str, payload: bytes) -> None:
         try:
             producer.send(topic, key=event_id.encode(), value=payload).get(timeout=15)
         finally:
-            producer.close(timeout=5)
+            close_producer(producer)
     except (KafkaError, OSError) as exc:
         raise DisclosureError(
             f"the disclosure could not be published to {topic} ({type(exc).__name__}): nothing was opened"

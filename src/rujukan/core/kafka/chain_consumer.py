@@ -26,7 +26,7 @@ from sqlmodel import Session
 from rujukan.core.codec import EventCodec
 from rujukan.core.db import Database
 from rujukan.core.errors import CodecError, RujukanError
-from rujukan.core.kafka.clients import make_consumer, make_producer
+from rujukan.core.kafka.clients import close_producer, make_consumer, make_producer
 from rujukan.core.kafka.deadletter import DeadLetterPublisher, SourcePosition
 from rujukan.core.kafka.topics import ensure_topics, make_admin, topic_id
 from rujukan.core.lifecycle import CHAIN_EVENTS
@@ -222,7 +222,7 @@ class ChainConsumer:
 
     def close(self) -> None:
         if self._producer is not None:
-            self._producer.close(timeout=5)
+            close_producer(self._producer)
         self._producer, self._deadletters = None, None
 
 

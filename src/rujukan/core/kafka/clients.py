@@ -10,9 +10,11 @@ session so a group joins in about a second, and a bounded ``max_poll_records``.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
+from kafka.errors import KafkaError
 
 from rujukan.core.settings import CoreSettings
 
@@ -59,3 +61,23 @@ def make_consumer(settings: CoreSettings, *, name: str, group_id: str | None, **
         group_id=group_id,
         **config,
     )
+
+
+def close_producer(producer: KafkaProducer, *, timeout: float = 5.0) -> None:
+    """Close a producer even when its pending sends cannot finish (the broker is gone).
+
+    kafka-python's ``close`` flushes first; a flush that times out raises and leaves the producer open,
+    and its ``__del__`` raises again later in whatever thread collects it. Then the sender is closed by
+    force and the pending batches are given up: every caller resends what was not acknowledged (the
+    outboxes from their stores, dead letters before their batch commits), so nothing is lost.
+    """
+    try:
+        producer.close(timeout=timeout)
+    except KafkaError:
+        sender = producer._sender
+        if sender is not None:
+            sender.force_close()
+            sender.join(timeout)
+        producer._accumulator.abort_incomplete_batches()
+        with contextlib.suppress(KafkaError):
+            producer.close(timeout=0)

@@ -21,7 +21,7 @@ from typing import Protocol
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.errors import KafkaError
 
-from rujukan.core.kafka.clients import make_producer
+from rujukan.core.kafka.clients import close_producer, make_producer
 from rujukan.core.kafka.topics import ensure_topics, make_admin, topic_id
 from rujukan.core.settings import CoreSettings
 
@@ -109,7 +109,7 @@ class OutboxPublisher:
         producer, self._producer = self._producer, None
         admin, self._admin = self._admin, None
         if producer is not None:
-            producer.close(timeout=5)
+            close_producer(producer)
         if admin is not None:
             admin.close()
 
