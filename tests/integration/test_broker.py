@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -16,18 +15,11 @@ from rujukan.core.broker import EmbeddedBroker, port_in_use
 from rujukan.core.errors import BrokerPortInUse
 from rujukan.core.kafka.topics import ensure_topics, make_admin, topic_id
 from rujukan.core.settings import CoreSettings
+from tests.processes import gone
 
 pytestmark = pytest.mark.integration
 
 RUJUKAN = Path(sys.executable).with_name("rujukan")
-
-
-def _process_gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return Path(f"/proc/{pid}/status").read_text().find("State:\tZ") >= 0
 
 
 def test_start_answers_metadata_and_stop_leaves_no_process(tmp_path: Path) -> None:
@@ -36,7 +28,7 @@ def test_start_answers_metadata_and_stop_leaves_no_process(tmp_path: Path) -> No
     assert pid is not None
     assert port_in_use(broker.host, broker.port)
     broker.stop()
-    assert _process_gone(pid)
+    assert gone(pid)
     assert not port_in_use(broker.host, broker.port)
 
 

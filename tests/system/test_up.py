@@ -19,6 +19,7 @@ import httpx2 as httpx
 import pytest
 
 from rujukan.core.broker import free_port
+from tests.processes import gone
 
 pytestmark = pytest.mark.integration
 RUJUKAN = [sys.executable, "-m", "rujukan.cli.main"]
@@ -27,15 +28,6 @@ SUBJECT = {"full_name": "Budi Contoh", "sex": "male", "category": "inmate_pre_re
 
 def clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("RUJUKAN_")}
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")
-    return not (stat.exists() and stat.read_text().split(") ")[1].startswith("Z"))  # a zombie is gone
 
 
 def wait_for(check: Any, timeout: float = 60, every: float = 0.2) -> Any:
@@ -123,8 +115,8 @@ def test_up_survives_a_broker_crash_stops_cleanly_and_keeps_its_data(tmp_path: P
         process.send_signal(signal.SIGINT)  # Ctrl-C
         process.wait(20)
     assert process.returncode == 0
-    assert not alive(restarted["broker_pid"])
-    assert not alive(running["broker_pid"])
+    assert gone(restarted["broker_pid"])
+    assert gone(running["broker_pid"])
     assert not (data / "running.json").exists()
 
     with up(data, port) as again:

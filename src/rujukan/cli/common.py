@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
+from sqlalchemy import Engine
 
 from rujukan.cli.system import running_system
 from rujukan.core.db import Database, make_engine
@@ -61,13 +63,16 @@ def tracker_settings(data_dir: Path | None) -> TrackerSettings:
     return _located(TrackerSettings(), data_dir)
 
 
-def tracker_database(data_dir: Path | None) -> Database:
-    """The tracker database of this data dir (or RUJUKAN_TRACKER_DATABASE_URL), migrated."""
-    settings = tracker_settings(data_dir)
+def _migrated(settings: TrackerSettings | NotifierSettings, upgrade: Callable[[Engine], None]) -> Database:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     database = Database(make_engine(settings.database_url()))
-    tracker_upgrade(database.engine)
+    upgrade(database.engine)
     return database
+
+
+def tracker_database(data_dir: Path | None) -> Database:
+    """The tracker database of this data dir (or RUJUKAN_TRACKER_DATABASE_URL), migrated."""
+    return _migrated(tracker_settings(data_dir), tracker_upgrade)
 
 
 def notifier_settings(data_dir: Path | None) -> NotifierSettings:
@@ -76,8 +81,4 @@ def notifier_settings(data_dir: Path | None) -> NotifierSettings:
 
 def notifier_database(data_dir: Path | None) -> Database:
     """The notifier database of this data dir (or RUJUKAN_NOTIFIER_DATABASE_URL), migrated."""
-    settings = notifier_settings(data_dir)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    database = Database(make_engine(settings.database_url()))
-    notifier_upgrade(database.engine)
-    return database
+    return _migrated(notifier_settings(data_dir), notifier_upgrade)

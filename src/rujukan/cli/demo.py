@@ -506,7 +506,7 @@ def register(data_dir: Path, base_url: str, client: httpx.Client) -> dict[str, s
             agencies[agency.code] = issue_credential(ctx, agency_code=agency.code).secret
     ctx.engine.dispose()
     stored["agencies"] = agencies
-    _write(path, stored)
+    write_private(path, stored)
     for code, secret in agencies.items():
         answer = client.put(
             "/v1/subscription",
@@ -521,10 +521,6 @@ def register(data_dir: Path, base_url: str, client: httpx.Client) -> dict[str, s
     set_subscription(db, settings, owner, url=f"{base_url}/demo/webhooks/{COORDINATOR_INBOX}")
     db.engine.dispose()
     return agencies
-
-
-def _write(path: Path, data: dict[str, Any]) -> None:
-    write_private(path, data)
 
 
 def wait_until_up(client: httpx.Client, timeout: float = 60) -> None:

@@ -9,7 +9,7 @@ domain errors with :func:`install_problem_handlers`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -39,6 +39,20 @@ TITLES = {
 
 # A domain error -> (status, title, extra members of the problem body)
 ErrorMapper = Callable[[RujukanError], tuple[int, str, dict[str, Any]] | None]
+# (kind of error, HTTP status, problem title); the first kind the error is an instance of wins
+StatusTable = Sequence[tuple[type[RujukanError], int, str]]
+
+
+def map_by_kind(table: StatusTable) -> ErrorMapper:
+    """The ErrorMapper of a table of error kinds (no extra problem members)."""
+
+    def mapper(exc: RujukanError) -> tuple[int, str, dict[str, Any]] | None:
+        for kind, status, title in table:
+            if isinstance(exc, kind):
+                return status, title, {}
+        return None
+
+    return mapper
 
 
 def problem(status: int, title: str | None = None, detail: str | None = None, **extra: Any) -> JSONResponse:

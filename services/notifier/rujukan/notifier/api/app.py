@@ -10,13 +10,11 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 
 from rujukan.core.db import Database, make_engine
-from rujukan.core.errors import RujukanError
-from rujukan.core.http import install_problem_handlers
+from rujukan.core.http import install_problem_handlers, map_by_kind
 from rujukan.core.http_limits import BodySizeLimit
 from rujukan.notifier.api.auth import AgencyCheck, CheckUnavailable, ReferralServiceCheck, Unauthenticated
 from rujukan.notifier.api.routes import router
@@ -38,8 +36,8 @@ needs the agency's credential.
 """
 
 
-def map_error(exc: RujukanError) -> tuple[int, str, dict[str, Any]] | None:
-    for kind, status, title in (
+map_error = map_by_kind(
+    [
         (Unauthenticated, 401, "Unauthenticated"),
         (NoSubscription, 404, "Not found"),
         (NoDelivery, 404, "Not found"),
@@ -47,10 +45,8 @@ def map_error(exc: RujukanError) -> tuple[int, str, dict[str, Any]] | None:
         (InvalidSubscription, 422, "Invalid request"),
         (UnsafeDestination, 422, "Invalid request"),
         (CheckUnavailable, 503, "Service unavailable"),
-    ):
-        if isinstance(exc, kind):
-            return status, title, {}
-    return None
+    ]
+)
 
 
 def create_app(

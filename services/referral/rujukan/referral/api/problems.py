@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from rujukan.core.errors import RujukanError
-from rujukan.core.http import install_problem_handlers
+from rujukan.core.http import install_problem_handlers, map_by_kind
 from rujukan.referral.errors import (
     ActionNotAllowed,
     Conflict,
@@ -27,14 +27,15 @@ STATUS_FOR: list[tuple[type[RujukanError], int, str]] = [
 ]
 
 
+_by_kind = map_by_kind(STATUS_FOR)
+
+
 def map_error(exc: RujukanError) -> tuple[int, str, dict[str, Any]] | None:
-    for kind, status, title in STATUS_FOR:
-        if isinstance(exc, kind):
-            extra: dict[str, Any] = {}
-            if isinstance(exc, ActionNotAllowed):
-                extra = {"current_status": exc.status, "allowed_actions": exc.allowed}
-            return status, title, extra
-    return None
+    mapped = _by_kind(exc)
+    if mapped is not None and isinstance(exc, ActionNotAllowed):
+        status, title, _ = mapped
+        return status, title, {"current_status": exc.status, "allowed_actions": exc.allowed}
+    return mapped
 
 
 def install(app: FastAPI) -> None:

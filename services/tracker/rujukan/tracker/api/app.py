@@ -11,14 +11,12 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy.exc import OperationalError
 
 from rujukan.core.db import Database, make_engine
-from rujukan.core.errors import RujukanError
-from rujukan.core.http import install_problem_handlers
+from rujukan.core.http import install_problem_handlers, map_by_kind
 from rujukan.core.http_limits import BodySizeLimit
 from rujukan.tracker.access import InvalidQuery, NotFound, Unauthenticated
 from rujukan.tracker.api import dashboard
@@ -54,15 +52,13 @@ def sweep_forever(
             log.warning("SLA sweep: database unavailable; trying again later")
 
 
-def map_error(exc: RujukanError) -> tuple[int, str, dict[str, Any]] | None:
-    for kind, status, title in (
+map_error = map_by_kind(
+    [
         (Unauthenticated, 401, "Unauthenticated"),
         (NotFound, 404, "Not found"),
         (InvalidQuery, 422, "Invalid request"),
-    ):
-        if isinstance(exc, kind):
-            return status, title, {}
-    return None
+    ]
+)
 
 
 def create_app(settings: TrackerSettings, *, db: Database | None = None) -> FastAPI:
