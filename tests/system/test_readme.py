@@ -56,16 +56,20 @@ def test_the_integrator_walkthrough_works_as_printed(tmp_path: Path) -> None:
             ["/bin/bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
         )
         assert done.returncode == 0, done.stderr[-2000:]
-        first, rest = done.stdout.split("\n", 1)
-        referral_id = first.removeprefix("created ")
-        outputs = [None, *documents(rest)]  # curl prints JSON bodies without a newline between them
-        accepted = outputs[1]
+        created = re.search(r"created ([0-9a-f-]{36})\n", done.stdout)
+        assert created is not None
+        referral_id = created.group(1)
+        # curl prints JSON bodies without a newline between them
+        subscribed, accepted, read, listed, _, logged = documents(done.stdout.replace(created.group(0), ""))
+        assert subscribed["secret"].startswith("whsec_")
         assert accepted["id"] == referral_id
         assert accepted["status"] == "accepted"
-        assert outputs[2]["subject"]["full_name"] == "Budi Contoh"
-        assert [r["id"] for r in outputs[3]["items"]] == [referral_id]
-        assert outputs[4]["secret"].startswith("whsec_")
-        deliveries = outputs[6]["items"]
-        assert [(d["type"], d["status"]) for d in deliveries] == [("referral.started", "delivered")]
+        assert read["subject"]["full_name"] == "Budi Contoh"
+        assert [r["id"] for r in listed["items"]] == [referral_id]
+        deliveries = logged["items"]  # newest first
+        assert [(d["type"], d["status"]) for d in deliveries] == [
+            ("referral.started", "delivered"),
+            ("referral.accepted", "delivered"),
+        ]
         process.send_signal(signal.SIGINT)
         process.wait(20)
