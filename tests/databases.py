@@ -30,3 +30,24 @@ def database_url(backend: str, tmp_path: Path) -> Iterator[str]:
     finally:
         with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def database_name(url: str) -> str:
+    return url.rsplit("/", 1)[1]
+
+
+@contextmanager
+def postgres_refusing(urls: list[str]) -> Iterator[None]:
+    """PostgreSQL itself refuses connections to these databases (ALLOW_CONNECTIONS false) and every
+    open connection to them is terminated; both are undone on leaving."""
+    names = [database_name(url) for url in urls]
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+        for name in names:
+            admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ANY(%s)", (names,))
+    try:
+        yield
+    finally:
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+            for name in names:
+                admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')

@@ -53,6 +53,8 @@ class Receiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", "0"))
                 body = self.rfile.read(length)
+                if len(body) < length:  # the sender died mid-request: nothing was delivered
+                    return
                 with receiver._lock:
                     behaviour = receiver.behaviour.get(self.path, Behaviour())
                     receiver.received.append(

@@ -2,7 +2,8 @@
 
 Commands only translate arguments into a call and the result into output and an exit status. Messages
 for people go to stderr; a command's data (a secret, a JSON list) alone goes to stdout. A RujukanError
-becomes a one-line message and exit status 1, never a stack trace.
+becomes a one-line message and exit status 1, never a stack trace; so does a database that stays
+unreachable (the message names the error class, never the URL, which may hold a password).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import sys
 from typing import Any
 
 import typer
+from sqlalchemy.exc import OperationalError
 from typer.core import TyperGroup
 
 from rujukan.cli import agency, audit, broker, demo, notifier, referral, schemas, tracker, up
@@ -26,6 +28,10 @@ class RujukanGroup(TyperGroup):
             return super().invoke(ctx)
         except RujukanError as exc:
             report_error(str(exc))
+            raise typer.Exit(1) from exc
+        except OperationalError as exc:
+            reason = type(exc.orig).__name__ if exc.orig else "OperationalError"
+            report_error(f"the database is not reachable ({reason}); is it running, and is its URL right?")
             raise typer.Exit(1) from exc
 
 

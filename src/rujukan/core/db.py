@@ -7,12 +7,18 @@ serialisation comes from ``SELECT ... FOR UPDATE`` in the service layers.
 
 Writers of one process queue on an in-process lock before ``BEGIN IMMEDIATE`` on SQLite: SQLite's busy
 handler sleeps with back-off, which ruins tail latency when many threads wait.
+
+A process that starts while its database refuses connections waits for it (up to
+``DATABASE_WAIT_S``, saying so in the log) instead of dying with a traceback.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import logging
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
@@ -22,8 +28,10 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Column, DateTime, Engine, TypeDecorator, create_engine, event
 from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
+log = logging.getLogger("rujukan.db")
 READ_ONLY = "rujukan_read_only"  # execution option: a transaction that only reads (no write lock)
 
 
@@ -117,8 +125,30 @@ def alembic_config(script_location: Path) -> Config:
     return config
 
 
+DATABASE_WAIT_S = 60.0
+WAIT_STEPS_S = (0.5, 1.0, 2.0, 5.0)
+
+
+def wait_until_reachable(engine: Engine, *, timeout_s: float | None = None) -> None:
+    """Return once a connection opens; raise the last OperationalError after ``timeout_s``
+    (default ``DATABASE_WAIT_S``)."""
+    deadline = time.monotonic() + (DATABASE_WAIT_S if timeout_s is None else timeout_s)
+    for attempt in itertools.count():
+        try:
+            with engine.connect():
+                return
+        except OperationalError as exc:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise
+            reason = type(exc.orig).__name__ if exc.orig else "OperationalError"
+            log.warning("database not reachable (%s); waiting up to %.0f s more", reason, left)
+            time.sleep(min(WAIT_STEPS_S[min(attempt, len(WAIT_STEPS_S) - 1)], left))
+
+
 def upgrade(engine: Engine, script_location: Path) -> None:
-    """Bring a service's database to its latest migration (idempotent)."""
+    """Bring a service's database to its latest migration (idempotent), once it is reachable."""
+    wait_until_reachable(engine)
     config = alembic_config(script_location)
     with engine.connect() as connection:
         config.attributes["connection"] = connection

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from rujukan.core.codec import EventCodec
@@ -168,6 +169,11 @@ class ChainConsumer:
                 self._run_session(stop)
             except (KafkaError, OSError) as exc:
                 log.warning("%s: Kafka error %s; reconnecting", self._name, type(exc).__name__)
+                stop.wait(1.0)
+            except OperationalError:
+                # Nothing of the failed batch was committed; the next session resumes from the
+                # positions stored in the database, so the batch is read again.
+                log.warning("%s: database unavailable; reconnecting shortly", self._name)
                 stop.wait(1.0)
         self.close()
 

@@ -2,7 +2,8 @@
 
 Each round reads the oldest unpublished messages from the store, sends them, waits for the broker's
 acknowledgement of all of them, and only then marks them published. A crash between send and mark
-re-sends them (consumers deduplicate by event id); nothing is ever skipped.
+re-sends them (consumers deduplicate by event id); nothing is ever skipped. A database outage pauses
+the loop (with back-off) instead of ending it.
 
 Broker log reset: the publisher remembers the id of the topic it publishes to (in the store). When the
 topic is gone or its id changed, the store marks every message unpublished again and the whole outbox is
@@ -20,6 +21,7 @@ from typing import Protocol
 
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.errors import KafkaError
+from sqlalchemy.exc import OperationalError
 
 from rujukan.core.kafka.clients import close_producer, make_producer
 from rujukan.core.kafka.topics import ensure_topics, make_admin, topic_id
@@ -98,6 +100,11 @@ class OutboxPublisher:
             except (KafkaError, OSError) as exc:
                 log.warning("%s: Kafka error %s; rebuilding the producer", self._name, type(exc).__name__)
                 self.close()
+                stop.wait(ERROR_BACKOFF_S[min(failures, len(ERROR_BACKOFF_S) - 1)])
+                failures += 1
+                continue
+            except OperationalError:  # the store is down: what was sent is marked when it is back
+                log.warning("%s: database unavailable; trying again shortly", self._name)
                 stop.wait(ERROR_BACKOFF_S[min(failures, len(ERROR_BACKOFF_S) - 1)])
                 failures += 1
                 continue

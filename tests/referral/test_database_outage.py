@@ -1,0 +1,74 @@
+"""PostgreSQL refusing connections (ALLOW_CONNECTIONS false, open connections terminated): the API
+answers 503 with Retry-After, never 500, and serves again once the database is back; a process that
+starts during the outage waits for it; the CLI says so in one line."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.exc import OperationalError
+from typer.testing import CliRunner
+
+from rujukan.cli.main import app
+from rujukan.core import db
+from rujukan.referral.context import ReferralContext
+from rujukan.referral.settings import ReferralSettings
+from tests.databases import database_name, postgres_refusing
+from tests.referral.conftest import Agencies, referral_body
+
+pytestmark = [pytest.mark.integration, pytest.mark.parametrize("backend", ["postgresql"], indirect=True)]
+
+
+def test_api_answers_503_with_retry_after_during_the_outage_and_recovers(
+    client: TestClient, agencies: Agencies, settings: ReferralSettings
+) -> None:
+    lapas = agencies["LAPAS-CIPINANG"]
+    assert client.post("/v1/referrals", json=referral_body(), headers=lapas).status_code == 201
+    with postgres_refusing([settings.database_url()]):
+        for answer in (
+            client.post("/v1/referrals", json=referral_body(), headers=lapas),
+            client.get("/v1/referrals", params={"direction": "outgoing"}, headers=lapas),
+        ):
+            assert answer.status_code == 503
+            assert answer.headers["Retry-After"].isdigit()
+            assert answer.headers["content-type"] == "application/problem+json"
+            assert "Traceback" not in answer.text
+            assert database_name(settings.database_url()) not in answer.text
+    listed = client.get("/v1/referrals", params={"direction": "outgoing"}, headers=lapas)
+    assert listed.status_code == 200
+    assert len(listed.json()["items"]) == 1  # the refused create left nothing behind
+
+
+def test_a_process_starting_during_the_outage_waits_for_the_database(ctx: ReferralContext) -> None:
+    refusing = postgres_refusing([ctx.engine.url.render_as_string(hide_password=False)])
+    refusing.__enter__()
+    reopen = threading.Timer(1.5, refusing.__exit__, args=(None, None, None))
+    reopen.start()
+    try:
+        began = time.monotonic()
+        db.wait_until_reachable(ctx.engine, timeout_s=30)
+        assert time.monotonic() - began >= 1.0
+    finally:
+        reopen.join()
+
+
+def test_waiting_is_bounded(ctx: ReferralContext) -> None:
+    with postgres_refusing([ctx.engine.url.render_as_string(hide_password=False)]), pytest.raises(OperationalError):
+        db.wait_until_reachable(ctx.engine, timeout_s=0.5)
+
+
+def test_cli_reports_an_unreachable_database_in_one_line(
+    settings: ReferralSettings, ctx: ReferralContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(db, "DATABASE_WAIT_S", 0.5)
+    monkeypatch.setenv("RUJUKAN_REFERRAL_DATABASE_URL", settings.database_url())
+    with postgres_refusing([settings.database_url()]):
+        result = CliRunner().invoke(app, ["agency", "list", "--data-dir", str(tmp_path / "cli")])
+    assert result.exit_code == 1
+    assert "database is not reachable" in result.output
+    assert "Traceback" not in result.output
+    assert database_name(settings.database_url()) not in result.output
