@@ -70,6 +70,7 @@ def server(url: str, key: bytes, bootstrap: str, data_dir: Path) -> Iterator[str
         "RUJUKAN_KAFKA_BOOTSTRAP": bootstrap,
         "RUJUKAN_MASTER_KEY": base64.b64encode(key).decode(),
         "RUJUKAN_DATA_DIR": str(data_dir),
+        "RUJUKAN_RATE_LIMIT_PER_S": "0",  # one credential at full speed: the service's capacity, not its policy
     }
     with serving([RUJUKAN, "referral", "serve"], env) as base:
         yield base

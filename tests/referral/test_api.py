@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from typing import Any
 
@@ -11,6 +12,7 @@ from sqlmodel import select
 
 from rujukan.referral.context import ReferralContext
 from rujukan.referral.models import Referral, ReferralEvent
+from rujukan.referral.queries import Direction, list_referrals
 from rujukan.referral.registry import list_credentials, revoke_credential
 from rujukan.referral.subjects import set_legal_hold
 from tests.referral.conftest import SUBJECT, Agencies, referral_body
@@ -269,8 +271,21 @@ def test_lists_are_paginated_newest_first_and_filtered(client: TestClient, agenc
     ).json()["items"]
     assert [item["id"] for item in accepted] == [ids[0]]
     assert client.get("/v1/referrals", params={"direction": "incoming"}, headers=agencies[LAPAS]).json()["items"] == []
-    too_big = client.get("/v1/referrals", params={"direction": "incoming", "page_size": 500}, headers=agencies[BAPAS])
-    assert too_big.status_code == 422
+    larger = client.get("/v1/referrals", params={"direction": "incoming", "page_size": 500}, headers=agencies[BAPAS])
+    assert larger.status_code == 200  # cut to the service's maximum (see the next test)
+    beyond = client.get("/v1/referrals", params={"direction": "incoming", "page_size": 5000}, headers=agencies[BAPAS])
+    assert beyond.status_code == 422
+
+
+def test_a_page_larger_than_the_service_allows_is_cut_to_its_maximum(
+    client: TestClient, agencies: Agencies, ctx: ReferralContext
+) -> None:
+    for _ in range(3):
+        assert client.post("/v1/referrals", json=referral_body(), headers=agencies[LAPAS]).status_code == 201
+    small = dataclasses.replace(ctx, max_page_size=2)
+    page = list_referrals(small, agency=BAPAS, direction=Direction.INCOMING, page_size=1000)
+    assert len(page.items) == 2
+    assert page.next_cursor is not None
 
 
 def test_revoked_credentials_stop_working(client: TestClient, agencies: Agencies, ctx: ReferralContext) -> None:

@@ -131,7 +131,9 @@ WAIT_STEPS_S = (0.5, 1.0, 2.0, 5.0)
 
 def wait_until_reachable(engine: Engine, *, timeout_s: float | None = None) -> None:
     """Return once a connection opens; raise the last OperationalError after ``timeout_s``
-    (default ``DATABASE_WAIT_S``)."""
+    (default ``DATABASE_WAIT_S``). A SQLite file that does not open will not open later: no wait."""
+    if not is_postgres(engine):
+        timeout_s = 0.0
     deadline = time.monotonic() + (DATABASE_WAIT_S if timeout_s is None else timeout_s)
     for attempt in itertools.count():
         try:

@@ -91,7 +91,9 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    return problem(exc.status_code, None, str(exc.detail) if exc.detail else None)
+    response = problem(exc.status_code, None, str(exc.detail) if exc.detail else None)
+    response.headers.update(exc.headers or {})  # e.g. Allow on 405 (RFC 9110)
+    return response
 
 
 async def _database_unavailable(request: Request, exc: OperationalError) -> JSONResponse:

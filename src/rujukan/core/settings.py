@@ -44,4 +44,8 @@ class CoreSettings(BaseSettings):
         default="127.0.0.1:9092", description="Kafka bootstrap servers, comma separated host:port."
     )
     kafka_client_id: str = Field(default="rujukan", description="Client id prefix sent to Kafka.")
+    rate_limit_per_s: float = Field(
+        default=20.0, ge=0, description="Requests a second each credential may make to an HTTP API (0: no limit)."
+    )
+    rate_limit_burst: int = Field(default=100, ge=1, description="Requests a credential may make at once.")
     topics: KafkaTopics = Field(default_factory=KafkaTopics)

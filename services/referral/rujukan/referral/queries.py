@@ -64,9 +64,11 @@ def list_referrals(
     page_size: int = 50,
     cursor: str | None = None,
 ) -> Page:
-    """Newest first. ``cursor`` is the opaque ``next_cursor`` of the previous page."""
-    if not 1 <= page_size <= ctx.max_page_size:
-        raise InvalidRequest(f"page_size must be between 1 and {ctx.max_page_size}")
+    """Newest first. ``cursor`` is the opaque ``next_cursor`` of the previous page. A page larger than
+    the service allows (``max_page_size``) is cut to that size: the caller pages on with next_cursor."""
+    if page_size < 1:
+        raise InvalidRequest("page_size must be at least 1")
+    page_size = min(page_size, ctx.max_page_size)
     column = Referral.to_agency if direction is Direction.INCOMING else Referral.from_agency
     query = select(Referral).where(column == agency)
     if statuses:

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from rujukan.core.db import Database, make_engine
 from rujukan.core.http import install_problem_handlers, map_by_kind
-from rujukan.core.http_limits import BodySizeLimit
+from rujukan.core.http_limits import install_limits
 from rujukan.notifier.api.auth import AgencyCheck, CheckUnavailable, ReferralServiceCheck, Unauthenticated
 from rujukan.notifier.api.routes import router
 from rujukan.notifier.deliveries import NoDelivery, NotRedeliverable
@@ -80,7 +80,7 @@ def create_app(
 
     app = FastAPI(title="Rujukan notifier", version="1", description=DESCRIPTION, lifespan=lifespan)
     install_problem_handlers(app, map_error)
-    app.add_middleware(BodySizeLimit, max_bytes=16 * 1024)
+    install_limits(app, settings, max_body_bytes=16 * 1024)
     app.include_router(router)
 
     @app.get("/healthz", tags=["health"], summary="Liveness")

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from rujukan.core.db import make_engine
-from rujukan.core.http_limits import BodySizeLimit
+from rujukan.core.http_limits import install_limits
 from rujukan.referral.api import problems
 from rujukan.referral.api.routes import router
 from rujukan.referral.context import ReferralContext
@@ -56,7 +56,7 @@ def create_app(settings: ReferralSettings, *, context: ReferralContext | None = 
 
     app = FastAPI(title="Rujukan referral service", version="1", description=DESCRIPTION, lifespan=lifespan)
     problems.install(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    install_limits(app, settings, max_body_bytes=settings.max_body_bytes)
     app.include_router(router)
 
     @app.get("/healthz", tags=["health"], summary="Liveness")

@@ -84,7 +84,9 @@ def list_(
     ctx: Context,
     direction: Annotated[Direction, Query(description="incoming: referred to you; outgoing: by you")],
     status: Annotated[list[Status] | None, Query(description="Only these statuses (repeatable)")] = None,
-    page_size: Annotated[int, Query(ge=1, le=1000)] = 50,
+    page_size: Annotated[
+        int, Query(ge=1, le=1000, description="At most the service's RUJUKAN_MAX_PAGE_SIZE (200 by default) are sent")
+    ] = 50,
     cursor: Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")] = None,
 ) -> ReferralPage:
     page = list_referrals(ctx, agency=agency, direction=direction, statuses=status, page_size=page_size, cursor=cursor)

@@ -17,7 +17,7 @@ from sqlalchemy.exc import OperationalError
 
 from rujukan.core.db import Database, make_engine
 from rujukan.core.http import install_problem_handlers, map_by_kind
-from rujukan.core.http_limits import BodySizeLimit
+from rujukan.core.http_limits import install_limits
 from rujukan.tracker.access import InvalidQuery, NotFound, Unauthenticated
 from rujukan.tracker.api import dashboard
 from rujukan.tracker.api.routes import router
@@ -101,7 +101,7 @@ def create_app(settings: TrackerSettings, *, db: Database | None = None) -> Fast
 
     app = FastAPI(title="Rujukan tracker", version="1", description=DESCRIPTION, lifespan=lifespan)
     install_problem_handlers(app, map_error)
-    app.add_middleware(BodySizeLimit, max_bytes=16 * 1024)
+    install_limits(app, settings, max_body_bytes=16 * 1024)
     app.include_router(router)
     app.include_router(dashboard.router)
 

@@ -29,8 +29,17 @@ from rujukan.tracker.queries import (
 )
 from rujukan.tracker.stats import funnel, indicator_354, parse_period
 
-router = APIRouter(prefix="/v1")
+PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
+router = APIRouter(
+    prefix="/v1",
+    responses={
+        401: {"description": "No valid coordinator or auditor credential", **PROBLEM},
+        422: {"description": "The request breaks the schema", **PROBLEM},
+    },
+)
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such handoff or case", **PROBLEM}}
 Format = Annotated[Literal["json", "csv"], Query(description="csv for a spreadsheet download")]
+CSV: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {"schema": {"type": "string"}}}}}
 AgencyQ = Annotated[str | None, Query(max_length=40, pattern=r"^[A-Z0-9][A-Z0-9-]{1,39}$")]
 RegionQ = Annotated[
     str | None,
@@ -70,7 +79,7 @@ def csv_response(rows: Iterable[dict[str, Any]], filename: str) -> Response:
     )
 
 
-@router.get("/handoffs", response_model=HandoffPage, summary="Handoffs, overdue first")
+@router.get("/handoffs", response_model=HandoffPage, responses=CSV, summary="Handoffs, overdue first")
 def handoffs(
     _: CallerDep,
     db: Db,
@@ -100,17 +109,26 @@ def handoffs(
     return HandoffPage(items=items, total=total, page=page, page_size=page_size)
 
 
-@router.get("/handoffs/{referral_id}", response_model=HandoffDetail, summary="One handoff with its history")
+@router.get(
+    "/handoffs/{referral_id}", response_model=HandoffDetail, responses=NOT_FOUND, summary="One handoff with its history"
+)
 def handoff(_: CallerDep, db: Db, referral_id: str) -> HandoffDetail:
     return get_handoff(db, referral_id=referral_id, now=now())
 
 
-@router.get("/cases/{case_id}", response_model=list[HandoffDetail], summary="A case timeline across agencies")
+@router.get(
+    "/cases/{case_id}",
+    response_model=list[HandoffDetail],
+    responses=NOT_FOUND,
+    summary="A case timeline across agencies",
+)
 def case_timeline(_: CallerDep, db: Db, case_id: str) -> list[HandoffDetail]:
     return get_case(db, case_id=case_id, now=now())
 
 
-@router.get("/stats/funnel", summary="Per agency pair: counts per status, time to acknowledge/accept/complete")
+@router.get(
+    "/stats/funnel", responses=CSV, summary="Per agency pair: counts per status, time to acknowledge/accept/complete"
+)
 def funnel_stats(
     _: CallerDep, db: Db, service_type: ServiceType | None = None, region: RegionQ = None, format: Format = "json"
 ) -> Any:
@@ -141,7 +159,7 @@ def funnel_stats(
     ]
 
 
-@router.get("/stats/indicators/354", summary="Satu Data indicator 354 per region and period")
+@router.get("/stats/indicators/354", responses=CSV, summary="Satu Data indicator 354 per region and period")
 def indicator(_: CallerDep, db: Db, period: PeriodQ, region: RegionQ = None, format: Format = "json") -> Any:
     try:
         start, end = parse_period(period)
