@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import threading
 import time
 from collections import Counter
@@ -33,7 +34,7 @@ from rujukan.tracker.settings import TrackerSettings
 from tests.databases import postgres_refusing
 from tests.faults import check
 from tests.faults.cluster import Cluster, cluster
-from tests.faults.load import Load
+from tests.faults.load import NAMES, Load
 from tests.notifier.receiver import Receiver, receiving
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
@@ -68,6 +69,8 @@ def test_nothing_lost_duplicated_or_reordered_under_faults(tmp_path: Path, capsy
         say(tallies)
         exits = system.unexpected_exits()
         assert not exits, f"services died on their own: {exits}\n{system.logs()}"
+        leaks = _leaks(tmp_path, secrets)
+        assert not leaks, f"personal data or secrets in the service logs: {leaks[:5]}"
 
     assert load.tally.server_errors == [], load.tally.server_errors[:20]
     assert load.tally.unexpected == [], load.tally.unexpected[:20]
@@ -80,6 +83,17 @@ def test_nothing_lost_duplicated_or_reordered_under_faults(tmp_path: Path, capsy
         assert layer.clean, f"{layer.line()}\n" + "\n".join((layer.lost + layer.duplicated + layer.reordered)[:20])
     assert audit["violations"] == [], audit["violations"][:20]
     assert audit["differences"] == [], audit["differences"][:20]
+
+
+def _leaks(work: Path, secrets: dict[str, str]) -> list[str]:
+    """Lines of the service logs that hold a credential, a webhook secret, a subject's name or a note."""
+    names = re.compile(r"\b(" + "|".join(NAMES) + r") Uji \d+|Catatan \d+|whsec_|rjk_")
+    found = []
+    for log in work.glob("*.log"):
+        for line in log.read_text(errors="replace").splitlines():
+            if names.search(line) or any(secret in line for secret in secrets.values()):
+                found.append(f"{log.name}: {line[:200]}")
+    return found
 
 
 def _printer(capsys: pytest.CaptureFixture[str]) -> Any:

@@ -29,6 +29,7 @@ from rujukan.tracker.consumer import TrackerConsumer
 from rujukan.tracker.migrate import upgrade as tracker_upgrade
 from rujukan.tracker.settings import TrackerSettings
 from tests.databases import database_url
+from tests.tracker.conftest import backend, tracker_db, tracker_settings  # noqa: F401 - the tracker's fixtures, here too
 from tests.tracker.journeys import Journey
 
 REQUESTER, RESPONDER, OUTSIDER = "LAPAS-CIPINANG", "BAPAS-JAKTIM", "RSUD-PASAR-REBO"

@@ -102,7 +102,7 @@ class OneAddress:
                 return
         for prefix, extra in self._extra.items():
             if _under(path, prefix):
-                await extra(scope, receive, send)
+                await extra(scope, receive, send)  # nosec B610 - an ASGI app named extra, not Django
                 return
         if any(_under(path, p) for p in REFERRAL_PATHS):
             await self._referral(scope, receive, send)

@@ -37,6 +37,15 @@ TITLES = {
     503: "Service unavailable",
 }
 
+PROBLEM_CONTENT: dict[str, Any] = {"content": {PROBLEM_JSON: {}}}
+# Answers any route can give, for the services' OpenAPI documents.
+COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "The body is not valid JSON", **PROBLEM_CONTENT},
+    413: {"description": "The body is larger than the service accepts", **PROBLEM_CONTENT},
+    429: {"description": "Over the credential's request rate; retry after Retry-After", **PROBLEM_CONTENT},
+    503: {"description": "A database is not reachable; retry after Retry-After", **PROBLEM_CONTENT},
+}
+
 # A domain error -> (status, title, extra members of the problem body)
 ErrorMapper = Callable[[RujukanError], tuple[int, str, dict[str, Any]] | None]
 # (kind of error, HTTP status, problem title); the first kind the error is an instance of wins

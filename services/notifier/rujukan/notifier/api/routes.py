@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from rujukan.core.http import COMMON_ERRORS
 from rujukan.notifier.api.auth import Agency, Db
 from rujukan.notifier.deliveries import DeliveryPage, DeliveryStatus, DeliveryView, list_deliveries, redeliver
 from rujukan.notifier.settings import NotifierSettings
@@ -24,10 +25,11 @@ from rujukan.notifier.subscriptions import (
 router = APIRouter(prefix="/v1")
 PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 ERRORS: dict[int | str, dict[str, Any]] = {
+    **COMMON_ERRORS,
     401: {"description": "No valid credential", **PROBLEM},
     404: {"description": "No subscription or delivery of yours", **PROBLEM},
     422: {"description": "The request breaks the schema or a rule (e.g. an unsafe URL)", **PROBLEM},
-    503: {"description": "Credentials cannot be checked now; retry after Retry-After", **PROBLEM},
+    503: {"description": "Credentials cannot be checked or a database is unreachable; retry later", **PROBLEM},
 }
 
 

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Header, Query, Response
 from pydantic import BaseModel
 
+from rujukan.core.http import COMMON_ERRORS
 from rujukan.core.lifecycle import Action, Status
 from rujukan.referral.act import act_on_referral
 from rujukan.referral.api.auth import Agency, Context
@@ -23,6 +24,7 @@ from rujukan.referral.views import ReferralSummary, ReferralView
 router = APIRouter(prefix="/v1")
 PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 ERRORS: dict[int | str, dict[str, Any]] = {
+    **COMMON_ERRORS,
     401: {"description": "No valid credential", **PROBLEM},
     404: {"description": "No such referral, or not yours (the two look the same)", **PROBLEM},
     422: {"description": "The request breaks the schema or a domain rule", **PROBLEM},

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel
 
+from rujukan.core.http import COMMON_ERRORS
 from rujukan.core.lifecycle import Status
 from rujukan.core.vocabulary import ServiceType
 from rujukan.tracker.access import InvalidQuery
@@ -33,6 +34,7 @@ PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 router = APIRouter(
     prefix="/v1",
     responses={
+        **COMMON_ERRORS,
         401: {"description": "No valid coordinator or auditor credential", **PROBLEM},
         422: {"description": "The request breaks the schema", **PROBLEM},
     },
