@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from rujukan.core.http import COMMON_ERRORS
+from rujukan.core.http import COMMON_ERRORS, PROBLEM_CONTENT
 from rujukan.notifier.api.auth import Agency, Db
 from rujukan.notifier.deliveries import DeliveryPage, DeliveryStatus, DeliveryView, list_deliveries, redeliver
 from rujukan.notifier.settings import NotifierSettings
@@ -23,13 +23,12 @@ from rujukan.notifier.subscriptions import (
 )
 
 router = APIRouter(prefix="/v1")
-PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 ERRORS: dict[int | str, dict[str, Any]] = {
     **COMMON_ERRORS,
-    401: {"description": "No valid credential", **PROBLEM},
-    404: {"description": "No subscription or delivery of yours", **PROBLEM},
-    422: {"description": "The request breaks the schema or a rule (e.g. an unsafe URL)", **PROBLEM},
-    503: {"description": "Credentials cannot be checked or a database is unreachable; retry later", **PROBLEM},
+    401: {"description": "No valid credential", **PROBLEM_CONTENT},
+    404: {"description": "No subscription or delivery of yours", **PROBLEM_CONTENT},
+    422: {"description": "The request breaks the schema or a rule (e.g. an unsafe URL)", **PROBLEM_CONTENT},
+    503: {"description": "Credentials cannot be checked or a database is unreachable; retry later", **PROBLEM_CONTENT},
 }
 
 
@@ -108,7 +107,7 @@ def deliveries(
     "/deliveries/{delivery_id}/redeliver",
     status_code=202,
     response_model=DeliveryView,
-    responses={**ERRORS, 409: {"description": "The delivery is still pending", **PROBLEM}},
+    responses={**ERRORS, 409: {"description": "The delivery is still pending", **PROBLEM_CONTENT}},
     summary="Send a failed delivery again",
 )
 def redeliver_(agency: Agency, db: Db, delivery_id: int) -> DeliveryView:

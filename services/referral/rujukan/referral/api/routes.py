@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Header, Query, Response
 from pydantic import BaseModel
 
-from rujukan.core.http import COMMON_ERRORS
+from rujukan.core.http import COMMON_ERRORS, PROBLEM_CONTENT
 from rujukan.core.lifecycle import Action, Status
 from rujukan.referral.act import act_on_referral
 from rujukan.referral.api.auth import Agency, Context
@@ -22,12 +22,11 @@ from rujukan.referral.subjects import Erasure, erase_subject
 from rujukan.referral.views import ReferralSummary, ReferralView
 
 router = APIRouter(prefix="/v1")
-PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 ERRORS: dict[int | str, dict[str, Any]] = {
     **COMMON_ERRORS,
-    401: {"description": "No valid credential", **PROBLEM},
-    404: {"description": "No such referral, or not yours (the two look the same)", **PROBLEM},
-    422: {"description": "The request breaks the schema or a domain rule", **PROBLEM},
+    401: {"description": "No valid credential", **PROBLEM_CONTENT},
+    404: {"description": "No such referral, or not yours (the two look the same)", **PROBLEM_CONTENT},
+    422: {"description": "The request breaks the schema or a domain rule", **PROBLEM_CONTENT},
 }
 
 
@@ -108,7 +107,7 @@ def get(agency: Agency, ctx: Context, referral_id: str) -> ReferralView:
 @router.post(
     "/referrals/{referral_id}/{action}",
     response_model=ReferralView,
-    responses={**ERRORS, 409: {"description": "Not allowed now; lists the allowed actions", **PROBLEM}},
+    responses={**ERRORS, 409: {"description": "Not allowed now; lists the allowed actions", **PROBLEM_CONTENT}},
     summary="Take a lifecycle action",
 )
 def act(
@@ -126,7 +125,7 @@ def act(
 @router.post(
     "/subjects/{subject_id}/erase",
     response_model=Erasure,
-    responses={**ERRORS, 409: {"description": "A legal hold blocks erasure", **PROBLEM}},
+    responses={**ERRORS, 409: {"description": "A legal hold blocks erasure", **PROBLEM_CONTENT}},
     summary="Erase a subject (crypto-shredding)",
 )
 def erase(agency: Agency, ctx: Context, subject_id: str) -> Erasure:

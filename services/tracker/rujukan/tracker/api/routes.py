@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel
 
-from rujukan.core.http import COMMON_ERRORS
+from rujukan.core.http import COMMON_ERRORS, PROBLEM_CONTENT
 from rujukan.core.lifecycle import Status
 from rujukan.core.vocabulary import ServiceType
 from rujukan.tracker.access import InvalidQuery
@@ -30,16 +30,15 @@ from rujukan.tracker.queries import (
 )
 from rujukan.tracker.stats import funnel, indicator_354, parse_period
 
-PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 router = APIRouter(
     prefix="/v1",
     responses={
         **COMMON_ERRORS,
-        401: {"description": "No valid coordinator or auditor credential", **PROBLEM},
-        422: {"description": "The request breaks the schema", **PROBLEM},
+        401: {"description": "No valid coordinator or auditor credential", **PROBLEM_CONTENT},
+        422: {"description": "The request breaks the schema", **PROBLEM_CONTENT},
     },
 )
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such handoff or case", **PROBLEM}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such handoff or case", **PROBLEM_CONTENT}}
 Format = Annotated[Literal["json", "csv"], Query(description="csv for a spreadsheet download")]
 CSV: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {"schema": {"type": "string"}}}}}
 AgencyQ = Annotated[str | None, Query(max_length=40, pattern=r"^[A-Z0-9][A-Z0-9-]{1,39}$")]
