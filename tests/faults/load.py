@@ -98,8 +98,11 @@ class Load:
 
     # -- one request, retried as the API asks ------------------------------------------------------------
     def _send(self, client: httpx.Client, method: str, path: str, agency: str, **kw: Any) -> httpx.Response | None:
-        """The first answer that is not 503/429, or None after MAX_TRIES or past the deadline."""
+        """The first answer that is not 503/429, or None after MAX_TRIES (for an action: at the first
+        503, 429 or lost answer)."""
         headers = {"Authorization": f"Bearer {self.secrets[agency]}", **kw.pop("headers", {})}
+        # an action may have been applied although its answer was lost: the caller reads before resending
+        is_action = method == "POST" and path.endswith(tuple(a.value for a in Action))
         for _ in range(MAX_TRIES):
             with self._lock:
                 self.tally.requests += 1
@@ -109,6 +112,8 @@ class Load:
                 with self._lock:
                     self.tally.transport_errors += 1
                 time.sleep(0.5)
+                if is_action:
+                    return None
                 continue
             with self._lock:
                 self.tally.answers[answer.status_code] += 1
@@ -122,8 +127,8 @@ class Load:
                     self.tally.retry_after_missing += 1
                 retry_after = "1"
             time.sleep(min(float(retry_after), RETRY_AFTER_CAP_S))
-            if method == "POST" and path.endswith(tuple(a.value for a in Action)):
-                return None  # the caller reads the referral before trying again
+            if is_action:
+                return None
         with self._lock:
             self.tally.gave_up += 1
         return None
