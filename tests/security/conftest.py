@@ -91,7 +91,7 @@ class Record:
     partition: int
     offset: int
     key: bytes
-    value: bytes
+    value: bytes | None
 
 
 @dataclass

@@ -11,7 +11,6 @@ import itertools
 import subprocess
 import sys
 import tracemalloc
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -24,6 +23,7 @@ from rujukan.core.errors import CodecError
 from rujukan.tracker.consumer import TrackerConsumer
 from rujukan.tracker.settings import TrackerSettings
 from tests.factories import EVENT_TYPES, sample_event
+from tests.security.conftest import Record
 
 CODEC = EventCodec()
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,15 +86,6 @@ def test_atheris_finds_no_crash_in_the_decoder(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Done 30000 runs" in done.stderr
-
-
-@dataclass(frozen=True)
-class Record:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes
-    value: bytes | None
 
 
 @pytest.mark.integration
