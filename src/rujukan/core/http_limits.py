@@ -11,7 +11,6 @@ database work. Buckets live in the process (one per API instance) and the oldest
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import time
 from collections import OrderedDict
@@ -20,6 +19,8 @@ from typing import TYPE_CHECKING
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from rujukan.core.http import problem
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -38,7 +39,11 @@ class BodyTooLarge(HTTPException):
     """Raised while the body streams in; FastAPI passes HTTPExceptions through to the problem handler."""
 
     def __init__(self, max_bytes: int) -> None:
-        super().__init__(413, f"request bodies are limited to {max_bytes} bytes")
+        super().__init__(413, body_limit_detail(max_bytes))
+
+
+def body_limit_detail(max_bytes: int) -> str:
+    return f"request bodies are limited to {max_bytes} bytes"
 
 
 class BodySizeLimit:
@@ -54,7 +59,7 @@ class BodySizeLimit:
             return
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._reject(send)
+            await problem(413, "Request body too large", body_limit_detail(self.max_bytes))(scope, receive, send)
             return
         received = 0
 
@@ -68,10 +73,6 @@ class BodySizeLimit:
             return message
 
         await self.app(scope, limited_receive, send)
-
-    async def _reject(self, send: Send) -> None:
-        detail = f"request bodies are limited to {self.max_bytes} bytes"
-        await send_problem(send, 413, "Request body too large", detail)
 
 
 class RateLimit:
@@ -100,8 +101,9 @@ class RateLimit:
         wait_s = self._take(caller(scope))
         if wait_s > 0:
             detail = f"at most {self.per_second:g} requests a second per credential (bursts of {self.burst})"
-            retry_after = str(max(1, math.ceil(wait_s)))
-            await send_problem(send, 429, "Too many requests", detail, [(b"retry-after", retry_after.encode())])
+            refused = problem(429, "Too many requests", detail)
+            refused.headers["Retry-After"] = str(max(1, math.ceil(wait_s)))
+            await refused(scope, receive, send)
             return
         await self.app(scope, receive, send)
 
@@ -129,21 +131,3 @@ def caller(scope: Scope) -> bytes:
         client = scope.get("client")
         identity = str(client[0] if client else "unknown").encode()
     return hashlib.sha256(identity).digest()
-
-
-async def send_problem(
-    send: Send, status: int, title: str, detail: str, headers: list[tuple[bytes, bytes]] | None = None
-) -> None:
-    body = json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/problem+json"),
-                (b"content-length", str(len(body)).encode()),
-                *(headers or []),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
