@@ -15,23 +15,21 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
-import psycopg
 
 from rujukan.core.broker import EmbeddedBroker, free_port
 from rujukan.core.db import make_engine
+from rujukan.core.postgres import EmbeddedPostgres
 from rujukan.core.sealing import MasterKey
 from rujukan.core.vocabulary import AgencyKind
 from rujukan.referral.context import ReferralContext
 from rujukan.referral.migrate import upgrade
 from rujukan.referral.registry import AgencyIn, add_agency, issue_credential
 
-PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
 RUJUKAN = str(Path(sys.executable).with_name("rujukan"))
 
 
@@ -40,14 +38,12 @@ def database(backend: str, directory: Path) -> Iterator[str]:
     if backend == "sqlite":
         yield f"sqlite:///{directory / 'referral.db'}"
         return
-    name = f"rujukan_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    # A PostgreSQL of its own (durable, as in production), in a directory its server user can reach.
+    with (
+        tempfile.TemporaryDirectory(prefix="rujukan-bench-postgres-") as scratch,
+        EmbeddedPostgres(Path(scratch)) as pg,
+    ):
+        yield pg.create_database("rujukan_bench")
 
 
 def prepare(url: str, key: bytes) -> str:

@@ -49,18 +49,9 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]
 
 @pytest.fixture(scope="session", autouse=True)
 def postgres_server() -> Iterator[None]:
-    """A PostgreSQL container for the database tests when containers are asked for; else the local one."""
-    if not CONTAINERS:
-        yield
-        return
-    from testcontainers.postgres import PostgresContainer
-
-    with PostgresContainer(POSTGRES_IMAGE) as postgres:
-        host, port = postgres.get_container_host_ip(), postgres.get_exposed_port(5432)
-        databases.PG_ADMIN_DSN = (
-            f"host={host} port={port} user={postgres.username} password={postgres.password} dbname={postgres.dbname}"
-        )
-        yield
+    """The session's PostgreSQL (started on first use by ``tests.databases``) stops with the session."""
+    yield
+    databases.stop_embedded()
 
 
 @pytest.fixture

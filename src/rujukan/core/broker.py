@@ -48,16 +48,16 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def _pdeathsig_hook() -> Callable[[], None] | None:
-    """A pre-exec hook asking the kernel to SIGKILL the child when its parent goes (Linux
-    PR_SET_PDEATHSIG); None elsewhere. The C function is looked up here, in the parent: the hook itself
-    only calls it."""
+def pdeathsig_hook(sig: signal.Signals = signal.SIGKILL) -> Callable[[], None] | None:
+    """A pre-exec hook asking the kernel to send ``sig`` to the child when the thread that started it
+    goes (Linux PR_SET_PDEATHSIG); None elsewhere. The C function is looked up here, in the parent: the
+    hook itself only calls it."""
     try:
         prctl = ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
         return None
-    pr_set_pdeathsig, sigkill = 1, int(signal.SIGKILL)
-    return lambda: prctl(pr_set_pdeathsig, sigkill)
+    pr_set_pdeathsig, number = 1, int(sig)
+    return lambda: prctl(pr_set_pdeathsig, number)
 
 
 def port_in_use(host: str, port: int) -> bool:
@@ -117,7 +117,7 @@ class EmbeddedBroker:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=self._supervised,
-                preexec_fn=_pdeathsig_hook() if self._supervised else None,
+                preexec_fn=pdeathsig_hook() if self._supervised else None,
             )
         self._wait_ready(timeout)
         return self
