@@ -42,6 +42,10 @@ def _server_url(database: str) -> str:
         return _embedded.url(database)
 
 
+def server_kind() -> str:
+    return "at RUJUKAN_TEST_DATABASE_URL" if EXISTING_SERVER else "embedded (started on first use)"
+
+
 def admin_dsn() -> str:
     """A libpq URL of the server's maintenance database, for CREATE / DROP / ALTER DATABASE."""
     return _libpq(_server_url("postgres"))

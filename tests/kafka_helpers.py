@@ -12,6 +12,7 @@ from rujukan.core.codec import EventCodec
 from rujukan.core.kafka.clients import make_consumer, make_producer
 from rujukan.core.kafka.topics import ensure_topics, make_admin
 from rujukan.core.settings import CoreSettings, KafkaTopics
+from tests.brokers import replication
 
 
 def read_topic(settings: CoreSettings, topic: str, *, expected: int, timeout: float = 20.0) -> list[Any]:
@@ -42,9 +43,13 @@ def _wait_for_partitions(consumer: Any, topic: str, timeout: float) -> list[Topi
 
 
 def own_topics(*, partitions: int = 3) -> KafkaTopics:
-    """Topic names no other test uses, on a broker shared by the whole session."""
+    """Topic names no other test uses, on a broker shared by the whole session (replicated as the
+    session's broker allows)."""
     prefix = f"test.{uuid.uuid4().hex[:12]}"
+    replication_factor, min_insync = replication()
     return KafkaTopics(
+        replication_factor=replication_factor,
+        min_insync_replicas=min_insync,
         referral_events=f"{prefix}.referral.events",
         sla_events=f"{prefix}.sla.events",
         dead_letter=f"{prefix}.deadletter",

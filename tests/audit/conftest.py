@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from rujukan.cli.main import app
-from rujukan.core.broker import EmbeddedBroker
+from rujukan.core.broker import Broker
 from rujukan.core.codec import EventCodec
 from rujukan.core.kafka.clients import make_producer
 from rujukan.core.kafka.topics import ensure_topics, make_admin
@@ -23,7 +23,7 @@ CODEC = EventCodec()
 
 
 @pytest.fixture
-def audit_settings(broker: EmbeddedBroker, tmp_path: Path) -> TrackerSettings:
+def audit_settings(broker: Broker, tmp_path: Path) -> TrackerSettings:
     prefix = f"test.{uuid.uuid4().hex[:12]}"
     return TrackerSettings(
         _env_file=None,  # type: ignore[call-arg]

@@ -16,7 +16,7 @@ from sqlmodel import col, select
 from typer.testing import CliRunner
 
 from rujukan.cli.main import app
-from rujukan.core.broker import EmbeddedBroker
+from rujukan.core.broker import Broker
 from rujukan.core.db import Database, make_engine
 from rujukan.referral.api.app import create_app
 from rujukan.referral.context import ReferralContext
@@ -28,6 +28,7 @@ from rujukan.referral.settings import ReferralSettings
 from rujukan.tracker.migrate import upgrade as tracker_upgrade
 from rujukan.tracker.models import HistoryRow
 from rujukan.tracker.settings import TrackerSettings
+from tests.brokers import own_broker
 from tests.databases import BACKENDS, database_url
 from tests.kafka_helpers import own_topics, read_topic
 from tests.referral.conftest import AGENCIES, MASTER_KEY_B64, referral_body
@@ -44,8 +45,8 @@ def tracker_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]
 
 
 @pytest.fixture
-def own_broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
-    with EmbeddedBroker(log_path=tmp_path / "broker.log") as broker:
+def restartable_broker(tmp_path: Path) -> Iterator[Broker]:
+    with own_broker(tmp_path) as broker:
         yield broker
 
 
@@ -91,7 +92,7 @@ def unpublished(ctx: ReferralContext) -> int:
 
 
 def test_after_a_run_and_a_broker_restart_the_log_is_clean_and_the_rebuild_matches_the_tracker(
-    own_broker: EmbeddedBroker, tracker_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    restartable_broker: Broker, tracker_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     topics = own_topics()
     referral_settings = ReferralSettings(
@@ -100,14 +101,14 @@ def test_after_a_run_and_a_broker_restart_the_log_is_clean_and_the_rebuild_match
         referral_database_url=f"sqlite:///{tmp_path / 'referral.db'}",
         relay_in_process=False,
         master_key=SecretStr(MASTER_KEY_B64),
-        kafka_bootstrap=own_broker.bootstrap,
+        kafka_bootstrap=restartable_broker.bootstrap,
         topics=topics,
     )
     tracker_settings = TrackerSettings(
         _env_file=None,  # type: ignore[call-arg]
         data_dir=tmp_path / "data",
         tracker_database_url=tracker_url,
-        kafka_bootstrap=own_broker.bootstrap,
+        kafka_bootstrap=restartable_broker.bootstrap,
         tracker_group_id=f"{topics.referral_events}.tracker",
         topics=topics,
     )
@@ -135,12 +136,12 @@ def test_after_a_run_and_a_broker_restart_the_log_is_clean_and_the_rebuild_match
 
     with running(tracker_db, tracker_settings):
         wait_for(lambda: unpublished(ctx) == 0 and tracker_history() == events)
-        own_broker.restart()  # the embedded log is gone; the relay refills it from its outbox
+        restartable_broker.restart()  # embedded: the log is gone and the relay refills it; Kafka: it stays
         assert len(read_topic(tracker_settings, topics.referral_events, expected=events, timeout=60)) == events
         wait_for(lambda: unpublished(ctx) == 0)
     relay.stop()
 
-    monkeypatch.setenv("RUJUKAN_KAFKA_BOOTSTRAP", own_broker.bootstrap)
+    monkeypatch.setenv("RUJUKAN_KAFKA_BOOTSTRAP", restartable_broker.bootstrap)
     monkeypatch.setenv("RUJUKAN_TOPICS__REFERRAL_EVENTS", topics.referral_events)
     report_path = tmp_path / "report.json"
     result = CliRunner().invoke(

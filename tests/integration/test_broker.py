@@ -1,4 +1,5 @@
-"""The embedded broker handle and ``rujukan broker``, against the real Tansu binary."""
+"""The embedded broker handle and ``rujukan broker``, against the real Tansu binary (whatever broker the
+session runs on: these tests start their own)."""
 
 from __future__ import annotations
 
@@ -41,10 +42,11 @@ def test_a_port_with_a_listener_is_refused_before_starting(tmp_path: Path) -> No
             EmbeddedBroker(port=port, log_path=tmp_path / "b.log").start()
 
 
-def test_a_second_broker_on_the_same_port_is_refused(broker: EmbeddedBroker, tmp_path: Path) -> None:
-    with pytest.raises(BrokerPortInUse):
-        EmbeddedBroker(port=broker.port, log_path=tmp_path / "b.log").start()
-    assert broker.is_running()
+def test_a_second_broker_on_the_same_port_is_refused(tmp_path: Path) -> None:
+    with EmbeddedBroker(log_path=tmp_path / "first.log") as broker:
+        with pytest.raises(BrokerPortInUse):
+            EmbeddedBroker(port=broker.port, log_path=tmp_path / "b.log").start()
+        assert broker.is_running()
 
 
 def test_restart_loses_the_log_and_topics_come_back_with_a_new_id(tmp_path: Path) -> None:
@@ -95,9 +97,13 @@ def test_cli_broker_runs_in_the_foreground_and_stops_on_sigint_and_sigterm() -> 
         assert not port_in_use("127.0.0.1", port)
 
 
-def test_cli_broker_says_when_the_port_is_taken(broker: EmbeddedBroker) -> None:
-    process = _start_cli_broker(broker.port)
-    _, stderr = process.communicate(timeout=20)
+def test_cli_broker_says_when_the_port_is_taken() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        process = _start_cli_broker(port)
+        _, stderr = process.communicate(timeout=20)
     assert process.returncode == 1
-    assert f"port {broker.port} on 127.0.0.1 is already in use" in stderr
+    assert f"port {port} on 127.0.0.1 is already in use" in stderr
     assert "Traceback" not in stderr

@@ -10,22 +10,26 @@ from pathlib import Path
 
 import pytest
 
-from rujukan.core.broker import EmbeddedBroker
 from rujukan.core.kafka.clients import close_producer, make_producer
+from rujukan.core.kafka.topics import ensure_topics, make_admin
 from rujukan.core.settings import CoreSettings
+from tests.brokers import own_broker
 from tests.kafka_helpers import own_topics
 
 pytestmark = pytest.mark.integration
 
 
 def test_a_producer_with_sends_pending_on_a_dead_broker_closes_quietly(tmp_path: Path) -> None:
-    with EmbeddedBroker(log_path=tmp_path / "b.log") as broker:
+    with own_broker(tmp_path) as broker:
         settings = CoreSettings(
             _env_file=None,  # type: ignore[call-arg]
             data_dir=tmp_path,
             kafka_bootstrap=broker.bootstrap,
             topics=own_topics(),
         )
+        admin = make_admin(settings)
+        ensure_topics(admin, settings)
+        admin.close()
         producer = make_producer(settings, name="test-close")
         producer.send(settings.topics.referral_events, key=b"k", value=b"first").get(timeout=20)
         broker.kill()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rujukan.core.broker import EmbeddedBroker
+from rujukan.core.broker import Broker
 from rujukan.core.db import Database, make_engine
 from rujukan.notifier.migrate import upgrade
 from rujukan.notifier.settings import NotifierSettings
@@ -23,7 +23,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def notifier_settings(backend: str, tmp_path: Path, broker: EmbeddedBroker) -> Iterator[NotifierSettings]:
+def notifier_settings(backend: str, tmp_path: Path, broker: Broker) -> Iterator[NotifierSettings]:
     with database_url(backend, tmp_path) as url:
         yield NotifierSettings(
             _env_file=None,  # type: ignore[call-arg]

@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from rujukan.core.broker import EmbeddedBroker
+from rujukan.core.broker import Broker
 from rujukan.referral.api.app import create_app
 from rujukan.referral.context import ReferralContext
 from rujukan.referral.models import ReferralEvent
@@ -40,7 +40,7 @@ def test_identifying_data_appears_nowhere_but_the_parties_view(
     settings: ReferralSettings,
     ctx: ReferralContext,
     agencies: Agencies,
-    broker: EmbeddedBroker,
+    broker: Broker,
     caplog: pytest.LogCaptureFixture,
     backend: str,
     tmp_path: Path,

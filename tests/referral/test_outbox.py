@@ -9,7 +9,6 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from rujukan.core.broker import EmbeddedBroker
 from rujukan.core.codec import EventCodec
 from rujukan.referral import act as act_module
 from rujukan.referral import create as create_module
@@ -17,6 +16,7 @@ from rujukan.referral.api.app import create_app
 from rujukan.referral.context import ReferralContext
 from rujukan.referral.models import IdempotencyKey, Referral, ReferralEvent, Subject
 from rujukan.referral.settings import ReferralSettings
+from tests.brokers import own_broker
 from tests.kafka_helpers import own_topics, read_topic
 from tests.referral.conftest import Agencies, referral_body, wait_until_published
 
@@ -78,7 +78,7 @@ def test_a_failed_action_changes_neither_status_nor_chain(
 def test_broker_restarts_while_creating_lose_no_event(
     settings: ReferralSettings, ctx: ReferralContext, agencies: Agencies, tmp_path: Path
 ) -> None:
-    with EmbeddedBroker(log_path=tmp_path / "broker.log") as broker:
+    with own_broker(tmp_path) as broker:
         run_settings = settings.model_copy(
             update={
                 "kafka_bootstrap": broker.bootstrap,

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx2 as httpx
 import pytest
 
-from rujukan.core.broker import EmbeddedBroker, free_port
+from rujukan.core.broker import Broker, free_port
 from rujukan.core.codec import EventCodec
 from rujukan.core.settings import CoreSettings
 from tests.kafka_helpers import read_topic
@@ -28,7 +28,7 @@ def _cli(env: dict[str, str], *args: str) -> str:
     return subprocess.run([RUJUKAN, *args], env=env, capture_output=True, text=True, check=True, timeout=60).stdout
 
 
-def test_serve_answers_publishes_and_stops_cleanly(broker: EmbeddedBroker, tmp_path: Path) -> None:
+def test_serve_answers_publishes_and_stops_cleanly(broker: Broker, tmp_path: Path) -> None:
     topic = f"test.{uuid.uuid4().hex[:12]}.events"
     env = {
         **os.environ,

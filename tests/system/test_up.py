@@ -44,13 +44,23 @@ def wait_for(check: Any, timeout: float = 60, every: float = 0.2) -> Any:
 
 
 @contextmanager
-def up(data: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
-    log = (data.parent / f"up-{port}.log").open("ab")
+def up(data: Path, port: int, *options: str) -> Iterator[subprocess.Popen[bytes]]:
+    log_path = data.parent / f"up-{port}.log"
+    log = log_path.open("ab")
     process = subprocess.Popen(
-        [*RUJUKAN, "up", "--data-dir", str(data), "--port", str(port)], env=clean_env(), stdout=log, stderr=log
+        [*RUJUKAN, "up", "--data-dir", str(data), "--port", str(port), *options],
+        env=clean_env(),
+        stdout=log,
+        stderr=log,
     )
+
+    def healthy() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"rujukan up exited with {process.returncode}: {log_path.read_text()[-2000:]}")
+        return httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
+
     try:
-        wait_for(lambda: httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200)
+        wait_for(healthy)
         yield process
     finally:
         if process.poll() is None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rujukan.core.broker import EmbeddedBroker
+from rujukan.core.broker import Broker
 from rujukan.core.db import Database, make_engine
 from rujukan.tracker.migrate import upgrade
 from rujukan.tracker.settings import TrackerSettings
@@ -22,7 +22,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def tracker_settings(backend: str, tmp_path: Path, broker: EmbeddedBroker) -> Iterator[TrackerSettings]:
+def tracker_settings(backend: str, tmp_path: Path, broker: Broker) -> Iterator[TrackerSettings]:
     prefix = f"test.{uuid.uuid4().hex[:12]}"
     with database_url(backend, tmp_path) as url:
         yield TrackerSettings(

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from rujukan.core.broker import EmbeddedBroker
 from rujukan.core.codec import EventCodec
 from rujukan.core.db import Database
 from rujukan.tracker.consumer import TrackerConsumer
 from rujukan.tracker.models import HandoffRow, HistoryRow, ProcessedEvent
 from rujukan.tracker.settings import TrackerSettings
+from tests.brokers import own_broker
 from tests.kafka_helpers import publish_events, read_topic
 from tests.tracker.journeys import Journey
 from tests.tracker.running import running, wait_for
@@ -139,12 +139,12 @@ def test_a_broker_log_reset_is_followed_and_deduplicated(
 ) -> None:
     sample = journeys()
     events = [e for j in sample for e in j.events]
-    with EmbeddedBroker(log_path=tmp_path / "b.log") as broker:
+    with own_broker(tmp_path) as broker:
         settings = tracker_settings.model_copy(update={"kafka_bootstrap": broker.bootstrap})
         publish(settings, events[:5])
         with running(tracker_db, settings):
             wait_for(lambda: _processed(tracker_db) == 5)
-            broker.restart()  # everything on the broker is gone; the relay republishes from the start
+            broker.restart()  # embedded: everything is gone and the relay republishes; Kafka: the log stays
             publish(settings, events)
             wait_for(lambda: statuses(tracker_db, sample) == EXPECTED, timeout=60)
             wait_for(lambda: _processed(tracker_db) == len(events))

@@ -16,7 +16,9 @@ import yaml
 from jsonschema import Draft7Validator
 
 from rujukan.cli.main import app
-from rujukan.core.settings import KafkaTopics
+from rujukan.core.apache_kafka import BROKER_SETTINGS, pinned_version, replication_settings, topic_replication
+from rujukan.core.kafka.topics import TOPIC_CONFIGS, rujukan_topics
+from rujukan.core.settings import CoreSettings, KafkaTopics
 from rujukan.notifier.settings import NotifierSettings
 from rujukan.referral.settings import ReferralSettings
 from rujukan.tracker.settings import TrackerSettings
@@ -94,7 +96,8 @@ def test_every_rujukan_variable_in_compose_and_env_example_exists() -> None:
 
 def test_the_env_example_lists_every_setting() -> None:
     listed = set(VARIABLE.findall(ENV_EXAMPLE))
-    unlisted = known_variables() - listed - {"RUJUKAN_DATABASE_URL", "RUJUKAN_SCHEMAS_DIR"}
+    # RUJUKAN_KAFKA_HOME: where `rujukan kafka install` puts local Kafka jars; compose runs its own image.
+    unlisted = known_variables() - listed - {"RUJUKAN_DATABASE_URL", "RUJUKAN_SCHEMAS_DIR", "RUJUKAN_KAFKA_HOME"}
     assert unlisted == set()
 
 
@@ -122,3 +125,34 @@ def test_the_dockerfile_is_slim_pinned_and_non_root(rule: str) -> None:
         assert not users[-1].startswith(("0", "root"))
     else:
         assert 'ENTRYPOINT ["rujukan"]' in text
+
+
+def _compose_kafka_settings(service: dict[str, Any]) -> dict[str, str]:
+    """The apache/kafka image turns ``KAFKA_X_Y`` into the broker setting ``x.y``."""
+    environment = service["environment"]
+    return {k.removeprefix("KAFKA_").lower().replace("_", "."): str(v) for k, v in environment.items()}
+
+
+def test_the_compose_kafka_is_the_tested_version_with_the_tested_broker_settings() -> None:
+    tested = {**BROKER_SETTINGS, **replication_settings(1)}  # what every tested node runs with (one node)
+    kafka = COMPOSE["services"]["kafka"]
+    assert kafka["image"] == f"apache/kafka:{pinned_version()}"
+    assert COMPOSE["services"]["topics"]["image"] == kafka["image"]
+    settings = _compose_kafka_settings(kafka)
+    assert {key: settings.get(key) for key in tested} == tested
+
+
+def test_the_compose_topics_job_creates_topics_as_rujukan_does() -> None:
+    script = COMPOSE["services"]["topics"]["command"][0]
+    for key, value in TOPIC_CONFIGS.items():
+        assert f"--config {key}={value}" in script
+    assert 'min.insync.replicas="$${RUJUKAN_TOPICS__MIN_INSYNC_REPLICAS}"' in script
+    assert '--replication-factor "$${RUJUKAN_TOPICS__REPLICATION_FACTOR}"' in script
+    created = set(re.findall(r"rujukan\.[a-z.]+\.v1", script))
+    assert created == set(rujukan_topics(CoreSettings(_env_file=None)))  # type: ignore[call-arg]
+
+
+def test_a_three_node_cluster_replicates_three_times_with_two_in_sync() -> None:
+    assert replication_settings(3)["min.insync.replicas"] == "2"
+    assert topic_replication(3) == (3, 2)
+    assert topic_replication(1) == (1, 1)

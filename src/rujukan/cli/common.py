@@ -38,14 +38,26 @@ S = TypeVar("S", bound=CoreSettings)
 
 
 def _located(settings: S, data_dir: Path | None) -> S:
-    """``settings`` for ``data_dir``; while ``rujukan up`` runs there, its broker unless
-    RUJUKAN_KAFKA_BOOTSTRAP says otherwise."""
+    """``settings`` for ``data_dir``; while ``rujukan up`` runs there, its broker and (with ``--postgres``)
+    its databases, unless RUJUKAN_KAFKA_BOOTSTRAP or a service's database URL setting says otherwise."""
     if data_dir is not None:
         settings = settings.model_copy(update={"data_dir": data_dir})
     running = running_system(settings.data_dir)
-    if running is not None and "RUJUKAN_KAFKA_BOOTSTRAP" not in os.environ and running.get("broker"):
+    if running is None:
+        return settings
+    if "RUJUKAN_KAFKA_BOOTSTRAP" not in os.environ and running.get("broker"):
         settings = settings.model_copy(update={"kafka_bootstrap": str(running["broker"])})
+    databases = running.get("databases") or {}
+    for service in ("referral", "tracker", "notifier"):
+        field = f"{service}_database_url"
+        if service in databases and field in type(settings).model_fields and not _url_configured(service):
+            settings = settings.model_copy(update={field: str(databases[service])})
     return settings
+
+
+def _url_configured(service: str) -> bool:
+    names = {f"RUJUKAN_{service.upper()}_DATABASE_URL"} | ({"RUJUKAN_DATABASE_URL"} if service == "referral" else set())
+    return any(name in os.environ for name in names)
 
 
 def referral_settings(data_dir: Path | None) -> ReferralSettings:

@@ -15,7 +15,7 @@ import typer
 from sqlalchemy.exc import OperationalError
 from typer.core import TyperGroup
 
-from rujukan.cli import agency, audit, broker, demo, notifier, referral, schemas, tracker, up
+from rujukan.cli import agency, audit, broker, demo, kafka, notifier, referral, schemas, tracker, up
 from rujukan.cli.output import report_error
 from rujukan.core.errors import RujukanError
 
@@ -53,6 +53,7 @@ app.add_typer(tracker.tracker_app, name="tracker")
 app.add_typer(notifier.notifier_app, name="notifier")
 app.add_typer(notifier.subscription_app, name="subscription")
 app.add_typer(audit.audit_app, name="audit")
+app.add_typer(kafka.kafka_app, name="kafka")
 app.command(name="broker")(broker.run_broker)
 app.command(name="up")(up.up)
 app.command(name="demo")(demo.demo)

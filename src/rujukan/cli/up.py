@@ -30,11 +30,12 @@ import typer
 import uvicorn
 from sqlmodel import select
 
+from rujukan.cli.backing import Backing, BrokerKind, start_backing, supervise
 from rujukan.cli.common import DataDir, notifier_settings, referral_settings, tracker_settings
 from rujukan.cli.demo import DemoError, WebhookInbox, run_demo
 from rujukan.cli.output import configure_logging, err, fail
 from rujukan.cli.system import CREDENTIALS, RUNNING, local_webhooks, read_json, running_system, write_private
-from rujukan.core.broker import EmbeddedBroker, port_in_use
+from rujukan.core.broker import port_in_use
 from rujukan.core.db import Database, make_engine
 from rujukan.notifier.api.app import create_app as notifier_app
 from rujukan.notifier.api.auth import Unauthenticated as NotifierUnauthenticated
@@ -51,7 +52,6 @@ from rujukan.tracker.api.app import create_app as tracker_app
 from rujukan.tracker.migrate import upgrade as tracker_upgrade
 
 log = logging.getLogger("rujukan.up")
-SUPERVISE_S = 0.5
 DEMO_SLA_HOURS = {"emergency": (0.02, 0.05), "urgent": (0.05, 0.1), "routine": (72.0, 168.0)}
 
 Scope = MutableMapping[str, Any]
@@ -126,28 +126,20 @@ class OneAddress:
         await send({"type": "lifespan.shutdown.complete"})
 
 
-# -- the broker, supervised -------------------------------------------------------------------------
-def supervise(broker: EmbeddedBroker, stop: threading.Event, on_restart: Callable[[], None]) -> None:
-    """Start the broker again whenever it dies, until ``stop``; the relay then refills its log."""
-    while not stop.wait(SUPERVISE_S):
-        if broker.is_running() or stop.is_set():
-            continue
-        log.warning("the embedded broker stopped; starting it again (the relay republishes the event store)")
-        try:
-            broker.start()
-        except Exception as exc:  # keep supervising: the next round tries again
-            log.warning("the embedded broker did not start (%s); trying again", type(exc).__name__)
-            continue
-        on_restart()
-
-
 def up(
     data_dir: DataDir = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port of the dashboard and every API.", min=1, max=65535)] = 8080,
-    broker_port: Annotated[
-        int, typer.Option(help="Port of the embedded broker (default: a free one).", min=0, max=65535)
-    ] = 0,
+    broker: Annotated[
+        BrokerKind, typer.Option(help="embedded (in memory, no Java) or kafka (local Apache Kafka, log kept).")
+    ] = BrokerKind.EMBEDDED,
+    broker_port: Annotated[int, typer.Option(help="Port of the broker (default: a free one).", min=0, max=65535)] = 0,
+    kafka_bootstrap: Annotated[
+        str | None, typer.Option(help="Use an existing Kafka cluster (HOST:PORT,...) and start no broker.")
+    ] = None,
+    postgres: Annotated[
+        bool, typer.Option("--postgres", help="Every service on an embedded PostgreSQL kept in the data dir.")
+    ] = False,
     demo: Annotated[bool, typer.Option("--demo", help="Register demo agencies and drive demo journeys.")] = False,
 ) -> None:
     """Run everything (broker, referral service, relay, tracker, notifier, dashboard) on one address."""
@@ -162,60 +154,75 @@ def up(
     if port_in_use(host, port):
         fail(f"port {port} on {host} is in use; choose another with --port")
     base_url = f"http://{host}:{port}"
-    broker = EmbeddedBroker(port=broker_port, log_path=data / "broker.log", supervised=True)
-    broker.start()
+    backing = start_backing(
+        data, kind=broker, broker_port=broker_port, kafka_bootstrap=kafka_bootstrap, postgres=postgres
+    )
     stop = threading.Event()
     supervisor: threading.Thread | None = None
     try:
-        app = _compose(data, broker.bootstrap, base_url, demo=demo)
-        record = {"pid": os.getpid(), "http": base_url, "broker": broker.bootstrap, "broker_pid": broker.pid}
-        write_private(data / RUNNING, record)
+        app = _compose(data, backing, base_url, demo=demo)
 
-        def restarted() -> None:
-            write_private(data / RUNNING, {**record, "broker_pid": broker.pid})
+        def record() -> dict[str, Any]:
+            pids = {f"{name}_pid": child.pid for name, child in backing.children().items()}
+            return {
+                "pid": os.getpid(),
+                "http": base_url,
+                "broker": backing.bootstrap,
+                **pids,
+                "databases": backing.databases,
+            }
 
+        write_private(data / RUNNING, record())
         supervisor = threading.Thread(
-            target=supervise, args=(broker, stop, restarted), name="broker-supervisor", daemon=True
+            target=supervise,
+            args=(backing, stop, lambda: write_private(data / RUNNING, record())),
+            name="supervisor",
+            daemon=True,
         )
         supervisor.start()
         if demo:
             threading.Thread(target=_demo_when_ready, args=(data, base_url), name="demo", daemon=True).start()
-        err.print(
-            f"Rujukan is up on {base_url}\n"
-            f"  dashboard      {base_url}/  (coordinator credential in {data / CREDENTIALS})\n"
-            f"  agency API     {base_url}/docs\n"
-            f"  tracker API    {base_url}/tracker/docs\n"
-            f"  notifier API   {base_url}/notifier/docs\n"
-            f"  broker         {broker.bootstrap} (embedded, in memory; refilled from the event store)\n"
-            f"  data           {data}\n"
-            + (
-                f"  demo           agency credentials in {data / CREDENTIALS}, webhooks at {base_url}/demo/webhooks\n"
-                if demo
-                else ""
-            )
-            + "Ctrl-C stops everything.",
-            markup=False,
-            highlight=False,
-        )
+        err.print(_banner(data, base_url, backing, demo=demo), markup=False, highlight=False)
         uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)
     finally:
         stop.set()
         if supervisor is not None:
             supervisor.join(10)  # no restart can race the stop below
-        broker.stop()
+        backing.stop()
         with contextlib.suppress(OSError):
             (data / RUNNING).unlink()
         err.print("Rujukan stopped", markup=False)
 
 
-def _compose(data: Path, bootstrap: str, base_url: str, *, demo: bool) -> OneAddress:
+def _banner(data: Path, base_url: str, backing: Backing, *, demo: bool) -> str:
+    lines = [
+        f"Rujukan is up on {base_url}",
+        f"  dashboard      {base_url}/  (coordinator credential in {data / CREDENTIALS})",
+        f"  agency API     {base_url}/docs",
+        f"  tracker API    {base_url}/tracker/docs",
+        f"  notifier API   {base_url}/notifier/docs",
+        f"  broker         {backing.describe()}",
+        f"  databases      {'PostgreSQL in ' + str(data / 'postgres') if backing.postgres else 'SQLite files'}",
+        f"  data           {data}",
+    ]
+    if demo:
+        lines.append(
+            f"  demo           agency credentials in {data / CREDENTIALS}, webhooks at {base_url}/demo/webhooks"
+        )
+    return "\n".join([*lines, "Ctrl-C stops everything."])
+
+
+def _compose(data: Path, backing: Backing, base_url: str, *, demo: bool) -> OneAddress:
     env_sla = "RUJUKAN_SLA_HOURS" in os.environ
-    referral = referral_settings(data).model_copy(update={"kafka_bootstrap": bootstrap})
-    tracker = tracker_settings(data).model_copy(update={"kafka_bootstrap": bootstrap})
+    bootstrap, urls = backing.bootstrap, backing.databases
+    referral = referral_settings(data).model_copy(update={"kafka_bootstrap": bootstrap, **_database(urls, "referral")})
+    tracker = tracker_settings(data).model_copy(update={"kafka_bootstrap": bootstrap, **_database(urls, "tracker")})
     if demo and not env_sla:
         tracker = tracker.model_copy(update={"sla_hours": DEMO_SLA_HOURS})
     notifier = local_webhooks(
-        notifier_settings(data).model_copy(update={"kafka_bootstrap": bootstrap, "referral_url": base_url})
+        notifier_settings(data).model_copy(
+            update={"kafka_bootstrap": bootstrap, "referral_url": base_url, **_database(urls, "notifier")}
+        )
     )
     ctx = build_context(referral)
     referral_upgrade(ctx.engine)
@@ -244,6 +251,11 @@ def _compose(data: Path, bootstrap: str, base_url: str, *, demo: bool) -> OneAdd
         extra={"/demo/webhooks": WebhookInbox(secrets_of)},
     )
     return app
+
+
+def _database(urls: dict[str, str], service: str) -> dict[str, str]:
+    """The settings update that points ``service`` at its embedded PostgreSQL database, if there is one."""
+    return {f"{service}_database_url": urls[service]} if service in urls else {}
 
 
 def _demo_when_ready(data: Path, base_url: str) -> None:

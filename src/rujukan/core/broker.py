@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+from typing import Any, Protocol
 
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
@@ -29,6 +30,26 @@ from rujukan.core.errors import BrokerError, BrokerPortInUse
 
 READY_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 5.0
+
+
+class Broker(Protocol):
+    """What ``rujukan up`` and the tests need of a broker they run: the embedded one, or local Apache Kafka."""
+
+    @property
+    def bootstrap(self) -> str: ...
+
+    @property
+    def pid(self) -> int | None: ...
+
+    def is_running(self) -> bool: ...
+
+    def start(self, *, timeout: float = ...) -> Any: ...
+
+    def stop(self, *, timeout: float = ...) -> None: ...
+
+    def kill(self) -> None: ...
+
+    def restart(self, *, timeout: float = ...) -> Any: ...
 
 
 def broker_binary() -> Path:

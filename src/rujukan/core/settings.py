@@ -16,7 +16,8 @@ DEFAULT_DATA_DIR = Path("rujukan-data")
 
 
 class KafkaTopics(BaseSettings):
-    """Topic names, partition counts and replication factor (nested: ``RUJUKAN_TOPICS__...``)."""
+    """Topic names, partition counts and replication (nested: ``RUJUKAN_TOPICS__...``): used when Rujukan
+    creates its topics. On a cluster of three or more brokers: replication factor 3, two in sync."""
 
     model_config = SettingsConfigDict(frozen=True)
 
@@ -26,6 +27,9 @@ class KafkaTopics(BaseSettings):
     audit_events: str = "rujukan.audit.events.v1"
     partitions: int = Field(default=6, ge=1, le=1000)
     replication_factor: int = Field(default=1, ge=1, le=7)
+    min_insync_replicas: int = Field(
+        default=1, ge=1, le=7, description="Copies a write needs before it is acknowledged (acks=all)."
+    )
 
 
 class CoreSettings(BaseSettings):

@@ -4,6 +4,9 @@ Producers: ``acks="all"`` and idempotence, so a retried send never duplicates or
 partition; a few ms of linger. After a fatal error (e.g. the embedded broker restarted and the producer
 id is gone) the caller closes the producer and builds a new one with the same factory.
 
+Every client tries a lost broker again at least every 2 s (kafka-python's default back-off grows to 30 s,
+which after a cluster restart keeps a consumer idle long after the brokers are back).
+
 Consumers: no auto-commit (positions live in each service's own database), earliest reset, a short
 session so a group joins in about a second, and a bounded ``max_poll_records``.
 """
@@ -28,6 +31,7 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
     "delivery_timeout_ms": 30_000,
     "retry_backoff_ms": 100,
     "max_block_ms": 10_000,
+    "reconnect_backoff_max_ms": 2_000,
 }
 BULK_PRODUCER_OVERRIDES: dict[str, Any] = {"linger_ms": 20, "batch_size": 512 * 1024}
 
@@ -39,6 +43,7 @@ CONSUMER_DEFAULTS: dict[str, Any] = {
     "max_poll_records": 500,
     "max_poll_interval_ms": 300_000,
     "request_timeout_ms": 15_000,
+    "reconnect_backoff_max_ms": 2_000,
 }
 
 

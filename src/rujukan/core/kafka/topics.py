@@ -22,6 +22,7 @@ def make_admin(settings: CoreSettings, *, name: str = "admin") -> KafkaAdminClie
         bootstrap_servers=settings.kafka_bootstrap.split(","),
         client_id=f"{settings.kafka_client_id}-{name}",
         request_timeout_ms=15_000,
+        reconnect_backoff_max_ms=2_000,
     )
 
 
@@ -30,13 +31,22 @@ def rujukan_topics(settings: CoreSettings) -> list[str]:
     return [topics.referral_events, topics.sla_events, topics.dead_letter, topics.audit_events]
 
 
+TOPIC_CONFIGS = {"retention.ms": "-1"}  # the referral log is the audit trail: kept for ever
+
+
 def ensure_topics(admin: KafkaAdminClient, settings: CoreSettings, names: Iterable[str] | None = None) -> None:
-    """Create the given topics (default: all of Rujukan's) with the configured partitions; existing ones stay."""
+    """Create the given topics (default: all of Rujukan's) with the configured partitions and replication,
+    waiting until each has a leader; existing ones stay as they are."""
     wanted = list(names) if names is not None else rujukan_topics(settings)
-    spec = {"num_partitions": settings.topics.partitions, "replication_factor": settings.topics.replication_factor}
+    topics = settings.topics
+    spec = {
+        "num_partitions": topics.partitions,
+        "replication_factor": topics.replication_factor,
+        "configs": {**TOPIC_CONFIGS, "min.insync.replicas": str(topics.min_insync_replicas)},
+    }
     for name in wanted:
         try:
-            admin.create_topics({name: spec})
+            admin.create_topics({name: spec}, wait_for_metadata=True)
         except TopicAlreadyExistsError:
             continue
 

@@ -1,0 +1,448 @@
+"""Apache Kafka on this machine: the pinned jars fetched by Maven, and one or three KRaft nodes on loopback.
+
+``install`` runs Maven on ``deploy/kafka/pom.xml`` (the one place the version is pinned), which copies the
+broker's runtime jars into the Kafka home (``RUJUKAN_KAFKA_HOME``, default
+``~/.cache/rujukan/kafka-<version>``). :class:`LocalKafka` runs nodes from those jars, each a combined
+broker and controller (KRaft, a static quorum of every node), listening on loopback only, with its log in
+``<directory>/node-<id>/``: the log survives a restart. A cluster's id and ports are kept in
+``<directory>/cluster.json``, and storage is formatted on the first start only.
+
+Ports: node ``i`` (0-based) of ``n`` listens for clients on ``port + i`` and for the quorum on
+``port + n + i``; ``port=0`` picks free ports on the first start (and keeps them while they stay free).
+
+:data:`BROKER_SETTINGS` and :func:`replication_settings` are the broker settings of every tested node;
+the production compose file sets the same (a test checks them equal).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import uuid
+from base64 import urlsafe_b64encode
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from xml.etree import ElementTree
+
+from kafka import KafkaAdminClient
+from kafka.errors import KafkaError
+
+from rujukan.core.broker import free_port, pdeathsig_hook, port_in_use
+from rujukan.core.errors import BrokerError
+
+READY_TIMEOUT_S = 90.0
+STOP_TIMEOUT_S = 30.0
+JAVA_MIN = 17
+MAIN_CLASS = "kafka.Kafka"
+STORAGE_TOOL = "kafka.tools.StorageTool"
+
+# Every node's broker settings, here and in docker-compose.yml: the referral log is the audit trail
+# (kept for ever), topics are created by Rujukan (or the compose's topics job) with explicit settings,
+# and a consumer group forms at once.
+BROKER_SETTINGS: dict[str, str] = {
+    "auto.create.topics.enable": "false",
+    "log.retention.hours": "-1",
+    "group.initial.rebalance.delay.ms": "0",
+}
+
+
+def replication_settings(nodes: int) -> dict[str, str]:
+    """Replication of the internal topics for a cluster of ``nodes``: three copies, two in sync, when it can."""
+    copies = min(nodes, 3)
+    in_sync = 2 if copies >= 3 else 1
+    return {
+        "offsets.topic.replication.factor": str(copies),
+        "transaction.state.log.replication.factor": str(copies),
+        "transaction.state.log.min.isr": str(in_sync),
+        "default.replication.factor": str(copies),
+        "min.insync.replicas": str(in_sync),
+    }
+
+
+def topic_replication(nodes: int) -> tuple[int, int]:
+    """(replication factor, min.insync.replicas) of Rujukan's topics on a cluster of ``nodes``."""
+    settings = replication_settings(nodes)
+    return int(settings["default.replication.factor"]), int(settings["min.insync.replicas"])
+
+
+# -- the jars ----------------------------------------------------------------------------------------------
+def deploy_dir() -> Path:
+    """deploy/kafka of this installation: packaged in a wheel, or the checkout's own in development."""
+    packaged = Path(__file__).with_name("kafka_deploy")
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[3] / "deploy" / "kafka"
+
+
+def pinned_version() -> str:
+    """The Apache Kafka version pinned in deploy/kafka/pom.xml."""
+    namespace = {"m": "http://maven.apache.org/POM/4.0.0"}
+    found = ElementTree.parse(deploy_dir() / "pom.xml").find("m:properties/m:kafka.version", namespace)  # noqa: S314 - our own file
+    if found is None or not found.text:
+        raise BrokerError("deploy/kafka/pom.xml pins no kafka.version")
+    return found.text.strip()
+
+
+def kafka_home() -> Path:
+    configured = os.environ.get("RUJUKAN_KAFKA_HOME")
+    if configured:
+        return Path(configured).expanduser()
+    return Path.home() / ".cache" / "rujukan" / f"kafka-{pinned_version()}"
+
+
+def _main_jar(home: Path) -> Path:
+    return home / "libs" / f"kafka_2.13-{pinned_version()}.jar"
+
+
+def is_installed(home: Path | None = None) -> bool:
+    return _main_jar(home or kafka_home()).is_file()
+
+
+def java_major() -> int | None:
+    """The major version of the ``java`` on the PATH, or None when there is none."""
+    java = shutil.which("java")
+    if java is None:
+        return None
+    shown = subprocess.run([java, "-version"], capture_output=True, text=True, check=False)  # noqa: S603
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', shown.stderr + shown.stdout)
+    if match is None:
+        return None
+    major = int(match.group(1))
+    return int(match.group(2) or 0) if major == 1 else major
+
+
+def require_java() -> None:
+    major = java_major()
+    if major is None:
+        raise BrokerError(f"Apache Kafka needs Java {JAVA_MIN} or newer, and no java is on the PATH")
+    if major < JAVA_MIN:
+        raise BrokerError(f"Apache Kafka needs Java {JAVA_MIN} or newer; the java on the PATH is {major}")
+
+
+def install(home: Path | None = None) -> Path:
+    """Fetch the pinned jars with Maven into ``home`` (default :func:`kafka_home`); the home. Idempotent."""
+    home = (home or kafka_home()).expanduser().resolve()
+    require_java()
+    if is_installed(home):
+        return home
+    maven = shutil.which("mvn")
+    if maven is None:
+        raise BrokerError("fetching Apache Kafka needs Maven (mvn), and none is on the PATH")
+    home.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="rujukan-kafka-install-") as scratch:
+        shutil.copy(deploy_dir() / "pom.xml", Path(scratch) / "pom.xml")
+        done = subprocess.run(  # noqa: S603 - fixed program and arguments, no shell
+            [maven, "-q", "-B", "-f", str(Path(scratch) / "pom.xml"), f"-Dkafka.home={home}", "package"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    if done.returncode != 0 or not is_installed(home):
+        (home / "install.log").write_text(done.stdout + done.stderr)
+        raise BrokerError(f"Maven could not fetch Apache Kafka {pinned_version()} (log: {home / 'install.log'})")
+    return home
+
+
+# -- the nodes ---------------------------------------------------------------------------------------------
+@dataclass
+class _Node:
+    index: int
+    broker_port: int
+    controller_port: int
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def node_id(self) -> int:
+        return self.index + 1
+
+
+class LocalKafka:
+    """One or more Apache Kafka nodes in ``directory``. Usable as a context manager."""
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        nodes: int = 1,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        supervised: bool = False,
+        heap_mb: int = 384,
+        home: Path | None = None,
+    ) -> None:
+        if nodes < 1:
+            raise BrokerError("a Kafka cluster needs at least one node")
+        self.directory = directory.resolve()
+        self.host = host
+        self.nodes = nodes
+        self._port = port
+        self._supervised = supervised
+        self._heap_mb = heap_mb
+        self._home = home
+        self._nodes: list[_Node] = []
+        self._cluster_id = ""
+
+    # -- what clients need -------------------------------------------------------------------------------
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(f"{self.host}:{node.broker_port}" for node in self._nodes)
+
+    @property
+    def replication(self) -> tuple[int, int]:
+        return topic_replication(self.nodes)
+
+    @property
+    def pid(self) -> int | None:
+        """The first node's process id (for one node: the broker's)."""
+        return self.node_pid(0)
+
+    def node_pid(self, index: int) -> int | None:
+        process = self._nodes[index].process if index < len(self._nodes) else None
+        return process.pid if process is not None and process.poll() is None else None
+
+    def node_log(self, index: int) -> Path:
+        return self.directory / f"node-{index + 1}.log"
+
+    def is_running(self) -> bool:
+        """Every node runs."""
+        return bool(self._nodes) and all(self.node_pid(n.index) is not None for n in self._nodes)
+
+    def running_nodes(self) -> list[int]:
+        return [n.index for n in self._nodes if self.node_pid(n.index) is not None]
+
+    # -- lifecycle ---------------------------------------------------------------------------------------
+    def start(self, *, timeout: float = READY_TIMEOUT_S) -> LocalKafka:
+        """Start every node that is not running and wait until the cluster answers with all of them."""
+        require_java()
+        home = self._home or kafka_home()
+        if not is_installed(home):
+            raise BrokerError(f"Apache Kafka {pinned_version()} is not installed; run: rujukan kafka install")
+        self._prepare()
+        self._format([n for n in self._nodes if not self._formatted(n)], home)
+        for node in self._nodes:
+            if self.node_pid(node.index) is None:
+                self._spawn(node, home)
+        self.wait_ready(timeout=timeout)
+        return self
+
+    def start_node(self, index: int, *, timeout: float = READY_TIMEOUT_S) -> None:
+        """Start one stopped node again and wait until the cluster has every running node."""
+        if self.node_pid(index) is None:
+            self._spawn(self._nodes[index], self._home or kafka_home())
+        self.wait_ready(timeout=timeout)
+
+    def stop_node(self, index: int, *, kill: bool = False, timeout: float = STOP_TIMEOUT_S) -> None:
+        """SIGTERM (a controlled shutdown: leadership moves first) or, with ``kill``, SIGKILL."""
+        _terminate([self._nodes[index].process], kill=kill, timeout=timeout)
+        self._nodes[index].process = None
+
+    def stop(self, *, timeout: float = STOP_TIMEOUT_S) -> None:
+        _terminate([n.process for n in self._nodes], kill=False, timeout=timeout)
+        for node in self._nodes:
+            node.process = None
+
+    def kill(self) -> None:
+        """SIGKILL every node, as a crash of the machine would."""
+        _terminate([n.process for n in self._nodes], kill=True, timeout=STOP_TIMEOUT_S)
+        for node in self._nodes:
+            node.process = None
+
+    def restart(self, *, timeout: float = READY_TIMEOUT_S) -> LocalKafka:
+        """Stop and start every node on the same ports; the log stays."""
+        self.stop()
+        return self.start(timeout=timeout)
+
+    def wait_ready(self, *, timeout: float = READY_TIMEOUT_S) -> None:
+        """Until every running node is a registered, unfenced broker and the quorum has a leader."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            running = self.running_nodes()
+            for node in self._nodes:
+                process = node.process
+                if process is not None and process.poll() is not None:
+                    node.process = None
+                    raise BrokerError(f"Kafka node {node.node_id} exited (log: {self.node_log(node.index)})")
+            if running and self._cluster_answers({self._nodes[i].node_id for i in running}):
+                return
+            time.sleep(0.2)
+        raise BrokerError(f"Kafka on {self.bootstrap} not ready after {timeout:.0f} s (logs in {self.directory})")
+
+    def active_controller(self) -> int | None:
+        """The index of the node that leads the metadata quorum (the active controller), if known."""
+        with _admin(self._running_bootstrap()) as admin:
+            quorum = admin.describe_metadata_quorum()
+        leader = quorum["topics"][0]["partitions"][0]["leader_id"]
+        return int(leader) - 1 if leader is not None and leader >= 1 else None
+
+    def _running_bootstrap(self) -> str:
+        return ",".join(f"{self.host}:{self._nodes[i].broker_port}" for i in self.running_nodes())
+
+    def _cluster_answers(self, expected: set[int]) -> bool:
+        with contextlib.suppress(KafkaError, OSError, KeyError, IndexError, TypeError):
+            bootstrap = self._running_bootstrap()
+            if not all(port_in_use(self.host, int(a.rsplit(":", 1)[1])) for a in bootstrap.split(",")):
+                return False  # TCP first: kafka-python leaks a socket per refused connection
+            with _admin(bootstrap) as admin:
+                brokers = admin.describe_cluster()["brokers"]
+                registered = {b["broker_id"] for b in brokers if not b.get("is_fenced")}
+                return expected <= registered and self.active_controller() is not None
+        return False
+
+    # -- files -------------------------------------------------------------------------------------------
+    def _prepare(self) -> None:
+        """Cluster id and ports from cluster.json (made on the first start), and each node's config."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        meta_path = self.directory / "cluster.json"
+        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+        if meta.get("nodes", self.nodes) != self.nodes:
+            raise BrokerError(f"{self.directory} holds a cluster of {meta['nodes']} nodes, not {self.nodes}")
+        self._cluster_id = meta.get("cluster_id") or urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not self._nodes:
+            ports = self._ports(meta.get("ports"))
+            self._nodes = [_Node(i, ports[i], ports[self.nodes + i]) for i in range(self.nodes)]
+        meta = {"cluster_id": self._cluster_id, "nodes": self.nodes, "ports": self._all_ports()}
+        meta_path.write_text(json.dumps(meta, indent=2))
+        for node in self._nodes:
+            self._config_path(node).write_text(_properties(self._node_settings(node)))
+
+    def _ports(self, stored: list[int] | None) -> list[int]:
+        wanted = 2 * self.nodes
+        if self._port:
+            return [self._port + i for i in range(wanted)]
+        if stored and len(stored) == wanted and not any(port_in_use(self.host, p) for p in stored):
+            return list(stored)
+        ports: list[int] = []
+        while len(ports) < wanted:
+            candidate = free_port(self.host)
+            if candidate not in ports:
+                ports.append(candidate)
+        return ports
+
+    def _all_ports(self) -> list[int]:
+        return [n.broker_port for n in self._nodes] + [n.controller_port for n in self._nodes]
+
+    def _config_path(self, node: _Node) -> Path:
+        return self.directory / f"node-{node.node_id}.properties"
+
+    def _node_settings(self, node: _Node) -> dict[str, str]:
+        voters = ",".join(f"{n.node_id}@{self.host}:{n.controller_port}" for n in self._nodes)
+        return {
+            "process.roles": "broker,controller",
+            "node.id": str(node.node_id),
+            "controller.quorum.voters": voters,
+            "listeners": f"PLAINTEXT://{self.host}:{node.broker_port},CONTROLLER://{self.host}:{node.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://{self.host}:{node.broker_port}",
+            "controller.listener.names": "CONTROLLER",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "log.dirs": str(self.directory / f"node-{node.node_id}"),
+            "num.partitions": "3",
+            # a small machine: few threads per node
+            "num.network.threads": "2",
+            "num.io.threads": "4",
+            "background.threads": "4",
+            "log.cleaner.enable": "false",
+            **BROKER_SETTINGS,
+            **replication_settings(self.nodes),
+        }
+
+    def _spawn(self, node: _Node, home: Path) -> None:
+        if port_in_use(self.host, node.broker_port) or port_in_use(self.host, node.controller_port):
+            raise BrokerError(
+                f"port {node.broker_port} or {node.controller_port} on {self.host} is already in use (Kafka node"
+                f" {node.node_id})"
+            )
+        config = self._config_path(node)
+        with self.node_log(node.index).open("ab") as log:
+            node.process = subprocess.Popen(  # noqa: S603 - java with fixed arguments, no shell
+                [*self._java(home), MAIN_CLASS, str(config)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=self._supervised,
+                preexec_fn=pdeathsig_hook(signal.SIGTERM) if self._supervised else None,
+            )
+
+    def _formatted(self, node: _Node) -> bool:
+        return (self.directory / f"node-{node.node_id}" / "meta.properties").exists()
+
+    def _format(self, nodes: list[_Node], home: Path) -> None:
+        """Format the storage of ``nodes`` (first start only), side by side."""
+        runs = []
+        for node in nodes:
+            command = [*self._java(home, heap_mb=128), STORAGE_TOOL, "format"]
+            command += [f"--cluster-id={self._cluster_id}", f"--config={self._config_path(node)}"]
+            log = self.node_log(node.index).open("wb")
+            runs.append((node, log, subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)))  # noqa: S603
+        failed = []
+        for node, log, process in runs:
+            if process.wait(READY_TIMEOUT_S) != 0:
+                failed.append(node)
+            log.close()
+        if failed:
+            raise BrokerError(
+                f"formatting Kafka node {failed[0].node_id} failed (log: {self.node_log(failed[0].index)})"
+            )
+
+    def _java(self, home: Path, *, heap_mb: int | None = None) -> list[str]:
+        heap = heap_mb or self._heap_mb
+        return [
+            shutil.which("java") or "java",
+            f"-Xmx{heap}m",
+            f"-Xms{min(heap, 128)}m",
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+            "-XX:TieredStopAtLevel=1",  # C1 only: a fraction of the JIT's CPU at start, ample for our loads
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={deploy_dir() / 'log4j2.yaml'}",
+            "-cp",
+            str(home / "libs" / "*"),
+        ]
+
+    def __enter__(self) -> LocalKafka:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def _properties(settings: dict[str, str]) -> str:
+    return "".join(f"{key}={value}\n" for key, value in settings.items())
+
+
+def _terminate(processes: list[subprocess.Popen[bytes] | None], *, kill: bool, timeout: float) -> None:
+    """Signal every process first, then wait for each (the nodes shut down side by side)."""
+    alive = [p for p in processes if p is not None and p.poll() is None]
+    for process in alive:
+        process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+    for process in alive:
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout)
+
+
+@contextlib.contextmanager
+def _admin(bootstrap: str) -> Iterator[KafkaAdminClient]:
+    admin = KafkaAdminClient(
+        bootstrap_servers=bootstrap.split(","),
+        request_timeout_ms=3000,
+        connections_max_idle_ms=10_000,
+        client_id="rujukan-probe",
+    )
+    try:
+        yield admin
+    finally:
+        admin.close()
