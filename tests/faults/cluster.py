@@ -1,6 +1,7 @@
-"""The system under fault: every service as its own process, as production runs them, on one embedded
-broker and three PostgreSQL databases; the harness kills (SIGKILL) and restarts any of them, and makes
-PostgreSQL refuse connections for a while.
+"""The system under fault: every service as its own process, as production runs them, on the session's
+kind of broker (embedded, one Apache Kafka node, or a three-node cluster: ``RUJUKAN_TEST_BROKER``) and
+three PostgreSQL databases; the harness kills (SIGKILL) and restarts any of them, and makes PostgreSQL
+refuse connections for a while.
 
 Processes: ``referral serve`` (the agency API, relay out of process), ``relay run``, ``tracker serve``
 (coordinator API and the tracker consumer), ``notifier run`` (consumers, dispatcher, subscription API).
@@ -22,7 +23,8 @@ from pathlib import Path
 
 import httpx2 as httpx
 
-from rujukan.core.broker import EmbeddedBroker, free_port
+from rujukan.core.broker import Broker, free_port
+from tests.brokers import own_broker, replication
 from tests.databases import database_url
 
 RUJUKAN = [sys.executable, "-m", "rujukan.cli.main"]
@@ -95,7 +97,7 @@ class Service:
 @dataclass
 class Cluster:
     work: Path
-    broker: EmbeddedBroker
+    broker: Broker
     urls: dict[str, str]  # database URLs: referral, tracker, notifier
     master_key: str
     services: dict[str, Service] = field(default_factory=dict)
@@ -114,8 +116,11 @@ class Cluster:
 
     def env(self) -> dict[str, str]:
         base = {k: v for k, v in os.environ.items() if not k.startswith("RUJUKAN_")}
+        replication_factor, min_insync = replication()
         return base | {
             "RUJUKAN_KAFKA_BOOTSTRAP": self.broker.bootstrap,
+            "RUJUKAN_TOPICS__REPLICATION_FACTOR": str(replication_factor),
+            "RUJUKAN_TOPICS__MIN_INSYNC_REPLICAS": str(min_insync),
             "RUJUKAN_REFERRAL_DATABASE_URL": self.urls["referral"],
             "RUJUKAN_TRACKER_DATABASE_URL": self.urls["tracker"],
             "RUJUKAN_NOTIFIER_DATABASE_URL": self.urls["notifier"],
@@ -158,7 +163,7 @@ class Cluster:
 def cluster(work: Path) -> Iterator[Cluster]:
     with ExitStack() as stack:
         urls = {name: stack.enter_context(database_url("postgresql", work / name)) for name in SERVICES_WITH_DB}
-        broker = stack.enter_context(EmbeddedBroker(port=free_port(), log_path=work / "broker.log"))
+        broker = stack.enter_context(own_broker(work))
         running = Cluster(work, broker, urls, base64.b64encode(secrets.token_bytes(32)).decode())
         try:
             running.add("referral", "referral", "serve", port=free_port())

@@ -62,6 +62,9 @@ def test_a_restart_on_apache_kafka_keeps_the_log_and_publishes_nothing_twice(tmp
         again.send_signal(signal.SIGINT)
         again.wait(60)
     assert again.returncode == 0
+    logged = (tmp_path / f"up-{port}.log").read_text()
+    assert "reading it again from offset 0" not in logged  # no consumer started over after a restart
+    assert "republishing everything" not in logged  # and the relay republished nothing
     event_ids = [dict(record.headers)["event_id"] for record in records]
     assert len(records) == 60  # 50 creates and 10 accepts, each once: nothing republished after the restart
     assert len(set(event_ids)) == 60
