@@ -15,6 +15,7 @@ import tempfile
 import threading
 import time
 import uuid
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +73,7 @@ def measure(*, deliveries: int = 5000) -> dict[str, Any]:
             settings = NotifierSettings(
                 _env_file=None,  # type: ignore[call-arg]
                 data_dir=Path(tmp),
-                webhook_allowed_networks=["127.0.0.0/8"],
+                webhook_allowed_networks=[ip_network("127.0.0.0/8")],
                 webhook_allow_http=True,
             )
             db = Database(make_engine(settings.database_url()))

@@ -9,8 +9,11 @@ import json
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from rujukan.audit.replay import ReplayOptions, replay
+from rujukan.cli.main import app
+from rujukan.core.broker import free_port
 from rujukan.tracker.settings import TrackerSettings
 from tests.audit.chains import CODEC, T0, reencode, referral_chain
 from tests.audit.conftest import Cli, publish
@@ -158,3 +161,15 @@ def test_a_report_that_cannot_be_written_is_an_error(audit_settings: TrackerSett
     assert result.exit_code == 1
     assert "cannot write the report" in result.output
     assert "0 violations" in result.output  # the verdict is still shown
+
+
+def test_no_broker_reachable_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app,
+        ["audit", "replay", "--data-dir", str(tmp_path)],
+        env={"RUJUKAN_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}"},
+    )
+    assert result.exit_code == 1
+    assert "Kafka is not reachable" in result.output
+    assert "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) <= 2, result.output

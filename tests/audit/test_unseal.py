@@ -15,6 +15,7 @@ from typer.testing import CliRunner, Result
 
 from rujukan.cli.common import referral_context, tracker_database
 from rujukan.cli.main import app
+from rujukan.core.broker import free_port
 from rujukan.core.codec import EventCodec
 from rujukan.core.lifecycle import Action
 from rujukan.referral.act import act_on_referral
@@ -23,7 +24,7 @@ from rujukan.referral.context import ReferralContext
 from rujukan.referral.create import create_referral
 from rujukan.referral.models import Disclosure
 from rujukan.referral.registry import add_agency
-from rujukan.referral.relay import Relay
+from rujukan.referral.relay import Relay, publishers
 from rujukan.referral.settings import ReferralSettings
 from rujukan.referral.subjects import erase_subject
 from rujukan.tracker.access import TrackerRole, issue_tracker_credential
@@ -153,3 +154,33 @@ def test_unsealing_is_refused_without_an_auditor_and_a_purpose(
     assert message in result.output
     assert not export.exists()
     assert disclosures(system.ctx) == []
+
+
+def test_a_disclosure_that_could_not_be_published_is_published_by_the_referral_service_later(
+    system: System, tmp_path: Path
+) -> None:
+    """The auditor's disclosure is stored before anything opens; when the broker cannot take it then,
+    nothing opens, and the referral service's disclosure outbox publishes it as soon as it can (it was
+    once published only then, and lost for good on failure)."""
+    export = tmp_path / "refused.jsonl"
+    arguments = ["audit", "replay", "--export", str(export), "--unseal", "--purpose", "Pemeriksaan ST-13/2026"]
+    refused = CliRunner().invoke(
+        app,
+        [*arguments, "--data-dir", str(system.data_dir)],
+        env={"RUJUKAN_AUDITOR_CREDENTIAL": system.auditor, "RUJUKAN_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}"},
+    )
+    assert refused.exit_code == 1, refused.output
+    assert not export.exists()
+    [row] = disclosures(system.ctx)
+    assert row.published_at is None
+
+    settings = ReferralSettings().model_copy(update={"data_dir": system.data_dir})
+    loops = publishers(system.ctx, settings).start()
+    try:
+        [record] = read_topic(system.settings, system.settings.topics.audit_events, expected=1, timeout=30)
+    finally:
+        loops.stop()
+    assert record.value == row.payload
+    assert dict(record.headers)["event_type"] == b"SealedDataDisclosed"
+    [published] = disclosures(system.ctx)
+    assert published.published_at is not None

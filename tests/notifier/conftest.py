@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from ipaddress import ip_network
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,7 @@ def notifier_settings(backend: str, tmp_path: Path, broker: Broker) -> Iterator[
             kafka_bootstrap=broker.bootstrap,
             notifier_group_id=f"test.{uuid.uuid4().hex[:12]}.notifier",
             topics=own_topics(),
-            webhook_allowed_networks=["127.0.0.0/8"],
+            webhook_allowed_networks=[ip_network("127.0.0.0/8")],
             webhook_allow_http=True,
             webhook_timeout_s=2.0,
             webhook_first_retry_s=0.2,

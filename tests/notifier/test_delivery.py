@@ -314,3 +314,49 @@ def test_an_address_that_turned_private_is_refused_at_delivery(
     (row,) = deliveries(notifier_db)
     assert row.status == "failed"
     assert "non-public address" in str(row.last_error)
+
+
+def test_an_attempt_that_fails_unexpectedly_counts_and_waits_for_its_retry(
+    notifier_db: Database, notifier_settings: NotifierSettings
+) -> None:
+    """A bug inside an attempt (here the resolver) must not make the dispatcher try the same delivery again
+    and again at once: it counts as a failed attempt and is retried on the schedule (it once looped
+    hundreds of times a second with ``attempts`` staying 0)."""
+    journey = Journey()
+    publish_events(notifier_settings, journey.events)
+    with Receiver() as receiver:
+        subscribe(notifier_db, notifier_settings, RESPONDER, receiver.url("/bapas"))
+        consumer = consumers(notifier_db, notifier_settings)[0]
+        stop = threading.Event()
+        thread = threading.Thread(target=consumer.run, args=(stop,), daemon=True)
+        thread.start()
+        try:
+            wait_for(lambda: len(deliveries(notifier_db)) == 1)
+        finally:
+            stop.set()
+            thread.join(30)
+
+        calls: list[str] = []
+
+        def broken_resolver(host: str, port: int) -> list[str]:
+            calls.append(host)
+            raise RuntimeError("a bug")
+
+        slow_retry = notifier_settings.model_copy(update={"webhook_first_retry_s": 60.0, "webhook_max_retry_s": 120.0})
+        dispatcher = Dispatcher(notifier_db, slow_retry, resolver=broken_resolver)
+        stop = threading.Event()
+        thread = threading.Thread(target=dispatcher.run, args=(stop,), daemon=True)
+        thread.start()
+        try:
+            wait_for(lambda: deliveries(notifier_db)[0].attempts == 1)
+            time.sleep(1.0)
+        finally:
+            stop.set()
+            thread.join(30)
+    (row,) = deliveries(notifier_db)
+    assert len(calls) == 1
+    assert row.attempts == 1
+    assert row.status == "pending"
+    assert "internal error (RuntimeError)" in str(row.last_error)
+    assert row.next_attempt_at is not None
+    assert row.next_attempt_at > dt.datetime.now(dt.UTC) + dt.timedelta(seconds=30)

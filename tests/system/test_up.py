@@ -44,12 +44,12 @@ def wait_for(check: Any, timeout: float = 60, every: float = 0.2) -> Any:
 
 
 @contextmanager
-def up(data: Path, port: int, *options: str) -> Iterator[subprocess.Popen[bytes]]:
+def up(data: Path, port: int, *options: str, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
     log_path = data.parent / f"up-{port}.log"
     log = log_path.open("ab")
     process = subprocess.Popen(
         [*RUJUKAN, "up", "--data-dir", str(data), "--port", str(port), *options],
-        env=clean_env(),
+        env=clean_env() | (env or {}),
         stdout=log,
         stderr=log,
     )

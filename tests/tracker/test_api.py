@@ -84,6 +84,9 @@ def test_handoffs_come_overdue_first_and_filter(app_client: tuple[TestClient, An
     assert page["total"] == 4
     assert page["items"][0]["referral_id"] == str(sample["overdue"].referral_id)
     assert page["items"][0]["overdue"] is True
+    assert page["items"][0]["next_due_at"] == page["items"][0]["ack_due_at"]  # the dashboard shows it: late since
+    fresh = next(i for i in page["items"] if i["referral_id"] == str(sample["fresh"].referral_id))
+    assert fresh["next_due_at"] == fresh["ack_due_at"]
     done = next(i for i in page["items"] if i["referral_id"] == str(sample["done"].referral_id))
     assert done["next_due_at"] is None  # accepted: no clock runs any more
     assert [i["overdue"] for i in page["items"][1:]] == [False, False, False]

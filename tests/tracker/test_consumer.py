@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import insert
 from sqlmodel import select
 
 from rujukan.core.codec import EventCodec
 from rujukan.core.db import Database
+from rujukan.core.kafka.chain_consumer import ChainConsumer
+from rujukan.tracker.batch import apply_events
 from rujukan.tracker.consumer import TrackerConsumer
-from rujukan.tracker.models import HandoffRow, HistoryRow, ProcessedEvent
+from rujukan.tracker.models import ConsumerPosition, HandoffRow, HistoryRow, ProcessedEvent
 from rujukan.tracker.settings import TrackerSettings
 from tests.brokers import own_broker
 from tests.kafka_helpers import publish_events, read_topic
@@ -148,4 +152,45 @@ def test_a_broker_log_reset_is_followed_and_deduplicated(
             publish(settings, events)
             wait_for(lambda: statuses(tracker_db, sample) == EXPECTED, timeout=60)
             wait_for(lambda: _processed(tracker_db) == len(events))
+    assert history_count(tracker_db) == len(events)
+
+
+def test_a_batch_that_hits_an_integrity_error_is_read_again_and_applied_once(
+    tracker_settings: TrackerSettings, tracker_db: Database
+) -> None:
+    """Another consumer may store an event's processed row first (a rebalance, a watchdog rebuild): the
+    batch fails with an IntegrityError, nothing of it is committed, and the consumer reads it again from
+    its stored positions, skipping what was applied. It once killed the consumer for good."""
+    sample = journeys()
+    events = [e for j in sample for e in j.events]
+    publish(tracker_settings, events)
+    policy = tracker_settings.sla_policy()
+    collisions: list[str] = []
+
+    def colliding(session: Any, batch: list[Any], dead_letter: Any, result: Any) -> None:
+        if not collisions:  # the first batch: the same processed row twice, as two consumers would write it
+            collisions.append(str(batch[0][1]["event_id"]))
+            row = {"event_id": collisions[0], "outcome": "applied"}
+            session.execute(insert(ProcessedEvent.__table__), [row])  # type: ignore[attr-defined]
+            session.execute(insert(ProcessedEvent.__table__), [row])  # type: ignore[attr-defined]
+        apply_events(session, batch, policy=policy, dead_letter=dead_letter, result=result)
+
+    consumer = ChainConsumer(
+        tracker_db,
+        tracker_settings,
+        name="tracker-v1",
+        group_id=tracker_settings.tracker_group_id,
+        positions=ConsumerPosition,
+        applier=colliding,
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=consumer.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: statuses(tracker_db, sample) == EXPECTED, timeout=60)
+        wait_for(lambda: _processed(tracker_db) == len(events))
+    finally:
+        stop.set()
+        thread.join(30)
+    assert len(collisions) == 1
     assert history_count(tracker_db) == len(events)

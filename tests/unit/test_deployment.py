@@ -14,8 +14,10 @@ import pytest
 import typer
 import yaml
 from jsonschema import Draft7Validator
+from prometheus_client import Counter, Gauge, Histogram
 
 from rujukan.cli.main import app
+from rujukan.core import metrics
 from rujukan.core.apache_kafka import BROKER_SETTINGS, pinned_version, replication_settings, topic_replication
 from rujukan.core.kafka.topics import TOPIC_CONFIGS, rujukan_topics
 from rujukan.core.settings import CoreSettings, KafkaTopics
@@ -156,3 +158,20 @@ def test_a_three_node_cluster_replicates_three_times_with_two_in_sync() -> None:
     assert replication_settings(3)["min.insync.replicas"] == "2"
     assert topic_replication(3) == (3, 2)
     assert topic_replication(1) == (1, 1)
+
+
+def test_the_monitoring_files_name_only_metrics_that_exist_and_the_compose_ports() -> None:
+    monitoring = ROOT / "deploy" / "monitoring"
+    exported = {metric._name for metric in vars(metrics).values() if isinstance(metric, Counter | Gauge | Histogram)}
+    exported |= {f"{name}_total" for name in exported}  # counters are exposed with _total
+    dashboard = json.loads((monitoring / "grafana-dashboard.json").read_text())
+    expressions = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    rules = yaml.safe_load((monitoring / "rules.yml").read_text())
+    expressions += [r["expr"] for g in rules["groups"] for r in g["rules"]]
+    used = {re.sub(r"_(bucket|count|sum)$", "", n) for e in expressions for n in re.findall(r"rujukan_[a-z_]+", e)}
+    assert used
+    assert used <= exported, used - exported
+    scrape = yaml.safe_load((monitoring / "prometheus.yml").read_text())
+    targets = {t for c in scrape["scrape_configs"] for s in c["static_configs"] for t in s["targets"]}
+    served = {f"{name}:{COMPOSE['services'][name]['command'][-1]}" for name in ("referral", "tracker", "notifier")}
+    assert targets == served

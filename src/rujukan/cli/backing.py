@@ -65,6 +65,10 @@ class Backing:
             found["postgres"] = self.postgres
         return found
 
+    def checks(self) -> dict[str, str]:
+        """Readiness of what ``up`` runs beside the services: each child process runs."""
+        return {name: "ok" if child.is_running() else "not running" for name, child in self.children().items()}
+
     def stop(self) -> None:
         """The broker first (the services have stopped), then PostgreSQL."""
         for child in self.children().values():

@@ -3,7 +3,8 @@
 Commands only translate arguments into a call and the result into output and an exit status. Messages
 for people go to stderr; a command's data (a secret, a JSON list) alone goes to stdout. A RujukanError
 becomes a one-line message and exit status 1, never a stack trace; so does a database that stays
-unreachable (the message names the error class, never the URL, which may hold a password).
+unreachable (the message names the error class, never the URL, which may hold a password), a broker
+that cannot be reached, and settings that are not valid (named, without their value).
 """
 
 from __future__ import annotations
@@ -12,12 +13,23 @@ import sys
 from typing import Any
 
 import typer
+from kafka.errors import KafkaError
+from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 from typer.core import TyperGroup
 
 from rujukan.cli import agency, audit, broker, demo, kafka, notifier, referral, schemas, tracker, up
 from rujukan.cli.output import report_error
 from rujukan.core.errors import RujukanError
+
+
+def settings_problem(exc: ValidationError) -> str:
+    """The first problem of invalid settings as ``RUJUKAN_NAME: what is wrong``, without the value (which may
+    be a secret)."""
+    first = exc.errors(include_input=False, include_url=False)[0]
+    names = [str(part) for part in first["loc"] if not isinstance(part, int)]
+    name = "RUJUKAN_" + "__".join(names).upper() if names else "a setting"
+    return f"{name}: {first['msg']}"
 
 
 class RujukanGroup(TyperGroup):
@@ -32,6 +44,15 @@ class RujukanGroup(TyperGroup):
         except OperationalError as exc:
             reason = type(exc.orig).__name__ if exc.orig else "OperationalError"
             report_error(f"the database is not reachable ({reason}); is it running, and is its URL right?")
+            raise typer.Exit(1) from exc
+        except KafkaError as exc:
+            report_error(
+                f"Kafka is not reachable ({type(exc).__name__}); is the broker running, and is "
+                "RUJUKAN_KAFKA_BOOTSTRAP (or the running system of --data-dir) right?"
+            )
+            raise typer.Exit(1) from exc
+        except ValidationError as exc:
+            report_error(f"invalid setting: {settings_problem(exc)}")
             raise typer.Exit(1) from exc
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import NoReturn
 
 import typer
@@ -22,8 +23,31 @@ def fail(message: str, *, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-def configure_logging() -> None:
-    """Service logs on stderr; kafka-python's and the HTTP client's chatter only from warnings up."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("kafka").setLevel(logging.WARNING)
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def configure_logging(*, kafka_log: Path | None = None) -> None:
+    """Service logs on stderr; kafka-python's and the HTTP client's chatter only from warnings up.
+
+    With ``kafka_log`` (``rujukan up``), kafka-python's lines go to that file instead of the console: while
+    a broker restarts it writes dozens a second, and Rujukan's own loops already say what an operator
+    needs (which loop is failing, since when, and when it works again)."""
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    kafka = logging.getLogger("kafka")
+    kafka.setLevel(logging.WARNING)
+    kafka.addFilter(_NotASlowTask())
+    if kafka_log is not None:
+        handler = logging.FileHandler(kafka_log, encoding="utf-8")
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        handler.addFilter(_NotASlowTask())
+        kafka.addHandler(handler)
+        kafka.propagate = False
     logging.getLogger("httpx2").setLevel(logging.WARNING)  # one line per webhook attempt is the delivery log's job
+
+
+class _NotASlowTask(logging.Filter):
+    """kafka-python warns that one of its tasks "is blocking the event loop" whenever its thread waited for
+    the interpreter lock, which on a busy process is every few seconds and says nothing to act on."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "blocking the event loop" not in str(record.msg)

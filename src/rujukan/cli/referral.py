@@ -13,7 +13,7 @@ import uvicorn
 from rujukan.cli.common import DataDir, referral_context, referral_settings
 from rujukan.cli.output import configure_logging, err
 from rujukan.referral.api.app import create_app
-from rujukan.referral.relay import Relay
+from rujukan.referral.relay import publishers
 from rujukan.referral.subjects import set_legal_hold
 
 referral_app = typer.Typer(help="The referral service (agency API).", no_args_is_help=True)
@@ -44,7 +44,9 @@ def run_relay(data_dir: DataDir = None) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
     err.print(f"relay publishing to {settings.topics.referral_events} on {settings.kafka_bootstrap}", markup=False)
-    Relay(referral_context(data_dir), settings).run(stop)
+    loops = publishers(referral_context(data_dir), settings).start()
+    stop.wait()
+    loops.stop()
     err.print("relay stopped", markup=False)
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from pathlib import Path
@@ -12,7 +13,7 @@ from rujukan.notifier.settings import NotifierSettings
 
 RUNNING = "running.json"
 CREDENTIALS = "credentials.json"
-LOOPBACK = ["127.0.0.0/8", "::1/128"]
+LOOPBACK = [ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")]
 N = TypeVar("N", bound=NotifierSettings)
 
 

@@ -29,6 +29,8 @@ from typing import Annotated, Any
 import typer
 import uvicorn
 from sqlmodel import select
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
 
 from rujukan.cli.backing import Backing, BrokerKind, start_backing, supervise
 from rujukan.cli.common import DataDir, notifier_settings, referral_settings, tracker_settings
@@ -37,6 +39,8 @@ from rujukan.cli.output import configure_logging, err, fail
 from rujukan.cli.system import CREDENTIALS, RUNNING, local_webhooks, read_json, running_system, write_private
 from rujukan.core.broker import port_in_use
 from rujukan.core.db import Database, make_engine
+from rujukan.core.health import answer, joined
+from rujukan.core.metrics import exposition
 from rujukan.notifier.api.app import create_app as notifier_app
 from rujukan.notifier.api.auth import Unauthenticated as NotifierUnauthenticated
 from rujukan.notifier.migrate import upgrade as notifier_upgrade
@@ -84,18 +88,36 @@ def _under(path: str, prefix: str) -> bool:
 
 
 class OneAddress:
-    """An ASGI app routing by path to the services' own apps and running all their lifespans."""
+    """An ASGI app routing by path to the services' own apps and running all their lifespans; ``/readyz``
+    joins the three services' readiness and the ``backing`` checks (broker, PostgreSQL), ``/metrics``
+    shows every metric of the process."""
 
-    def __init__(self, referral: Any, tracker: Any, notifier: Any, extra: dict[str, Asgi] | None = None) -> None:
+    def __init__(
+        self,
+        referral: Any,
+        tracker: Any,
+        notifier: Any,
+        extra: dict[str, Asgi] | None = None,
+        backing: Callable[[], dict[str, str]] | None = None,
+    ) -> None:
         self._apps = {"/referral": referral, "/tracker": tracker, "/notifier": notifier}
         self._referral, self._tracker, self._notifier = referral, tracker, notifier
         self._extra = extra or {}
+        self._backing = backing or dict
+
+    def readiness(self) -> dict[str, str]:
+        services = [(name.strip("/"), getattr(app.state, "readiness", None)) for name, app in self._apps.items()]
+        checks = joined((name, found) for name, found in services if found is not None)
+        return {**self._backing(), **checks} if len(checks) else {"services": "starting"}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
             return
         path: str = scope["path"]
+        if path in ("/readyz", "/metrics"):
+            await self._health(path, scope, receive, send)
+            return
         for prefix, app in self._apps.items():
             if _under(path, prefix):
                 await app({**scope, "root_path": scope.get("root_path", "") + prefix}, receive, send)
@@ -111,6 +133,14 @@ class OneAddress:
             await self._notifier(scope, receive, send)
         else:
             await self._tracker(scope, receive, send)
+
+    async def _health(self, path: str, scope: Scope, receive: Receive, send: Send) -> None:
+        if path == "/readyz":
+            response: Response = answer(await run_in_threadpool(self.readiness))
+        else:
+            body, content_type = exposition()
+            response = Response(body, media_type=content_type)
+        await response(scope, receive, send)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         await receive()  # lifespan.startup
@@ -143,11 +173,11 @@ def up(
     demo: Annotated[bool, typer.Option("--demo", help="Register demo agencies and drive demo journeys.")] = False,
 ) -> None:
     """Run everything (broker, referral service, relay, tracker, notifier, dashboard) on one address."""
-    configure_logging()
-    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
     data = (data_dir or referral_settings(None).data_dir).resolve()
     data.mkdir(parents=True, exist_ok=True)
+    configure_logging(kafka_log=data / "kafka-clients.log")
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     already = running_system(data)
     if already is not None:
         fail(f"Rujukan already runs on {data} (pid {already['pid']}, {already.get('http')}); stop it first")
@@ -249,6 +279,7 @@ def _compose(data: Path, backing: Backing, base_url: str, *, demo: bool) -> OneA
         tracker_app(tracker, db=tracker_db),
         notifier_app(notifier, db=notifier_db, agency_check=agency_of),
         extra={"/demo/webhooks": WebhookInbox(secrets_of)},
+        backing=backing.checks,
     )
     return app
 

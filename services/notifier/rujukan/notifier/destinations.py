@@ -39,7 +39,7 @@ def resolve(host: str, port: int) -> list[str]:
 def check_destination(
     url: str,
     *,
-    allowed_networks: Sequence[str] = (),
+    allowed_networks: Sequence[str | IpNetwork] = (),
     allow_http: bool = False,
     resolver: Resolver = resolve,
 ) -> None:

@@ -14,6 +14,10 @@ A delivery that fails for good (retry window exhausted, a permanent 4xx, a 410 t
 subscription, an unsafe destination) is marked failed and then published to the dead-letter topic by
 :class:`FailedDeliveries`, an outbox, so a broker outage delays the dead letter but cannot lose it. The
 notifier is meant to run as a single instance (like the relay): two would send deliveries twice.
+
+The dispatcher is a worker of the loop supervisor (:mod:`rujukan.core.loops`): ``step`` stores finished
+attempts and hands out due ones, ``close`` waits for the attempts under way and drops the pool and the
+HTTP client, ``backlog`` counts the deliveries due now.
 """
 
 from __future__ import annotations
@@ -31,13 +35,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx2 as httpx
-from sqlalchemy import and_, exists, update
+from sqlalchemy import and_, exists, func, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
+from rujukan.core import metrics
 from rujukan.core.db import Database
 from rujukan.core.kafka.outbox import OutboxMessage
+from rujukan.core.loops import run_until
 from rujukan.notifier.destinations import Resolver, Unresolvable, UnsafeDestination, check_destination, resolve
 from rujukan.notifier.models import DeliveryRow, PublisherState, SubscriptionRow
 from rujukan.notifier.retry import RetryPolicy, Verdict, parse_retry_after, verdict
@@ -104,42 +110,58 @@ class Dispatcher:
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._resolver = resolver
         self._policy: RetryPolicy = settings.retry_policy()
-        self._client = client or httpx.Client(
-            follow_redirects=False,
-            timeout=settings.webhook_timeout_s,
-            headers={"user-agent": USER_AGENT},
-            trust_env=False,  # no proxy from the environment: the SSRF guard must see where we connect
-            limits=httpx.Limits(max_connections=settings.webhook_workers * 2),
-        )
-        self._pool = ThreadPoolExecutor(max_workers=settings.webhook_workers, thread_name_prefix="webhook")
+        self._given_client = client
+        self._client = client or self._new_client()
+        self._pool: ThreadPoolExecutor | None = self._new_pool()
         self._lock = threading.Lock()
         self._in_flight: dict[int, str] = {}  # delivery id -> subscription id, until its outcome is stored
         self._per_subscription: Counter[str] = Counter()
         self._outcomes: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
         self._wake = threading.Event()
 
-    # -- the loop ------------------------------------------------------------------------------------
+    def _new_client(self) -> httpx.Client:
+        return httpx.Client(
+            follow_redirects=False,
+            timeout=self._settings.webhook_timeout_s,
+            headers={"user-agent": USER_AGENT},
+            trust_env=False,  # no proxy from the environment: the SSRF guard must see where we connect
+            limits=httpx.Limits(max_connections=self._settings.webhook_workers * 2),
+        )
+
+    def _new_pool(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(max_workers=self._settings.webhook_workers, thread_name_prefix="webhook")
+
+    def _pool_or_new(self) -> ThreadPoolExecutor:
+        """The attempt pool; after ``close`` a new one, with a new HTTP client."""
+        if self._pool is None:
+            self._pool = self._new_pool()
+            self._client = self._given_client or self._new_client()
+        return self._pool
+
+    # -- the loop worker (rujukan.core.loops) ---------------------------------------------------------
     def wake(self, *_: Any) -> None:
         """Look for work now (new deliveries were stored, or an attempt finished)."""
         self._wake.set()
 
+    def step(self) -> int:
+        """Store finished attempts' outcomes, hand due deliveries to the pool; how many of both."""
+        self._wake.clear()
+        return self.store_outcomes() + self.dispatch_once()
+
+    def idle(self) -> None:
+        self._wake.wait(IDLE_WAIT_S)
+
+    def backlog(self) -> int:
+        """Deliveries due now (for the watchdog: due work and no attempt finishing means a stall)."""
+        query = select(func.count()).where(
+            DeliveryRow.status == PENDING, col(DeliveryRow.next_attempt_at) <= self._clock()
+        )
+        with self._db.read() as session:
+            return int(session.exec(query).one())
+
     def run(self, stop: threading.Event) -> None:
-        try:
-            while not stop.is_set():
-                self._wake.clear()
-                try:
-                    self.store_outcomes()
-                    submitted = self.dispatch_once()
-                except OperationalError:
-                    log.warning("dispatcher: database unavailable; trying again shortly")
-                    submitted = 0
-                except Exception as exc:  # the loop must outlive any one bad round
-                    log.error("dispatcher: unexpected %s; trying again shortly", type(exc).__name__)
-                    submitted = 0
-                if submitted == 0:
-                    self._wake.wait(IDLE_WAIT_S)
-        finally:
-            self.close()
+        """Run under a supervisor of its own until ``stop`` (tests)."""
+        run_until(stop, {"dispatcher": self})
 
     def dispatch_once(self) -> int:
         """Hand every due queue head to the pool (within the caps); how many were handed over."""
@@ -157,7 +179,7 @@ class Dispatcher:
                     continue
                 self._in_flight[job.delivery_id] = job.subscription_id
                 self._per_subscription[job.subscription_id] += 1
-            self._pool.submit(self._work, job)
+            self._pool_or_new().submit(self._work, job)
             submitted += 1
         return submitted
 
@@ -184,12 +206,17 @@ class Dispatcher:
         return len(outcomes)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        """Let the attempts under way finish, store their outcomes, and drop the pool and the client (the
+        next step makes new ones)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
         try:
             self.store_outcomes()
         except OperationalError:
             log.warning("dispatcher: outcomes of the last attempts not stored; they will be sent again")
-        self._client.close()
+        if self._given_client is None:
+            self._client.close()
 
     def _release(self, delivery_id: int) -> None:
         subscription_id = self._in_flight.pop(delivery_id, None)
@@ -248,10 +275,14 @@ class Dispatcher:
     def _work(self, job: Job) -> None:
         try:
             self._outcomes.put(self._try(job))
-        except Exception as exc:  # a worker must never die; the delivery stays pending
-            log.warning("webhook delivery %s: %s; it stays pending", job.delivery_id, type(exc).__name__)
-            with self._lock:
-                self._release(job.delivery_id)
+        except Exception as exc:  # a worker must never die: the attempt counts as failed, retried later
+            log.error("webhook delivery %s: unexpected %s; retried later", job.delivery_id, type(exc).__name__)
+            try:
+                failed = Answer(status=None, error=f"internal error ({type(exc).__name__})")
+                self._outcomes.put(self._outcome(job, failed, self._clock()))
+            except Exception:  # the outcome itself cannot be made: the delivery stays as it was
+                with self._lock:
+                    self._release(job.delivery_id)
         finally:
             self._wake.set()
 
@@ -335,7 +366,9 @@ class Dispatcher:
                         session, o.job.subscription_id, "the receiver answered 410 Gone", o.values["last_attempt_at"]
                     )
         for o in outcomes:
+            metrics.WEBHOOK_ATTEMPTS.labels(outcome=o.verdict.value).inc()
             if o.values.get("status") == FAILED:
+                metrics.DEAD_LETTERS.labels(reason="webhook_failed").inc()
                 log.warning(
                     "webhook delivery %s to %s failed for good: %s",
                     o.job.delivery_id,
@@ -416,6 +449,11 @@ class FailedDeliveries:
             session.execute(
                 update(DeliveryRow).where(col(DeliveryRow.id).in_(positions)).values(dead_lettered_at=utc_now())
             )
+
+    def backlog(self) -> int:
+        query = select(func.count()).where(DeliveryRow.status == FAILED, col(DeliveryRow.dead_lettered_at).is_(None))
+        with self._db.read() as session:
+            return int(session.exec(query).one())
 
     def stored_topic_id(self) -> str | None:
         with self._db.read() as session:

@@ -1,6 +1,5 @@
-"""The notifier's moving parts, started together: two consumers (referral events, SLA breaches), the
-dispatcher, and the publisher of failed deliveries to the dead-letter topic. Each runs on its own thread
-until ``stop`` is set."""
+"""The notifier's moving parts, started together under one loop supervisor: two consumers (referral
+events, SLA breaches), the dispatcher, and the publisher of failed deliveries to the dead-letter topic."""
 
 from __future__ import annotations
 
@@ -11,6 +10,7 @@ from rujukan.core.codec import EventCodec
 from rujukan.core.db import Database
 from rujukan.core.kafka.chain_consumer import ChainConsumer
 from rujukan.core.kafka.outbox import OutboxPublisher
+from rujukan.core.loops import Supervisor
 from rujukan.notifier.dispatch import Clock, Dispatcher, FailedDeliveries, utc_now
 from rujukan.notifier.intake import route_events
 from rujukan.notifier.models import ConsumerPosition
@@ -18,6 +18,7 @@ from rujukan.notifier.settings import NotifierSettings
 
 CONSUMER = "notifier-v1"
 SLA_CONSUMER = "notifier-sla-v1"
+CONSUMER_LOOPS = ("notifier-consumer", "notifier-sla-consumer")
 
 
 def consumers(
@@ -58,13 +59,21 @@ class Notifier:
             name="notifier-dlq",
         )
 
+    def supervisor(self) -> Supervisor:
+        """Every part under one supervisor, not started yet."""
+        supervisor = Supervisor()
+        for name, consumer in zip(CONSUMER_LOOPS, self.consumers, strict=True):
+            supervisor.add(name, consumer)
+        return supervisor.add("notifier-dispatcher", self.dispatcher).add("notifier-dlq", self.dead_letters)
+
     def threads(self, stop: threading.Event) -> list[threading.Thread]:
-        """Started threads running every part until ``stop`` is set."""
-        targets = [c.run for c in self.consumers] + [self.dispatcher.run, self.dead_letters.run]
-        names = ["notifier-consumer", "notifier-sla-consumer", "notifier-dispatcher", "notifier-dlq"]
-        threads = [
-            threading.Thread(target=t, args=(stop,), name=n, daemon=True) for t, n in zip(targets, names, strict=True)
-        ]
-        for thread in threads:
-            thread.start()
-        return threads
+        """Every part running (under a supervisor) until ``stop`` is set; the thread that waits for it."""
+        thread = threading.Thread(target=_supervise_until, args=(self.supervisor(), stop), name="notifier")
+        thread.start()
+        return [thread]
+
+
+def _supervise_until(supervisor: Supervisor, stop: threading.Event) -> None:
+    supervisor.start()
+    stop.wait()
+    supervisor.stop()

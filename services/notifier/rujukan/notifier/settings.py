@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, IPvAnyNetwork
 
 from rujukan.core.settings import CoreSettings
 from rujukan.notifier.retry import RetryPolicy
@@ -21,9 +21,10 @@ class NotifierSettings(CoreSettings):
         default="http://127.0.0.1:8000",
         description="Base URL of the referral service, which vouches for agency credentials on the notifier API.",
     )
-    webhook_allowed_networks: list[str] = Field(
+    webhook_allowed_networks: list[IPvAnyNetwork] = Field(
         default_factory=list,
-        description='Non-public networks webhooks may go to, as JSON, e.g. ["127.0.0.0/8"] (SSRF guard).',
+        description='Non-public networks webhooks may go to, as JSON, e.g. ["127.0.0.0/8"] (SSRF guard); '
+        "an entry that is not a network is refused at start.",
     )
     webhook_allow_http: bool = Field(default=False, description="Allow plain-http webhook URLs (tests, local demo).")
     webhook_timeout_s: float = Field(default=10.0, gt=0, le=60, description="Timeout of one webhook attempt.")

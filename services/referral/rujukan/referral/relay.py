@@ -1,4 +1,5 @@
-"""The referral service's outbox relay: the event store, published by rujukan.core.kafka.outbox.
+"""The referral service's outboxes: the event store (the relay) and the record of disclosures, each
+published by rujukan.core.kafka.outbox under the loop supervisor.
 
 Events go out in ``position`` order with key = referral_id and the headers ``event_type`` and
 ``event_id``. See the outbox module for the guarantees (at least once, in order, republish after a
@@ -7,14 +8,13 @@ broker log reset, producer rebuilt after errors).
 
 from __future__ import annotations
 
-import threading
-
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlmodel import col, select
 
 from rujukan.core.kafka.outbox import OutboxMessage, OutboxPublisher
+from rujukan.core.loops import Supervisor
 from rujukan.referral.context import ReferralContext
-from rujukan.referral.models import ReferralEvent, RelayState
+from rujukan.referral.models import Disclosure, ReferralEvent, RelayState
 from rujukan.referral.settings import ReferralSettings
 
 BATCH_SIZE = 1000
@@ -54,6 +54,11 @@ class EventStoreOutbox:
                 .values(published_at=self._ctx.clock())
             )
 
+    def backlog(self) -> int:
+        query = select(func.count()).where(col(ReferralEvent.published_at).is_(None))
+        with self._ctx.read() as session:
+            return int(session.exec(query).one())
+
     def stored_topic_id(self) -> str | None:
         with self._ctx.read() as session:
             state = session.get(RelayState, self._topic)
@@ -72,18 +77,58 @@ class Relay(OutboxPublisher):
         super().__init__(settings, EventStoreOutbox(ctx, topic), topic=topic, name="relay", batch_size=batch_size)
 
 
-class RelayThread:
-    """The relay on a background thread (inside ``referral serve`` or ``rujukan up``)."""
+class DisclosureOutbox:
+    """Stored SealedDataDisclosed events seen as an outbox of the audit topic: a disclosure whose
+    publication failed when the auditor asked is published as soon as the broker takes it."""
 
-    def __init__(self, ctx: ReferralContext, settings: ReferralSettings) -> None:
-        self._relay = Relay(ctx, settings)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._relay.run, args=(self._stop,), name="rujukan-relay", daemon=True)
+    def __init__(self, ctx: ReferralContext, topic: str) -> None:
+        self._ctx = ctx
+        self._topic = topic
 
-    def start(self) -> RelayThread:
-        self._thread.start()
-        return self
+    def unpublished(self, limit: int) -> list[OutboxMessage]:
+        query = (
+            select(Disclosure)
+            .where(col(Disclosure.published_at).is_(None))
+            .order_by(col(Disclosure.occurred_at))
+            .limit(limit)
+        )
+        with self._ctx.read() as session:
+            rows = session.exec(query).all()
+        return [
+            OutboxMessage(
+                position=row.event_id,
+                key=row.event_id.encode(),
+                value=row.payload,
+                headers=[("event_type", b"SealedDataDisclosed"), ("event_id", row.event_id.encode())],
+            )
+            for row in rows
+        ]
 
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self._thread.join(timeout)
+    def mark_published(self, positions: list[int | str]) -> None:
+        with self._ctx.transaction() as session:
+            session.execute(
+                update(Disclosure).where(col(Disclosure.event_id).in_(positions)).values(published_at=self._ctx.clock())
+            )
+
+    def backlog(self) -> int:
+        query = select(func.count()).where(col(Disclosure.published_at).is_(None))
+        with self._ctx.read() as session:
+            return int(session.exec(query).one())
+
+    def stored_topic_id(self) -> str | None:
+        with self._ctx.read() as session:
+            state = session.get(RelayState, self._topic)
+            return state.topic_id if state else None
+
+    def reset(self, topic_id: str, *, republish: bool) -> None:
+        with self._ctx.transaction() as session:
+            if republish:
+                session.execute(update(Disclosure).values(published_at=None))
+            session.merge(RelayState(topic=self._topic, topic_id=topic_id, updated_at=self._ctx.clock()))
+
+
+def publishers(ctx: ReferralContext, settings: ReferralSettings) -> Supervisor:
+    """The referral service's loops (the relay and the disclosure outbox) under one supervisor, not started."""
+    audit = settings.topics.audit_events
+    disclosures = OutboxPublisher(settings, DisclosureOutbox(ctx, audit), topic=audit, name="disclosures")
+    return Supervisor().add("relay", Relay(ctx, settings)).add("disclosures", disclosures)

@@ -74,6 +74,7 @@ def apply_events(
         result.applied += 1
     _write(session, batch, changed, policy)
     result.changed.extend(changed)
+    result.tallies["sla_breaches"] += len(batch.new_breaches)
 
 
 def _read(session: Session, events: list[tuple[Any, dict[str, Any]]]) -> _Batch:

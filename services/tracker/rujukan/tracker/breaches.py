@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from rujukan.core.codec import EventCodec
@@ -117,6 +117,11 @@ class BreachOutbox:
                 if row is not None:
                     row.published_at = now
                     session.add(row)
+
+    def backlog(self) -> int:
+        query = select(func.count()).where(col(SlaBreachRow.published_at).is_(None))
+        with self._db.read() as session:
+            return int(session.exec(query).one())
 
     def stored_topic_id(self) -> str | None:
         with self._db.read() as session:

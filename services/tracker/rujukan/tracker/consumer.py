@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Any
 
+from rujukan.core import metrics
 from rujukan.core.codec import EventCodec
 from rujukan.core.db import Database
-from rujukan.core.kafka.chain_consumer import ChainConsumer
+from rujukan.core.kafka.chain_consumer import BatchResult, ChainConsumer
 from rujukan.tracker.batch import apply_events
 from rujukan.tracker.models import ConsumerPosition
 from rujukan.tracker.settings import TrackerSettings
@@ -36,3 +38,8 @@ class TrackerConsumer(ChainConsumer):
             codec=codec,
             on_change=on_change,
         )
+
+    def apply(self, records: Iterable[Any], *, topic_id: str) -> BatchResult:
+        result = super().apply(records, topic_id=topic_id)
+        metrics.SLA_BREACHES.inc(result.tallies["sla_breaches"])  # committed: counted once
+        return result

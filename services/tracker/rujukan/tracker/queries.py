@@ -143,9 +143,13 @@ def list_handoffs(
 
 def _out(row: HandoffRow, now: dt.datetime) -> HandoffOut:
     out = HandoffOut.model_validate(row)
-    out.overdue = (row.ack_stopped_at is None and row.ack_due_at < now) or (
-        row.respond_stopped_at is None and row.respond_due_at < now
-    )
+    running = [
+        due
+        for stopped, due in ((row.ack_stopped_at, row.ack_due_at), (row.respond_stopped_at, row.respond_due_at))
+        if stopped is None
+    ]
+    out.next_due_at = min(running) if running else None
+    out.overdue = out.next_due_at is not None and out.next_due_at < now  # the same as overdue_condition
     return out
 
 

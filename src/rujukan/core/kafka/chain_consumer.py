@@ -8,29 +8,35 @@ assignment the consumer seeks to the stored offsets; when the topic id differs f
 broker's log was reset) it starts the partition over from offset 0 and the applier deduplicates by event
 id. Undecodable events, unknown schemas, events of other topics and events the applier refuses are
 dead-lettered (the dead letter is durable before the batch commits) and the partition moves on.
+
+The consumer is a worker of the loop supervisor (:mod:`rujukan.core.loops`): ``step`` polls and applies
+once, ``close`` drops its clients, and ``backlog`` measures its lag for the watchdog and the metrics.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
-from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
+from rujukan.core import metrics
 from rujukan.core.codec import EventCodec
 from rujukan.core.db import Database
 from rujukan.core.errors import CodecError, RujukanError
 from rujukan.core.kafka.clients import close_producer, make_consumer, make_producer
 from rujukan.core.kafka.deadletter import DeadLetterPublisher, SourcePosition
-from rujukan.core.kafka.topics import ensure_topics, make_admin, topic_id
+from rujukan.core.kafka.topics import describe_topic, ensure_topics, make_admin, topic_id
 from rujukan.core.lifecycle import CHAIN_EVENTS
+from rujukan.core.loops import run_until
 from rujukan.core.settings import CoreSettings
 
 log = logging.getLogger("rujukan.consumer")
@@ -47,6 +53,7 @@ class BatchResult:
     duplicates: int = 0
     dead_lettered: int = 0
     changed: list[str] = field(default_factory=list)  # referral ids whose state changed
+    tallies: Counter[str] = field(default_factory=Counter)  # what else an applier counts (committed with it)
 
 
 Applier = Callable[[Session, list[tuple[Any, dict[str, Any]]], DeadLetter, BatchResult], None]
@@ -100,6 +107,10 @@ class ChainConsumer:
         self.caught_up = threading.Event()  # set while polls come back empty
         self._deadletters: DeadLetterPublisher | None = None
         self._producer: KafkaProducer | None = None
+        self._consumer: KafkaConsumer | None = None
+        self._admin: KafkaAdminClient | None = None
+        self._probe: tuple[KafkaAdminClient, KafkaConsumer] | None = None
+        self._checked = 0.0
 
     # -- applying (one transaction per batch) -------------------------------------------------------
     def apply(self, records: Iterable[Any], *, topic_id: str) -> BatchResult:
@@ -162,48 +173,84 @@ class ChainConsumer:
             return 0
         return stored.next_offset
 
-    # -- the loop ------------------------------------------------------------------------------------
-    def run(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            try:
-                self._run_session(stop)
-            except (KafkaError, OSError) as exc:
-                log.warning("%s: Kafka error %s; reconnecting", self._name, type(exc).__name__)
-                stop.wait(1.0)
-            except OperationalError:
-                # Nothing of the failed batch was committed; the next session resumes from the
-                # positions stored in the database, so the batch is read again.
-                log.warning("%s: database unavailable; reconnecting shortly", self._name)
-                stop.wait(1.0)
-        self.close()
+    # -- the loop worker (rujukan.core.loops) -----------------------------------------------------------
+    def step(self) -> int:
+        """Poll once and apply what came, in one transaction; the number of records read.
 
-    def _run_session(self, stop: threading.Event) -> None:
-        admin = make_admin(self._settings, name=f"{self._name}-admin")
-        consumer = make_consumer(
-            self._settings,
-            name=self._name,
-            group_id=self._group_id,
-            max_poll_records=BATCH_RECORDS,
-            fetch_max_wait_ms=FETCH_WAIT_MS,
-        )
+        After any error the Kafka consumer is closed: the next step builds a new one, which resumes from
+        the positions stored with the state (nothing of a failed batch was committed, so it is read
+        again; an IntegrityError means another consumer applied some of it first, and those events are
+        skipped as duplicates then)."""
+        consumer, admin = self._session()
         try:
+            batches = consumer.poll(timeout_ms=200)
+            records = [r for tp in sorted(batches, key=lambda t: t.partition) for r in batches[tp]]
+            if records:
+                self.caught_up.clear()
+                self.apply(records, topic_id=self._topic_id or "")
+            else:
+                self.caught_up.set()
+            if time.monotonic() - self._checked > TOPIC_CHECK_S:
+                self._checked = time.monotonic()
+                self._follow_topic_reset(admin, consumer)
+        except BaseException:
+            self._close_session()
+            raise
+        return len(records)
+
+    def idle(self) -> None:
+        return None  # the poll itself waited for records
+
+    def backlog(self) -> int:
+        """Messages on the broker past the stored positions (for the current topic id), from clients of
+        its own; sets ``rujukan_consumer_lag_messages``. On the embedded broker the log end it reports
+        may fall short by part of the last batch (docs/embedded-broker.md)."""
+        try:
+            return self._measure_lag()
+        except BaseException:
+            self._close_probe()
+            raise
+
+    def _measure_lag(self) -> int:
+        if self._probe is None:
+            self._probe = (
+                make_admin(self._settings, name=f"{self._name}-lag"),
+                make_consumer(self._settings, name=f"{self._name}-lag", group_id=None),
+            )
+        admin, probe = self._probe
+        current, partitions = describe_topic(admin, self._topic)
+        if current is None:
+            return 0
+        ends = probe.end_offsets([TopicPartition(self._topic, p) for p in partitions])
+        stored = {tp.partition: self.stored_offset(tp.partition, str(current)) for tp in ends}
+        total = 0
+        for tp, end in ends.items():
+            lag = max(0, int(end) - stored.get(tp.partition, 0))
+            metrics.CONSUMER_LAG.labels(group=self._group_id, topic=self._topic, partition=str(tp.partition)).set(lag)
+            total += lag
+        return total
+
+    def run(self, stop: threading.Event) -> None:
+        """Run under a supervisor of its own until ``stop`` (tests and single-loop commands)."""
+        run_until(stop, {self._name: self})
+
+    def _session(self) -> tuple[KafkaConsumer, KafkaAdminClient]:
+        if self._consumer is None or self._admin is None:
+            self._close_session()
+            admin = make_admin(self._settings, name=f"{self._name}-admin")
+            self._admin = admin
             self._topic_id = self._current_topic_id(admin)
+            consumer = make_consumer(
+                self._settings,
+                name=self._name,
+                group_id=self._group_id,
+                max_poll_records=BATCH_RECORDS,
+                fetch_max_wait_ms=FETCH_WAIT_MS,
+            )
+            self._consumer = consumer
             consumer.subscribe([self._topic], listener=_SeekFromDatabase(self, consumer))
-            checked = time.monotonic()
-            while not stop.is_set():
-                batches = consumer.poll(timeout_ms=200)
-                records = [r for tp in sorted(batches, key=lambda t: t.partition) for r in batches[tp]]
-                if records:
-                    self.caught_up.clear()
-                    self.apply(records, topic_id=self._topic_id)
-                else:
-                    self.caught_up.set()
-                if time.monotonic() - checked > TOPIC_CHECK_S:
-                    checked = time.monotonic()
-                    self._follow_topic_reset(admin, consumer)
-        finally:
-            consumer.close()
-            admin.close()
+            self._checked = time.monotonic()
+        return self._consumer, self._admin
 
     def _current_topic_id(self, admin: KafkaAdminClient) -> str:
         found = topic_id(admin, self._topic)
@@ -215,21 +262,38 @@ class ChainConsumer:
         return str(found)
 
     def _follow_topic_reset(self, admin: KafkaAdminClient, consumer: KafkaConsumer) -> None:
+        """A new topic id means a new log: the consumer is rebuilt (its group, positions and fetch state
+        belong to the old one; a broker that restarted twice in a row left a consumer that only reseeked
+        polling for good), and the new one starts each partition over, deduplicating by event id."""
         current = self._current_topic_id(admin)
         if current == self._topic_id:
             return
         log.warning("%s: topic %s was reset (new id); reading it again from offset 0", self._name, self._topic)
-        self._topic_id = current
-        for partition in consumer.assignment():
-            consumer.seek(partition, 0)
+        self._close_session()
 
     def current_topic_id(self) -> str | None:
         return self._topic_id
 
     def close(self) -> None:
+        self._close_session()
+        self._close_probe()
         if self._producer is not None:
             close_producer(self._producer)
         self._producer, self._deadletters = None, None
+
+    def _close_session(self) -> None:
+        consumer, admin = self._consumer, self._admin
+        self._consumer, self._admin = None, None
+        for client in (consumer, admin):
+            if client is not None:
+                with contextlib.suppress(KafkaError, OSError):
+                    client.close()
+
+    def _close_probe(self) -> None:
+        probe, self._probe = self._probe, None
+        for client in probe or ():
+            with contextlib.suppress(KafkaError, OSError):
+                client.close()
 
 
 class _SeekFromDatabase(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -32,6 +32,7 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
     "retry_backoff_ms": 100,
     "max_block_ms": 10_000,
     "reconnect_backoff_max_ms": 2_000,
+    "bootstrap_timeout_ms": 10_000,
 }
 BULK_PRODUCER_OVERRIDES: dict[str, Any] = {"linger_ms": 20, "batch_size": 512 * 1024}
 
@@ -44,6 +45,7 @@ CONSUMER_DEFAULTS: dict[str, Any] = {
     "max_poll_interval_ms": 300_000,
     "request_timeout_ms": 15_000,
     "reconnect_backoff_max_ms": 2_000,
+    "bootstrap_timeout_ms": 10_000,
 }
 
 

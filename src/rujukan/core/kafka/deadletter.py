@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from kafka import KafkaProducer
 
+from rujukan.core import metrics
 from rujukan.core.errors import RujukanError
 
 SEND_TIMEOUT_S = 30.0
@@ -52,3 +53,4 @@ class DeadLetterPublisher:
         ]
         future = self._producer.send(self._topic, key=key, value=value, headers=headers)
         future.get(timeout=SEND_TIMEOUT_S)
+        metrics.DEAD_LETTERS.labels(reason=type(error).__name__).inc()

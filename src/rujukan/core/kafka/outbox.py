@@ -2,27 +2,28 @@
 
 Each round reads the oldest unpublished messages from the store, sends them, waits for the broker's
 acknowledgement of all of them, and only then marks them published. A crash between send and mark
-re-sends them (consumers deduplicate by event id); nothing is ever skipped. A database outage pauses
-the loop (with back-off) instead of ending it.
+re-sends them (consumers deduplicate by event id); nothing is ever skipped. The publisher is a worker of
+the loop supervisor (:mod:`rujukan.core.loops`): a Kafka error or a database outage fails the round, the
+supervisor backs off and tries again, rebuilding the clients (``close``) when errors persist.
 
 Broker log reset: the publisher remembers the id of the topic it publishes to (in the store). When the
 topic is gone or its id changed, the store marks every message unpublished again and the whole outbox is
 republished. After any Kafka error the producer is closed and rebuilt, because an idempotent producer
 is unusable once its broker restarted. When idle, the topic id is checked at most once a second.
+``backlog`` counts the rows not yet published (for the watchdog and ``rujukan_outbox_backlog_events``).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from dataclasses import dataclass
 from typing import Protocol
 
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.errors import KafkaError
-from sqlalchemy.exc import OperationalError
 
+from rujukan.core import metrics
 from rujukan.core.kafka.clients import close_producer, make_producer
 from rujukan.core.kafka.topics import ensure_topics, make_admin, topic_id
 from rujukan.core.settings import CoreSettings
@@ -30,7 +31,6 @@ from rujukan.core.settings import CoreSettings
 log = logging.getLogger("rujukan.outbox")
 IDLE_WAIT_S = 0.05
 IDLE_TOPIC_CHECK_S = 1.0
-ERROR_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
 SEND_TIMEOUT_S = 30.0
 
 
@@ -47,6 +47,9 @@ class OutboxStore(Protocol):
 
     def mark_published(self, positions: list[int | str]) -> None: ...
 
+    def backlog(self) -> int:
+        """How many messages are not published yet."""
+
     def stored_topic_id(self) -> str | None: ...
 
     def reset(self, topic_id: str, *, republish: bool) -> None:
@@ -54,7 +57,7 @@ class OutboxStore(Protocol):
 
 
 class OutboxPublisher:
-    """``run_once`` is one round; ``run`` loops until stopped."""
+    """A loop worker: ``step`` (``run_once``) is one round."""
 
     def __init__(
         self, settings: CoreSettings, store: OutboxStore, *, topic: str, name: str, batch_size: int = 1000
@@ -91,26 +94,20 @@ class OutboxPublisher:
         self._mark_published([row.position for row in rows])
         return len(rows)
 
-    def run(self, stop: threading.Event) -> None:
-        failures = 0
-        while not stop.is_set():
-            try:
-                published = self.run_once()
-                failures = 0
-            except (KafkaError, OSError) as exc:
-                log.warning("%s: Kafka error %s; rebuilding the producer", self._name, type(exc).__name__)
-                self.close()
-                stop.wait(ERROR_BACKOFF_S[min(failures, len(ERROR_BACKOFF_S) - 1)])
-                failures += 1
-                continue
-            except OperationalError:  # the store is down: what was sent is marked when it is back
-                log.warning("%s: database unavailable; trying again shortly", self._name)
-                stop.wait(ERROR_BACKOFF_S[min(failures, len(ERROR_BACKOFF_S) - 1)])
-                failures += 1
-                continue
-            if published == 0:
-                stop.wait(IDLE_WAIT_S)
-        self.close()
+    def step(self) -> int:
+        try:
+            return self.run_once()
+        except KafkaError:
+            self.close()  # an idempotent producer may be unusable after any Kafka error: a new one next time
+            raise
+
+    def idle(self) -> None:
+        time.sleep(IDLE_WAIT_S)
+
+    def backlog(self) -> int:
+        found = self._store.backlog()
+        metrics.OUTBOX_BACKLOG.labels(outbox=self._name).set(found)
+        return found
 
     def close(self) -> None:
         producer, self._producer = self._producer, None

@@ -23,6 +23,7 @@ def make_admin(settings: CoreSettings, *, name: str = "admin") -> KafkaAdminClie
         client_id=f"{settings.kafka_client_id}-{name}",
         request_timeout_ms=15_000,
         reconnect_backoff_max_ms=2_000,
+        bootstrap_timeout_ms=10_000,  # a broker that is not there is said in 10 s, not 30
     )
 
 
@@ -53,13 +54,19 @@ def ensure_topics(admin: KafkaAdminClient, settings: CoreSettings, names: Iterab
 
 def topic_id(admin: KafkaAdminClient, topic: str) -> UUID | None:
     """The topic's id (KIP-516), or None when the topic does not exist (or the broker reports no id)."""
+    return describe_topic(admin, topic)[0]
+
+
+def describe_topic(admin: KafkaAdminClient, topic: str) -> tuple[UUID | None, list[int]]:
+    """The topic's id and its partition numbers; (None, []) when the topic does not exist."""
     described = admin.describe_topics([topic])
     if not described:
-        return None
+        return None, []
     entry = described[0]
     if entry.get("error_code") == UNKNOWN_TOPIC_OR_PARTITION:
-        return None
+        return None, []
     if entry.get("error_code"):
         raise KafkaError(f"describing topic {topic} failed with error code {entry['error_code']}")
     raw = entry.get("topic_id")
-    return UUID(str(raw)) if raw else None
+    partitions = sorted(int(p["partition_index"]) for p in entry.get("partitions") or [])
+    return (UUID(str(raw)) if raw else None), partitions

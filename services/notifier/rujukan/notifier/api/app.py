@@ -7,21 +7,22 @@ the notifier's parts (consumers, dispatcher, dead-letter publisher) on backgroun
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from rujukan.core.db import Database, make_engine
+from rujukan.core.health import Readiness, install_health
 from rujukan.core.http import install_problem_handlers, map_by_kind
 from rujukan.core.http_limits import install_limits
+from rujukan.core.loops import Supervisor
 from rujukan.notifier.api.auth import AgencyCheck, CheckUnavailable, ReferralServiceCheck, Unauthenticated
 from rujukan.notifier.api.routes import router
 from rujukan.notifier.deliveries import NoDelivery, NotRedeliverable
 from rujukan.notifier.destinations import UnsafeDestination
 from rujukan.notifier.migrate import upgrade
-from rujukan.notifier.service import Notifier
+from rujukan.notifier.service import CONSUMER_LOOPS, Notifier
 from rujukan.notifier.settings import NotifierSettings
 from rujukan.notifier.subscriptions import InvalidSubscription, NoSubscription
 
@@ -31,8 +32,8 @@ Webhooks from Rujukan to agency systems. Each agency sets its own subscription (
 gets a signing secret (Standard Webhooks). Deliveries are signed (`webhook-id`, `webhook-timestamp`,
 `webhook-signature`), retried with exponential back-off and jitter for 72 hours, and listed in the
 delivery log, from which a failed one can be sent again. Payloads are thin: codes, ids and statuses;
-details are fetched from the referral API with the agency's own credential. Every route but `/healthz`
-needs the agency's credential.
+details are fetched from the referral API with the agency's own credential. Every route but `/healthz`,
+`/readyz` and `/metrics` needs the agency's credential.
 """
 
 
@@ -65,14 +66,14 @@ def create_app(
         app.state.settings = settings
         check = agency_check or ReferralServiceCheck(settings.referral_url)
         app.state.agency_check = check
-        stop = threading.Event()
-        threads = Notifier(database, settings).threads(stop) if run_notifier else []
+        loops = Notifier(database, settings).supervisor() if run_notifier else Supervisor()
+        app.state.readiness = Readiness(
+            database=database.engine, supervisor=loops.start(), consumers=frozenset(CONSUMER_LOOPS)
+        )
         try:
             yield
         finally:
-            stop.set()
-            for thread in threads:
-                thread.join(15)
+            loops.stop()
             if isinstance(check, ReferralServiceCheck):
                 check.close()
             if db is None:
@@ -82,9 +83,5 @@ def create_app(
     install_problem_handlers(app, map_error)
     install_limits(app, settings, max_body_bytes=16 * 1024)
     app.include_router(router)
-
-    @app.get("/healthz", tags=["health"], summary="Liveness")
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
+    install_health(app, service="notifier")
     return app

@@ -1,7 +1,8 @@
 """``create_app(settings)``: the referral service's FastAPI application.
 
-Building the app connects to nothing; the database is migrated and the relay (when it runs in-process)
-started in the lifespan, and stopped again on shutdown.
+Building the app connects to nothing; the database is migrated and the publishers (the relay and the
+disclosure outbox, when they run in-process) started under a supervisor in the lifespan, and stopped
+again on shutdown.
 """
 
 from __future__ import annotations
@@ -12,17 +13,21 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from rujukan.core.db import make_engine
+from rujukan.core.health import Readiness, install_health
 from rujukan.core.http_limits import install_limits
+from rujukan.core.loops import Supervisor
 from rujukan.referral.api import problems
 from rujukan.referral.api.routes import router
 from rujukan.referral.context import ReferralContext
 from rujukan.referral.migrate import upgrade
+from rujukan.referral.relay import publishers
 from rujukan.referral.settings import ReferralSettings
 
 DESCRIPTION = """
-The agency-facing API of Rujukan. Every route but `/healthz` needs `Authorization: Bearer <credential>`
-(see `rujukan credentials issue`). Errors are RFC 9457 `application/problem+json`. A referral that
-exists but concerns another agency answers 404, exactly like one that does not exist.
+The agency-facing API of Rujukan. Every route but `/healthz`, `/readyz` and `/metrics` needs
+`Authorization: Bearer <credential>` (see `rujukan credentials issue`). Errors are RFC 9457
+`application/problem+json`. A referral that exists but concerns another agency answers 404, exactly
+like one that does not exist.
 """
 
 
@@ -41,16 +46,12 @@ def create_app(settings: ReferralSettings, *, context: ReferralContext | None = 
         ctx = context or build_context(settings)
         upgrade(ctx.engine)
         app.state.context = ctx
-        relay = None
-        if settings.relay_in_process:
-            from rujukan.referral.relay import RelayThread
-
-            relay = RelayThread(ctx, settings).start()
+        loops = publishers(ctx, settings) if settings.relay_in_process else Supervisor()
+        app.state.readiness = Readiness(database=ctx.engine, supervisor=loops.start())
         try:
             yield
         finally:
-            if relay is not None:
-                relay.stop()
+            loops.stop()
             if context is None:
                 ctx.engine.dispose()
 
@@ -58,9 +59,5 @@ def create_app(settings: ReferralSettings, *, context: ReferralContext | None = 
     problems.install(app)
     install_limits(app, settings, max_body_bytes=settings.max_body_bytes)
     app.include_router(router)
-
-    @app.get("/healthz", tags=["health"], summary="Liveness")
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
+    install_health(app, service="referral")
     return app

@@ -1,0 +1,247 @@
+"""One supervisor for every background loop: the relay and the other outbox publishers, the consumers,
+the SLA sweep, the webhook dispatcher.
+
+A loop is a :class:`Worker`: ``step()`` does one round and says how much it did (0: nothing to do),
+``close()`` releases its clients (the next ``step`` makes fresh ones), ``backlog()`` says how much work
+waits for it (None when it cannot tell) and ``idle(seconds)`` waits for more. The supervisor runs each
+worker on a thread of its own with one failure policy:
+
+- an expected, transient error (Kafka or the network, the database unavailable, a row another consumer
+  wrote first) backs off (0.2 s doubling to 5 s) and tries again; from the third in a row on, the
+  worker's clients are rebuilt before each try;
+- any other error is logged with a traceback that names files, lines and functions but no values (the
+  message only of Rujukan's own errors, which are safe to show), counted as a restart, and the worker's
+  clients are rebuilt after the back-off;
+- a loop never ends while the supervisor runs.
+
+A watchdog looks at every loop every ``check_s``: one that has had work waiting (backlog > 0) for
+``stall_s`` without making progress in that time is rebuilt, which heals a client stuck in a state it
+will not leave by itself (the double broker restart of docs/embedded-broker.md). One whose round has not
+returned for ``HUNG_S`` is reported as hung: a Python thread cannot be stopped from outside, so this is
+said, not hidden.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from kafka.errors import KafkaError
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from rujukan.core import metrics
+from rujukan.core.errors import RujukanError
+
+log = logging.getLogger("rujukan.loops")
+TRANSIENT: tuple[type[BaseException], ...] = (KafkaError, OSError, OperationalError, IntegrityError)
+BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
+REBUILD_AFTER = 3  # consecutive transient failures
+STALL_S = 30.0
+HUNG_S = 120.0
+CHECK_S = 5.0
+
+
+class Worker(Protocol):
+    def step(self) -> int: ...
+
+    def close(self) -> None: ...
+
+    def backlog(self) -> int | None: ...
+
+    def idle(self) -> None: ...
+
+
+@dataclass
+class LoopState:
+    """What the supervisor knows of one loop; read by readiness and metrics (plain values, no lock)."""
+
+    name: str
+    started: float = field(default_factory=time.monotonic)
+    last_progress: float = field(default_factory=time.monotonic)
+    step_began: float | None = None  # while a round runs
+    failing_since: float | None = None
+    error: str | None = None  # class name of the last error while failing
+    restarts: int = 0
+    backlog: int | None = None  # as last seen by the watchdog
+    probe_failing_since: float | None = None  # the watchdog could not measure the backlog since
+    waiting_since: float | None = None  # work has been waiting (backlog > 0) since
+    alive: bool = True
+    rebuild: bool = False  # asked by the watchdog; done by the loop's own thread
+
+    def problem(self, now: float, *, grace_s: float) -> str | None:
+        """Why this loop is not healthy now, or None."""
+        if not self.alive:
+            return "stopped"
+        if self.step_began is not None and now - self.step_began > HUNG_S:
+            return f"hung for {now - self.step_began:.0f} s"
+        if self.failing_since is not None and now - self.failing_since > grace_s:
+            return f"failing for {now - self.failing_since:.0f} s ({self.error})"
+        return None
+
+
+class Supervisor:
+    """Runs workers by name until ``stop``; ``states`` for readiness and metrics."""
+
+    def __init__(self, *, stall_s: float = STALL_S, check_s: float = CHECK_S) -> None:
+        self._workers: dict[str, Worker] = {}
+        self.states: dict[str, LoopState] = {}
+        self._stall_s = stall_s
+        self._check_s = check_s
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def add(self, name: str, worker: Worker) -> Supervisor:
+        self._workers[name] = worker
+        self.states[name] = LoopState(name)
+        return self
+
+    def start(self) -> Supervisor:
+        for name, worker in self._workers.items():
+            self._spawn(f"loop-{name}", self._run, name, worker)
+        if self._workers:
+            self._spawn("loop-watchdog", self._watchdog)
+        return self
+
+    def stop(self, timeout: float = 15.0) -> None:
+        self._stop.set()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.1, deadline - time.monotonic()))
+
+    def _spawn(self, name: str, target: Callable[..., None], *args: object) -> None:
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    # -- one loop ------------------------------------------------------------------------------------------
+    def _run(self, name: str, worker: Worker) -> None:
+        state = self.states[name]
+        failures = 0
+        try:
+            while not self._stop.is_set():
+                if state.rebuild:
+                    state.rebuild = False
+                    _close(name, worker)
+                failures = self._round(name, worker, state, failures)
+        finally:
+            _close(name, worker)
+            state.alive = False
+            log.info("%s stopped", name)
+
+    def _round(self, name: str, worker: Worker, state: LoopState, failures: int) -> int:
+        """One step and what follows it; the number of consecutive failures after it."""
+        state.step_began = time.monotonic()
+        try:
+            did = worker.step()
+        except TRANSIENT as exc:
+            return self._failed(name, worker, state, failures, exc, expected=True)
+        except Exception as exc:  # the failure policy's other half: log, count, rebuild, go on
+            return self._failed(name, worker, state, failures, exc, expected=False)
+        finally:
+            state.step_began = None
+        now = time.monotonic()
+        if state.failing_since is not None:
+            log.info("%s works again after %.0f s", name, now - state.failing_since)
+        state.failing_since, state.error = None, None
+        if did > 0:
+            state.last_progress = now
+        else:
+            worker.idle()
+        return 0
+
+    def _failed(
+        self, name: str, worker: Worker, state: LoopState, failures: int, exc: BaseException, *, expected: bool
+    ) -> int:
+        failures += 1
+        state.error = type(exc).__name__
+        if state.failing_since is None:
+            state.failing_since = time.monotonic()
+        if expected:
+            if failures == 1 or failures % 20 == 0:
+                log.warning("%s: %s; backing off and trying again (%d in a row)", name, safe_text(exc), failures)
+            if failures >= REBUILD_AFTER:
+                _close(name, worker)
+        else:
+            log.error("%s: unexpected %s; restarting it with fresh clients\n%s", name, state.error, safe_trace(exc))
+            state.restarts += 1
+            metrics.LOOP_RESTARTS.labels(loop=name).inc()
+            _close(name, worker)
+        self._stop.wait(BACKOFF_S[min(failures, len(BACKOFF_S)) - 1])
+        return failures
+
+    # -- the watchdog --------------------------------------------------------------------------------------
+    def _watchdog(self) -> None:
+        while not self._stop.wait(self._check_s):
+            for name, worker in self._workers.items():
+                self._look_at(name, worker, self.states[name])
+
+    def _look_at(self, name: str, worker: Worker, state: LoopState) -> None:
+        now = time.monotonic()
+        try:
+            state.backlog = worker.backlog()
+            state.probe_failing_since = None
+        except Exception as exc:  # readiness reports a probe failing for long; the loop's own errors the rest
+            log.debug("%s: backlog unknown (%s)", name, type(exc).__name__)
+            state.backlog = None
+            state.probe_failing_since = state.probe_failing_since or now
+        if state.step_began is not None and now - state.step_began > HUNG_S:
+            log.error("%s: one round has not returned for %.0f s; the loop is hung", name, now - state.step_began)
+            return
+        waiting = state.backlog is not None and state.backlog > 0
+        state.waiting_since = (state.waiting_since or now) if waiting else None
+        quiet_s = now - max(state.waiting_since or now, state.last_progress)  # waiting, and no progress since
+        if waiting and state.failing_since is None and quiet_s > self._stall_s and not state.rebuild:
+            log.warning(
+                "%s: no progress for %.0f s with %s waiting; rebuilding its clients", name, quiet_s, state.backlog
+            )
+            state.rebuild = True
+            state.restarts += 1
+            state.last_progress = now  # give the rebuilt loop its own time
+            metrics.LOOP_RESTARTS.labels(loop=name).inc()
+
+
+def _close(name: str, worker: Worker) -> None:
+    try:
+        worker.close()
+    except Exception as exc:  # closing a broken client may fail too; the next step makes new ones
+        log.debug("%s: closing its clients failed (%s)", name, type(exc).__name__)
+
+
+def safe_text(exc: BaseException) -> str:
+    """An error for a log line: the message of Rujukan's own errors (safe by construction), otherwise only
+    the class name (a library's message may quote data)."""
+    if isinstance(exc, RujukanError):
+        return f"{type(exc).__name__}: {exc}"
+    return type(exc).__name__
+
+
+def safe_trace(exc: BaseException) -> str:
+    """A traceback naming files, lines and functions, and each exception in the chain by :func:`safe_text`;
+    no source lines, no local values, no library messages."""
+    lines: list[str] = []
+    current: BaseException | None = exc
+    while current is not None and len(lines) < 200:
+        lines.append(f"  {safe_text(current)}")
+        for frame in traceback.extract_tb(current.__traceback__):
+            lines.append(f"    at {frame.filename}:{frame.lineno} in {frame.name}")
+        current = current.__cause__ or current.__context__
+        if current is not None:
+            lines.append("  caused by")
+    return "\n".join(lines)
+
+
+def run_until(stop: threading.Event, workers: dict[str, Worker]) -> None:
+    """Run ``workers`` under a supervisor of their own until ``stop`` is set (single-loop commands, tests)."""
+    supervisor = Supervisor()
+    for name, worker in workers.items():
+        supervisor.add(name, worker)
+    supervisor.start()
+    try:
+        stop.wait()
+    finally:
+        supervisor.stop()

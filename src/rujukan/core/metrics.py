@@ -1,0 +1,79 @@
+"""Prometheus metrics of every Rujukan process (``/metrics`` on each API; one endpoint on ``rujukan up``).
+
+Labels name routes by their template, loops, consumer groups, topics, partitions, outcomes and error
+classes: never a referral id, an agency's data or anything of a person.
+
+- ``rujukan_http_request_duration_seconds{service,route,method,status}``: histogram of API answers.
+- ``rujukan_consumer_lag_messages{group,topic,partition}``: messages on the broker past a consumer's
+  stored position (set by the loop watchdog every few seconds).
+- ``rujukan_outbox_backlog_events{outbox}``: rows an outbox has not published yet (likewise).
+- ``rujukan_webhook_attempts_total{outcome}``, ``rujukan_dead_letters_total{reason}``,
+  ``rujukan_sla_breaches_total``, ``rujukan_loop_restarts_total{loop}``: counters.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+
+HTTP_DURATION = Histogram(
+    "rujukan_http_request_duration_seconds",
+    "Time from a request's arrival to its answer, by route template.",
+    ["service", "route", "method", "status"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+CONSUMER_LAG = Gauge(
+    "rujukan_consumer_lag_messages",
+    "Messages on the broker past the position a consumer stored with its state.",
+    ["group", "topic", "partition"],
+)
+OUTBOX_BACKLOG = Gauge("rujukan_outbox_backlog_events", "Rows an outbox has not published yet.", ["outbox"])
+WEBHOOK_ATTEMPTS = Counter("rujukan_webhook_attempts_total", "Webhook delivery attempts by outcome.", ["outcome"])
+DEAD_LETTERS = Counter("rujukan_dead_letters_total", "Messages and deliveries dead-lettered, by reason.", ["reason"])
+SLA_BREACHES = Counter("rujukan_sla_breaches_total", "SLA breaches detected (each clock of a referral once).")
+LOOP_RESTARTS = Counter(
+    "rujukan_loop_restarts_total", "Background loops rebuilt after an unexpected error or a stall.", ["loop"]
+)
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+Asgi = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def exposition() -> tuple[bytes, str]:
+    """The text exposition of every metric of this process, and its content type."""
+    return generate_latest(), CONTENT_TYPE_LATEST
+
+
+class TimedRequests:
+    """ASGI middleware observing each HTTP answer in ``rujukan_http_request_duration_seconds``; the route
+    is the template the router matched (``/v1/referrals/{referral_id}``), ``unmatched`` otherwise."""
+
+    def __init__(self, app: Asgi, *, service: str) -> None:
+        self._app = app
+        self._service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        began = time.perf_counter()
+        status = 500
+
+        async def sending(message: MutableMapping[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self._app(scope, receive, sending)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            HTTP_DURATION.labels(self._service, route, scope["method"], str(status)).observe(
+                time.perf_counter() - began
+            )

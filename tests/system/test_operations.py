@@ -1,0 +1,90 @@
+"""``rujukan up`` as an operator watches it: ``/readyz`` says which part is unwell and recovers with it,
+``/metrics`` shows lag and backlog going back to 0, and the console holds only Rujukan's own lines."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import time
+from pathlib import Path
+
+import httpx2 as httpx
+import pytest
+
+from rujukan.core.broker import free_port
+from tests.notifier.receiver import Receiver
+from tests.system.test_no_silent_stalls import System
+from tests.system.test_up import up, wait_for
+
+pytestmark = pytest.mark.integration
+SERIES = (
+    "rujukan_consumer_lag_messages",
+    "rujukan_outbox_backlog_events",
+    "rujukan_http_request_duration_seconds",
+    "rujukan_webhook_attempts_total",
+    "rujukan_dead_letters_total",
+    "rujukan_sla_breaches_total",
+    "rujukan_loop_restarts_total",
+)
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def samples(text: str, name: str) -> dict[str, float]:
+    """The samples of one metric: labels -> value."""
+    found = {}
+    for line in text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            labels, value = line.rsplit(" ", 1)
+            found[labels] = float(value)
+    return found
+
+
+def settled(base: str) -> bool:
+    """Every consumer's lag and every outbox's backlog is 0 (and both are measured)."""
+    text = httpx.get(f"{base}/metrics", timeout=10).text
+    lags, backlogs = samples(text, "rujukan_consumer_lag_messages"), samples(text, "rujukan_outbox_backlog_events")
+    return bool(lags) and bool(backlogs) and not any(lags.values()) and not any(backlogs.values())
+
+
+def test_readiness_and_metrics_follow_what_happens(tmp_path: Path) -> None:
+    data, port = tmp_path / "data", free_port()
+    base = f"http://127.0.0.1:{port}"
+    with Receiver() as receiver, up(data, port, env={"RUJUKAN_RATE_LIMIT_PER_S": "0"}):
+        system = System(data, base, receiver)
+        wait_for(lambda: httpx.get(f"{base}/readyz", timeout=10).status_code == 200, timeout=60)
+
+        system.create(100)
+        wait_for(lambda: system.in_tracker() == 100 and system.webhooks() == 100, timeout=60)
+        wait_for(lambda: settled(base), timeout=30)  # the watchdog measures every few seconds
+        text = httpx.get(f"{base}/metrics", timeout=10).text
+        for series in SERIES:
+            assert f"# TYPE {series} " in text, series
+        assert 'route="/v1/referrals",method="POST",status="201"' in text
+        assert samples(text, "rujukan_webhook_attempts_total") == {
+            'rujukan_webhook_attempts_total{outcome="delivered"}': 100.0
+        }
+        assert not UUID.search(text), "a label carries an id"
+        groups = {re.search(r'group="([^"]+)"', k).group(1) for k in samples(text, "rujukan_consumer_lag_messages")}  # type: ignore[union-attr]
+        assert groups == {"rujukan-tracker-v1", "rujukan-notifier-v1", "rujukan-notifier-v1-sla"}
+
+        broker = int(json.loads((data / "running.json").read_text())["broker_pid"])
+        os.kill(broker, signal.SIGSTOP)  # the broker stops answering (and is not dead, so nobody restarts it)
+        try:
+            wait_for(lambda: httpx.get(f"{base}/readyz", timeout=10).status_code == 503, timeout=90)
+            checks = httpx.get(f"{base}/readyz", timeout=10).json()["checks"]
+        finally:
+            os.kill(broker, signal.SIGCONT)
+        failing = {name: result for name, result in checks.items() if result != "ok"}
+        assert any("cannot see the broker" in result for result in failing.values()), failing
+        assert checks["tracker.database"] == "ok"
+        wait_for(lambda: httpx.get(f"{base}/readyz", timeout=10).status_code == 200, timeout=90)
+
+        system.create(10)
+        wait_for(lambda: system.in_tracker() == 110 and system.webhooks() == 110, timeout=60)
+        time.sleep(1)
+    console = (tmp_path / f"up-{port}.log").read_text()
+    assert not re.search(r" (WARNING|ERROR) kafka\.", console), "kafka-python lines on the console"
+    assert "blocking the event loop" not in console
+    assert (data / "kafka-clients.log").exists()
