@@ -72,3 +72,19 @@ def test_cli_reports_an_unreachable_database_in_one_line(
     assert "database is not reachable" in result.output
     assert "Traceback" not in result.output
     assert database_name(settings.database_url()) not in result.output
+
+
+def test_readiness_names_the_database_during_the_outage_and_recovers(
+    client: TestClient, settings: ReferralSettings
+) -> None:
+    ready = client.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["checks"]["database"] == "ok"
+    with postgres_refusing([settings.database_url()]):
+        refused = client.get("/readyz")
+        assert client.get("/healthz").status_code == 200  # alive all the same
+    assert refused.status_code == 503
+    assert refused.json()["status"] == "not ready"
+    assert refused.json()["checks"]["database"].startswith("not answering")
+    assert database_name(settings.database_url()) not in refused.text
+    assert client.get("/readyz").status_code == 200

@@ -157,3 +157,28 @@ def test_a_logged_traceback_names_places_but_never_a_librarys_message() -> None:
     assert "CodecError: event 12 does not decode" in trace
     assert "KeyError" in trace
     assert "test_loops.py:" in trace
+
+
+def test_a_round_past_its_limit_is_aborted_from_the_watchdog_and_the_loop_goes_on() -> None:
+    released = threading.Event()
+
+    class Stuck(Scripted):
+        round_limit_s = 0.2
+        aborts = 0
+
+        def step(self) -> int:
+            if self.steps == 0:
+                self.steps += 1
+                if not released.wait(5):  # a client call that only an abort ends
+                    raise AssertionError("never aborted")
+                raise KafkaConnectionError("aborted")
+            return super().step()
+
+        def abort(self) -> None:
+            self.aborts += 1
+            released.set()
+
+    worker = Stuck([1, 1])
+    with supervising(worker, check_s=0.05):
+        eventually(lambda: worker.steps >= 3)
+    assert worker.aborts == 1

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import logging
+import signal
+import sys
+import threading
+import traceback
 from pathlib import Path
+from types import FrameType
 from typing import NoReturn
 
 import typer
@@ -33,6 +38,7 @@ def configure_logging(*, kafka_log: Path | None = None) -> None:
     a broker restarts it writes dozens a second, and Rujukan's own loops already say what an operator
     needs (which loop is failing, since when, and when it works again)."""
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    signal.signal(signal.SIGUSR1, _dump_threads)  # kill -USR1 PID: every thread's name and stack on stderr
     kafka = logging.getLogger("kafka")
     kafka.setLevel(logging.WARNING)
     kafka.addFilter(_NotASlowTask())
@@ -43,6 +49,16 @@ def configure_logging(*, kafka_log: Path | None = None) -> None:
         kafka.addHandler(handler)
         kafka.propagate = False
     logging.getLogger("httpx2").setLevel(logging.WARNING)  # one line per webhook attempt is the delivery log's job
+
+
+def _dump_threads(signum: int, frame: FrameType | None) -> None:
+    """Every thread's name and stack (code locations only), for an operator asking what a process does."""
+    names = {thread.ident: thread.name for thread in threading.enumerate()}
+    lines = ["threads of this process (kill -USR1):"]
+    for ident, top in sys._current_frames().items():
+        lines.append(f"-- {names.get(ident, ident)}")
+        lines += [f"   {f.filename}:{f.lineno} in {f.name}" for f in traceback.extract_stack(top)[-12:]]
+    print("\n".join(lines), file=sys.stderr, flush=True)
 
 
 class _NotASlowTask(logging.Filter):

@@ -231,6 +231,7 @@ def _banner(data: Path, base_url: str, backing: Backing, *, demo: bool) -> str:
         f"  agency API     {base_url}/docs",
         f"  tracker API    {base_url}/tracker/docs",
         f"  notifier API   {base_url}/notifier/docs",
+        f"  health         {base_url}/readyz (200 when every part works), metrics at {base_url}/metrics",
         f"  broker         {backing.describe()}",
         f"  databases      {'PostgreSQL in ' + str(data / 'postgres') if backing.postgres else 'SQLite files'}",
         f"  data           {data}",

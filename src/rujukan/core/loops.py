@@ -14,11 +14,13 @@ worker on a thread of its own with one failure policy:
   clients are rebuilt after the back-off;
 - a loop never ends while the supervisor runs.
 
-A watchdog looks at every loop every ``check_s``: one that has had work waiting (backlog > 0) for
-``stall_s`` without making progress in that time is rebuilt, which heals a client stuck in a state it
-will not leave by itself (the double broker restart of docs/embedded-broker.md). One whose round has not
-returned for ``HUNG_S`` is reported as hung: a Python thread cannot be stopped from outside, so this is
-said, not hidden.
+A watchdog measures every loop's backlog every ``check_s``: one that has had work waiting (backlog > 0)
+for ``stall_s`` without making progress in that time is rebuilt, which heals a client stuck in a state it
+will not leave by itself (the double broker restart of docs/embedded-broker.md). Every second it also
+looks for a round that runs longer than its worker's ``round_limit_s`` (an :class:`Abortable` worker) and
+aborts it from its own thread: a Kafka consumer whose group join the broker never answers blocks its
+``poll`` far beyond its timeout. Any other round that has not returned for ``HUNG_S`` is reported as
+hung: a Python thread cannot be stopped from outside, so this is said, not hidden.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, cast
 
 from kafka.errors import KafkaError
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -44,6 +46,7 @@ REBUILD_AFTER = 3  # consecutive transient failures
 STALL_S = 30.0
 HUNG_S = 120.0
 CHECK_S = 5.0
+TICK_S = 1.0
 
 
 class Worker(Protocol):
@@ -54,6 +57,15 @@ class Worker(Protocol):
     def backlog(self) -> int | None: ...
 
     def idle(self) -> None: ...
+
+
+class Abortable(Protocol):
+    """A worker whose round can be cut short from another thread when it has run for ``round_limit_s``
+    (a Kafka client waiting for a broker that will never answer)."""
+
+    round_limit_s: float
+
+    def abort(self) -> None: ...
 
 
 @dataclass
@@ -72,6 +84,7 @@ class LoopState:
     waiting_since: float | None = None  # work has been waiting (backlog > 0) since
     alive: bool = True
     rebuild: bool = False  # asked by the watchdog; done by the loop's own thread
+    aborted: float | None = None  # the start of the round the watchdog aborted last
 
     def problem(self, now: float, *, grace_s: float) -> str | None:
         """Why this loop is not healthy now, or None."""
@@ -176,9 +189,22 @@ class Supervisor:
 
     # -- the watchdog --------------------------------------------------------------------------------------
     def _watchdog(self) -> None:
-        while not self._stop.wait(self._check_s):
+        measured = time.monotonic()
+        while not self._stop.wait(min(TICK_S, self._check_s)):
             for name, worker in self._workers.items():
-                self._look_at(name, worker, self.states[name])
+                self._cut_short(name, worker, self.states[name])
+            if time.monotonic() - measured >= self._check_s:
+                measured = time.monotonic()
+                for name, worker in self._workers.items():
+                    self._look_at(name, worker, self.states[name])
+
+    def _cut_short(self, name: str, worker: Worker, state: LoopState) -> None:
+        limit = getattr(worker, "round_limit_s", None)
+        began, now = state.step_began, time.monotonic()
+        if limit is not None and began is not None and now - began > limit and state.aborted != began:
+            log.warning("%s: one round has not returned for %.0f s; aborting it", name, now - began)
+            state.aborted = began
+            cast(Abortable, worker).abort()
 
     def _look_at(self, name: str, worker: Worker, state: LoopState) -> None:
         now = time.monotonic()

@@ -3,10 +3,17 @@ the notifier.
 
 At least once in, exactly once in effect. Each polled batch is applied in one database transaction that
 holds the service's own changes (and the ids of the events it processed, which the service's applier
-keeps to skip redeliveries) and the next offset of every partition together with the topic id. On
-assignment the consumer seeks to the stored offsets; when the topic id differs from the stored one (the
-broker's log was reset) it starts the partition over from offset 0 and the applier deduplicates by event
-id. Undecodable events, unknown schemas, events of other topics and events the applier refuses are
+keeps to skip redeliveries) and the next offset of every partition together with the topic id. The
+consumer reads every partition of the topic, each from the offset stored for the current topic id; when
+the topic id changes (the broker's log was reset) it starts the partitions over from offset 0 and the
+applier deduplicates by event id.
+
+It joins no Kafka consumer group: its positions live in its own database, so a group would only add a
+coordinator that must answer first. The embedded broker's does not always: after two restarts in a row
+it left group joins unanswered for good, and every consumer of the group polled nothing while its poll
+call blocked (docs/adr/0005). The group id setting names the consumer in metrics.
+
+Undecodable events, unknown schemas, events of other topics and events the applier refuses are
 dead-lettered (the dead letter is durable before the batch commits) and the partition moves on.
 
 The consumer is a worker of the loop supervisor (:mod:`rujukan.core.loops`): ``step`` polls and applies
@@ -24,7 +31,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 from sqlmodel import Session
 
@@ -34,7 +41,7 @@ from rujukan.core.db import Database
 from rujukan.core.errors import CodecError, RujukanError
 from rujukan.core.kafka.clients import close_producer, make_consumer, make_producer
 from rujukan.core.kafka.deadletter import DeadLetterPublisher, SourcePosition
-from rujukan.core.kafka.topics import describe_topic, ensure_topics, make_admin, topic_id
+from rujukan.core.kafka.topics import describe_topic, ensure_topics, make_admin
 from rujukan.core.lifecycle import CHAIN_EVENTS
 from rujukan.core.loops import run_until
 from rujukan.core.settings import CoreSettings
@@ -43,6 +50,7 @@ log = logging.getLogger("rujukan.consumer")
 TOPIC_CHECK_S = 2.0
 BATCH_RECORDS = 2000  # one transaction (one fsync) per batch: larger batches, fewer commits
 FETCH_WAIT_MS = 50  # how long the broker may hold a fetch for more data: bounds the handoff latency it adds
+ROUND_LIMIT_S = 10.0  # a poll (200 ms) and one batch's transaction take far less; beyond it the round is stuck
 
 DeadLetter = Callable[[Any, BaseException], None]
 
@@ -109,8 +117,10 @@ class ChainConsumer:
         self._producer: KafkaProducer | None = None
         self._consumer: KafkaConsumer | None = None
         self._admin: KafkaAdminClient | None = None
-        self._probe: tuple[KafkaAdminClient, KafkaConsumer] | None = None
+        self._probe: tuple[KafkaAdminClient, KafkaConsumer] | None = None  # the watchdog's, under its lock
+        self._probe_lock = threading.Lock()
         self._checked = 0.0
+        self._partitions: list[int] = []
 
     # -- applying (one transaction per batch) -------------------------------------------------------
     def apply(self, records: Iterable[Any], *, topic_id: str) -> BatchResult:
@@ -201,15 +211,27 @@ class ChainConsumer:
     def idle(self) -> None:
         return None  # the poll itself waited for records
 
+    round_limit_s = ROUND_LIMIT_S
+
+    def abort(self) -> None:
+        """Close the Kafka consumer from the watchdog's thread: a poll blocked in a group join that the broker
+        never answers (the embedded broker after two restarts in a row) then fails, and the next step
+        builds a new consumer."""
+        consumer = self._consumer
+        if consumer is not None:
+            with contextlib.suppress(KafkaError, OSError, RuntimeError):
+                consumer.close(autocommit=False, timeout_ms=1000)
+
     def backlog(self) -> int:
         """Messages on the broker past the stored positions (for the current topic id), from clients of
         its own; sets ``rujukan_consumer_lag_messages``. On the embedded broker the log end it reports
         may fall short by part of the last batch (docs/embedded-broker.md)."""
-        try:
-            return self._measure_lag()
-        except BaseException:
-            self._close_probe()
-            raise
+        with self._probe_lock:
+            try:
+                return self._measure_lag()
+            except BaseException:
+                self._close_probe()
+                raise
 
     def _measure_lag(self) -> int:
         if self._probe is None:
@@ -239,44 +261,58 @@ class ChainConsumer:
             self._close_session()
             admin = make_admin(self._settings, name=f"{self._name}-admin")
             self._admin = admin
-            self._topic_id = self._current_topic_id(admin)
+            self._topic_id, partitions = self._describe(admin)
             consumer = make_consumer(
                 self._settings,
                 name=self._name,
-                group_id=self._group_id,
+                group_id=None,  # no group coordination: see the module docstring
                 max_poll_records=BATCH_RECORDS,
                 fetch_max_wait_ms=FETCH_WAIT_MS,
             )
             self._consumer = consumer
-            consumer.subscribe([self._topic], listener=_SeekFromDatabase(self, consumer))
+            self._assign(consumer, partitions)
             self._checked = time.monotonic()
         return self._consumer, self._admin
 
-    def _current_topic_id(self, admin: KafkaAdminClient) -> str:
-        found = topic_id(admin, self._topic)
+    def _assign(self, consumer: KafkaConsumer, partitions: list[int]) -> None:
+        """Read every partition, each from the position stored for the current topic id (0 for a new log)."""
+        assigned = [TopicPartition(self._topic, p) for p in partitions]
+        consumer.assign(assigned)
+        for tp in assigned:
+            consumer.seek(tp, self.stored_offset(tp.partition, self._topic_id or ""))
+        self._partitions = partitions
+
+    def _describe(self, admin: KafkaAdminClient) -> tuple[str, list[int]]:
+        """The topic's id and partitions, creating Rujukan's topics when it does not exist."""
+        found, partitions = describe_topic(admin, self._topic)
         if found is None:
             ensure_topics(admin, self._settings)
-            found = topic_id(admin, self._topic)
-        if found is None:
-            raise KafkaError(f"topic {self._topic} has no id")
-        return str(found)
+            found, partitions = describe_topic(admin, self._topic)
+        if found is None or not partitions:
+            raise KafkaError(f"topic {self._topic} has no id or no partitions")
+        return str(found), partitions
 
     def _follow_topic_reset(self, admin: KafkaAdminClient, consumer: KafkaConsumer) -> None:
-        """A new topic id means a new log: the consumer is rebuilt (its group, positions and fetch state
-        belong to the old one; a broker that restarted twice in a row left a consumer that only reseeked
-        polling for good), and the new one starts each partition over, deduplicating by event id."""
-        current = self._current_topic_id(admin)
-        if current == self._topic_id:
-            return
-        log.warning("%s: topic %s was reset (new id); reading it again from offset 0", self._name, self._topic)
-        self._close_session()
+        """A new topic id means a new log: the Kafka consumer is rebuilt (its fetch state belongs to the old
+        one) and starts each partition over, deduplicating by event id. New partitions are read too."""
+        current, partitions = self._describe(admin)
+        if current != self._topic_id:
+            log.warning("%s: topic %s was reset (new id); reading it again from offset 0", self._name, self._topic)
+            self._close_session()
+        elif partitions != self._partitions:
+            log.info("%s: topic %s now has %d partitions", self._name, self._topic, len(partitions))
+            self._assign(consumer, partitions)
 
     def current_topic_id(self) -> str | None:
         return self._topic_id
 
     def close(self) -> None:
         self._close_session()
-        self._close_probe()
+        if self._probe_lock.acquire(timeout=1.0):  # else the watchdog is measuring; its next error closes it
+            try:
+                self._close_probe()
+            finally:
+                self._probe_lock.release()
         if self._producer is not None:
             close_producer(self._producer)
         self._producer, self._deadletters = None, None
@@ -294,20 +330,3 @@ class ChainConsumer:
         for client in probe or ():
             with contextlib.suppress(KafkaError, OSError):
                 client.close()
-
-
-class _SeekFromDatabase(ConsumerRebalanceListener):  # type: ignore[misc]
-    """On assignment, resume each partition from the position stored with the service's state."""
-
-    def __init__(self, owner: ChainConsumer, consumer: KafkaConsumer) -> None:
-        self._owner = owner
-        self._consumer = consumer
-
-    def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        return None
-
-    def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        current = self._owner.current_topic_id()
-        for partition in assigned:
-            offset = self._owner.stored_offset(partition.partition, current) if current else 0
-            self._consumer.seek(partition, offset)
