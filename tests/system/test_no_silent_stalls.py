@@ -116,7 +116,7 @@ def healed_within(system: System, seconds: float) -> tuple[bool, str]:
 def test_two_broker_kills_in_quick_succession_never_stall_the_system(tmp_path: Path, run: int) -> None:
     rng = random.Random()
     data, port = tmp_path / "data", free_port()
-    with Receiver() as receiver, up(data, port, env={"RUJUKAN_RATE_LIMIT_PER_S": "0"}):
+    with Receiver() as receiver, up(data, port, env={"RUJUKAN_RATE_LIMIT_PER_S": "0"}) as process:
         system = System(data, f"http://127.0.0.1:{port}", receiver)
         system.create(SEED_REFERRALS)
         healed, seen = healed_within(system, 120)
@@ -128,4 +128,7 @@ def test_two_broker_kills_in_quick_succession_never_stall_the_system(tmp_path: P
             system.kill_broker_and_wait_for_its_restart()
             system.create(5)
             healed, seen = healed_within(system, HEAL_S)
-            assert healed, f"round {round_ + 1}: not healed within {HEAL_S:.0f} s: {seen}"
+            if not healed:
+                os.kill(process.pid, signal.SIGUSR1)  # every thread's stack into the log, for the report
+                time.sleep(1)
+            assert healed, f"round {round_ + 1}: not healed within {HEAL_S:.0f} s: {seen}; log: {tmp_path}"

@@ -31,7 +31,7 @@ from rujukan.core.settings import CoreSettings
 log = logging.getLogger("rujukan.outbox")
 IDLE_WAIT_S = 0.05
 IDLE_TOPIC_CHECK_S = 1.0
-SEND_TIMEOUT_S = 30.0
+SEND_TIMEOUT_S = 8.0  # a round waits this long for the broker; then a new producer tries again
 
 
 @dataclass(frozen=True, slots=True)
