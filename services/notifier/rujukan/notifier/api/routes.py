@@ -85,9 +85,9 @@ def put(agency: Agency, db: Db, request: Request, body: SubscriptionIn) -> Subsc
     responses=ERRORS,
     summary="Issue a new signing secret",
 )
-def rotate(agency: Agency, db: Db, body: RotateIn | None = None) -> SubscriptionWithSecret:
+def rotate(agency: Agency, db: Db, request: Request, body: RotateIn | None = None) -> SubscriptionWithSecret:
     overlap = dt.timedelta(hours=(body or RotateIn()).overlap_hours)
-    view, secret = rotate_secret(db, _owner(agency), overlap=overlap)
+    view, secret = rotate_secret(db, _owner(agency), overlap=overlap, box=_settings(request).secret_box())
     return SubscriptionWithSecret(subscription=view, secret=secret)
 
 
