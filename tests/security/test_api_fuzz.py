@@ -68,11 +68,11 @@ def fuzz(schema: Any) -> int:
 
 
 def test_referral_api_fuzzed(referral_schema: Any) -> None:
-    assert fuzz(referral_schema) == 7  # /v1/me, list, create, get, act, erase, /healthz
+    assert fuzz(referral_schema) == 14  # me, list, create, get, act, 6 subject routes, healthz, readyz, metrics
 
 
 def test_tracker_api_fuzzed(tracker_schema: Any) -> None:
-    assert fuzz(tracker_schema) == 6  # handoffs, one handoff, case, funnel, indicator 354, /healthz
+    assert fuzz(tracker_schema) == 8  # handoffs, one handoff, case, funnel, indicator 354, /healthz, /readyz, /metrics
 
 
 def test_referral_api_stateful(referral_schema: Any) -> None:

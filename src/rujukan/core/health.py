@@ -99,7 +99,13 @@ def install_health(app: FastAPI, *, service: str) -> None:
         readiness: Readiness | None = getattr(request.app.state, "readiness", None)
         return answer(readiness.checks() if readiness is not None else {"service": "starting"})
 
-    @app.get("/metrics", tags=["health"], summary="Prometheus metrics", response_class=Response)
+    @app.get(
+        "/metrics",
+        tags=["health"],
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
     def prometheus() -> Response:
         body, content_type = metrics.exposition()
         return Response(body, media_type=content_type)
