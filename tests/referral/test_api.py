@@ -308,3 +308,10 @@ def test_oversized_bodies_answer_413(client: TestClient, agencies: Agencies) -> 
 
 def test_healthz_needs_no_credential(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_a_method_not_allowed_names_every_method_of_the_resource(client: TestClient) -> None:
+    answer = client.request("OPTIONS", "/v1/referrals")
+    assert answer.status_code == 405
+    assert answer.headers["allow"] == "GET, POST"  # the list and the create are one resource
+    assert answer.headers["content-type"] == "application/problem+json"

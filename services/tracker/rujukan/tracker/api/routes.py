@@ -179,7 +179,11 @@ def indicator(caller: CallerDep, db: Db, period: PeriodQ, region: RegionQ = None
     }
 
 
-@router.get("/stream", summary="Server-sent events: the referral ids of every change")
+@router.get(
+    "/stream",
+    summary="Server-sent events: the referral ids of every change",
+    responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
+)
 async def stream(caller: CallerDep, db: Db, request: Request) -> StreamingResponse:
     hub = request.app.state.hub
     scope = caller.region_scope
