@@ -46,7 +46,16 @@ _PAYLOADS: dict[str, dict[str, Any]] = {
         "sealed_note": None,
     },
     "ReferralNoteAdded": {"sealed_note": b"\x01sealed-note"},
-    "SubjectErased": {"subject_id": "sub_5f2c9a0e1b7d4c36"},
+    "SubjectErased": {"subject_id": "sub_5f2c9a0e1b7d4c36", "erasure_reason": "request"},
+    "SubjectAccessed": {"subject_id": "sub_5f2c9a0e1b7d4c36"},
+    "SubjectCorrected": {
+        "subject_id": "sub_5f2c9a0e1b7d4c36",
+        "sealed_subject": b"\x01sealed-corrected-identity",
+        "subject_age_band": "age_25_44",
+    },
+    "ConsentWithdrawn": {"subject_id": "sub_5f2c9a0e1b7d4c36"},
+    "SubjectRestricted": {"subject_id": "sub_5f2c9a0e1b7d4c36"},
+    "SubjectRestrictionLifted": {"subject_id": "sub_5f2c9a0e1b7d4c36"},
     "SlaBreached": {
         "clock": "acknowledge",
         "due_at": dt.datetime(2026, 11, 3, 8, 30, tzinfo=dt.UTC),
@@ -58,12 +67,29 @@ _PAYLOADS: dict[str, dict[str, Any]] = {
 }
 
 EVENT_TYPES = sorted(_PAYLOADS)
+# Each type's sample keeps its event id when types are added (the ids are in the golden bytes).
+_FIRST_TYPES = [
+    "ReferralAccepted",
+    "ReferralAcknowledged",
+    "ReferralCancelled",
+    "ReferralCompleted",
+    "ReferralCreated",
+    "ReferralFailed",
+    "ReferralForwarded",
+    "ReferralNoteAdded",
+    "ReferralPutOnHold",
+    "ReferralRejected",
+    "ReferralStarted",
+    "SlaBreached",
+    "SubjectErased",
+]
+_SAMPLE_IDS = {t: i + 1 for i, t in enumerate(_FIRST_TYPES + [t for t in EVENT_TYPES if t not in _FIRST_TYPES])}
 
 
 def sample_event(event_type: str, /, *, seq: int = 2, **overrides: Any) -> Event:
     """A complete, valid event of ``event_type`` with fixed ids and times (golden-bytes safe)."""
     event: Event = {
-        "event_id": UUID(int=EVENT_TYPES.index(event_type) + 1),
+        "event_id": UUID(int=_SAMPLE_IDS[event_type]),
         "event_type": event_type,
         "occurred_at": OCCURRED_AT,
         "referral_id": REFERRAL_ID,

@@ -23,7 +23,7 @@ from rujukan.referral.context import ReferralContext
 from rujukan.referral.migrate import upgrade as referral_upgrade
 from rujukan.referral.models import ReferralEvent
 from rujukan.referral.registry import add_agency, issue_credential
-from rujukan.referral.relay import publishers
+from rujukan.referral.relay import referral_loops
 from rujukan.referral.settings import ReferralSettings
 from rujukan.tracker.migrate import upgrade as tracker_upgrade
 from rujukan.tracker.models import HistoryRow
@@ -128,7 +128,7 @@ def test_after_a_run_and_a_broker_restart_the_log_is_clean_and_the_rebuild_match
         referrals = drive_journeys(client, headers)
     with ctx.read() as session:
         events = session.exec(select(func.count()).select_from(ReferralEvent)).one()
-    relay = publishers(ctx, referral_settings).start()  # as the service runs it: it rebuilds after Kafka errors
+    relay = referral_loops(ctx, referral_settings).start()  # as the service runs it: it rebuilds after Kafka errors
 
     def tracker_history() -> int:
         with tracker_db.read() as session:

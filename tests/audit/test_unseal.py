@@ -24,7 +24,7 @@ from rujukan.referral.context import ReferralContext
 from rujukan.referral.create import create_referral
 from rujukan.referral.models import Disclosure
 from rujukan.referral.registry import add_agency
-from rujukan.referral.relay import Relay, publishers
+from rujukan.referral.relay import Relay, referral_loops
 from rujukan.referral.settings import ReferralSettings
 from rujukan.referral.subjects import erase_subject
 from rujukan.tracker.access import TrackerRole, issue_tracker_credential
@@ -175,7 +175,7 @@ def test_a_disclosure_that_could_not_be_published_is_published_by_the_referral_s
     assert row.published_at is None
 
     settings = ReferralSettings().model_copy(update={"data_dir": system.data_dir})
-    loops = publishers(system.ctx, settings).start()
+    loops = referral_loops(system.ctx, settings).start()
     try:
         [record] = read_topic(system.settings, system.settings.topics.audit_events, expected=1, timeout=30)
     finally:

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from rujukan.core.apache_kafka import LocalKafka, install, kafka_home, pinned_version
+from rujukan.core.apache_kafka import LocalKafka
 from rujukan.core.broker import free_port, port_in_use
 from rujukan.core.kafka.topics import ensure_topics, make_admin, topic_id
+from rujukan.core.kafka_install import install, kafka_home, pinned_version
 from rujukan.core.settings import CoreSettings
 from tests.kafka_helpers import publish_events, read_topic
 from tests.processes import gone

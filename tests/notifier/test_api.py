@@ -152,6 +152,9 @@ def test_the_delivery_log_shows_an_agency_its_own_and_redelivers_failures(
     assert again.json()["status"] == "pending"
     assert again.json()["attempts"] == 0
     assert api.post(f"/v1/deliveries/{own}/redeliver", headers=bapas).status_code == 409
+    beyond = api.post(f"/v1/deliveries/{2**63}/redeliver", headers=bapas)  # once a 500 from the database
+    assert beyond.status_code == 422
+    assert beyond.headers["content-type"] == "application/problem+json"
 
 
 def test_no_credential_is_401_and_an_unreachable_registry_is_503(

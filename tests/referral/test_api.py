@@ -242,11 +242,13 @@ def test_erasure_shreds_the_subject_and_is_recorded(
 
 def test_a_legal_hold_blocks_erasure(client: TestClient, agencies: Agencies, ctx: ReferralContext) -> None:
     created = _create(client, agencies)
-    set_legal_hold(ctx, subject_id=created["subject_id"], active=True)
+    with ctx.read() as session:
+        internal = session.exec(select(Referral.subject_id).where(Referral.id == created["id"])).one()
+    set_legal_hold(ctx, subject_id=internal, active=True)  # operators name the internal id (as the tracker shows)
     response = client.post(f"/v1/subjects/{created['subject_id']}/erase", headers=agencies[LAPAS])
     assert response.status_code == 409
     assert "legal hold" in response.json()["detail"]
-    set_legal_hold(ctx, subject_id=created["subject_id"], active=False)
+    set_legal_hold(ctx, subject_id=internal, active=False)
     assert client.post(f"/v1/subjects/{created['subject_id']}/erase", headers=agencies[LAPAS]).status_code == 200
 
 
@@ -306,3 +308,10 @@ def test_oversized_bodies_answer_413(client: TestClient, agencies: Agencies) -> 
 
 def test_healthz_needs_no_credential(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_a_method_not_allowed_names_every_method_of_the_resource(client: TestClient) -> None:
+    answer = client.request("OPTIONS", "/v1/referrals")
+    assert answer.status_code == 405
+    assert answer.headers["allow"] == "GET, POST"  # the list and the create are one resource
+    assert answer.headers["content-type"] == "application/problem+json"

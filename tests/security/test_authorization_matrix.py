@@ -24,6 +24,8 @@ from tests.security.conftest import OUTSIDER, REQUESTER, RESPONDER, ReferralApi,
 
 pytestmark = pytest.mark.integration
 PARAMETER = re.compile(r"\{(\w+)\}")
+ROUTE_BODIES: dict[str, dict[str, Any]] = {"/v1/subjects/{subject_id}/correct": {"full_name": "Nama Koreksi"}}
+SUBJECT_ROUTES = 6  # record, correct, withdraw-consent, restrict, lift-restriction, erase
 BODIES: dict[str, dict[str, Any]] = {
     "reason_code": {"reason_code": "other"},
     "outcome": {"outcome": "goals_met"},
@@ -48,7 +50,7 @@ def requests_for(routes: list[tuple[str, str]], values: dict[str, list[str]]) ->
             combos = [{**combo, name: value} for combo in combos for value in values[name]]
         for combo in combos:
             url = template.format(**combo)
-            body: dict[str, Any] | None = None
+            body: dict[str, Any] | None = ROUTE_BODIES.get(template)
             if "action" in combo:
                 body = {}
                 for field in RULES[Action(combo["action"])].requires:
@@ -63,7 +65,7 @@ def call(client: TestClient, method: str, url: str, body: Any, headers: dict[str
 def test_referral_routes_tell_outsiders_nothing_and_let_them_change_nothing(referral_api: ReferralApi) -> None:
     client, referral = referral_api.client, referral_api.referral
     routes = id_routes(client)
-    assert len(routes) == 3, routes  # get, act, erase
+    assert len(routes) == 2 + SUBJECT_ROUTES, routes  # get, act, and the subject's rights
     real = {
         "referral_id": [referral["id"]],
         "subject_id": [referral["subject_id"]],
@@ -82,7 +84,7 @@ def test_referral_routes_tell_outsiders_nothing_and_let_them_change_nothing(refe
             assert seen.status_code == 404, (agency, method, url, seen.status_code)
             assert seen.json() == unknown.json(), (agency, method, url)
             checked += 1
-    assert checked == len(outsiders) * (1 + len(Action) + 1)
+    assert checked == len(outsiders) * (1 + len(Action) + SUBJECT_ROUTES)
     after = client.get(f"/v1/referrals/{referral['id']}", headers=referral_api.auth(REQUESTER)).json()
     assert after == before  # nothing changed: status, history, subject (not erased)
     for agency in outsiders:

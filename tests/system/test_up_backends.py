@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx2 as httpx
 import pytest
 
-from rujukan.core.apache_kafka import install
 from rujukan.core.broker import free_port
+from rujukan.core.kafka_install import install
 from rujukan.core.settings import CoreSettings
 from tests.kafka_helpers import read_topic
 from tests.processes import gone

@@ -134,20 +134,20 @@ def test_handoff_detail_and_case_timeline(
 def test_funnel_and_indicator(app_client: tuple[TestClient, Any], sample: dict[str, Journey]) -> None:
     client, _ = app_client
     rows = {(r["from_agency"], r["to_agency"]): r for r in client.get("/v1/stats/funnel").json()}
-    assert rows[("LAPAS-CIPINANG", "BAPAS-JAKTIM")]["total"] == 2
-    assert rows[("LAPAS-CIPINANG", "BAPAS-JAKTIM")]["by_status"] == {"requested": 1, "completed": 1}
-    hours = rows[("LAPAS-CIPINANG", "BAPAS-JAKTIM")]["hours"]  # computed by the database: 0.01 h and 0.02 h
-    assert hours["accept"]["n"] == hours["complete"]["n"] == 1
-    assert hours["accept"]["median"] == pytest.approx(0.01, abs=1e-4)
-    assert hours["complete"]["median"] == pytest.approx(0.02, abs=1e-4)
+    pair = rows[("LAPAS-CIPINANG", "BAPAS-JAKTIM")]  # two referrals: every count and duration is withheld
+    assert (pair["total"], pair["by_status"]) == (None, {"requested": None, "completed": None})
+    assert pair["hours"]["accept"] == {"median": None, "p90": None, "n": None}
     period = NOW.astimezone(dt.timezone(dt.timedelta(hours=7))).strftime("%Y-%m")
     indicator = client.get("/v1/stats/indicators/354", params={"period": period}).json()
-    assert {v["region_code"]: v["percent"] for v in indicator["values"]} == {"32.73": 100.0, "ALL": 100.0}
+    assert {v["region_code"]: (v["percent"], v["suppressed"]) for v in indicator["values"]} == {
+        "32.73": (None, True),  # one woman: she would be the cell
+        "ALL": (None, True),
+    }
     bad = client.get("/v1/stats/indicators/354", params={"period": "2026-13"})
     assert bad.status_code == 422
     assert "period must look like" in bad.json()["detail"]
     csv = client.get("/v1/stats/indicators/354", params={"period": period, "format": "csv"}).text
-    assert csv.splitlines()[0] == "period,region_code,numerator,denominator,percent"
+    assert csv.splitlines()[0] == "period,region_code,numerator,denominator,percent,suppressed"
 
 
 def test_the_stream_tells_of_changes(app_client: tuple[TestClient, Any]) -> None:

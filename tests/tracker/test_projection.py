@@ -106,6 +106,13 @@ def test_erasure_marks_the_subject_without_changing_status() -> None:
     assert handoff.status == "requested"
 
 
+def test_erasure_generalises_what_could_still_single_the_person_out() -> None:
+    journey = Journey(region="31.75.01").then("SubjectErased", hours=1, subject_id="sub_x", erasure_reason="request")
+    handoff, _ = run(journey.events)
+    assert (handoff.subject_sex, handoff.subject_age_band, handoff.region_code) == ("unknown", "unknown", "31")
+    assert handoff.subject_category == "inmate_pre_release"  # the indicators still count the referral
+
+
 def test_the_projection_holds_no_sealed_data() -> None:
     handoff, history = run(PATHS["completed"][0].events)
     assert all(not isinstance(value, bytes) for value in vars_of(handoff).values())

@@ -7,7 +7,19 @@ from dataclasses import dataclass
 
 import pytest
 
-from rujukan.tracker.stats import WIB, StageTimes, funnel, indicator_354, parse_period, percentile
+from rujukan.tracker.stats import (
+    WIB,
+    FunnelRow,
+    IndicatorValue,
+    StageTimes,
+    funnel,
+    indicator_354,
+    indicator_354_counts,
+    parse_period,
+    percentile,
+    published_funnel,
+    suppress_small,
+)
 
 T = dt.datetime(2026, 3, 10, 9, 0, tzinfo=dt.UTC)
 H = dt.timedelta(hours=1)
@@ -47,7 +59,7 @@ def test_indicator_354_hand_computed() -> None:
     ]
     values = {
         v.region_code: (v.numerator, v.denominator, v.percent)
-        for v in indicator_354(rows, start=march[0], end=march[1])
+        for v in indicator_354_counts(rows, start=march[0], end=march[1])
     }
     assert values == {
         "31.75": (1, 3, 33.33),
@@ -94,3 +106,54 @@ def test_percentile_interpolates() -> None:
     assert percentile([1, 2, 3, 4], 0.5) == 2.5
     assert percentile([5], 0.9) == 5
     assert percentile([], 0.5) is None
+
+
+def test_cells_of_fewer_than_five_people_are_withheld_and_cannot_be_worked_out() -> None:
+    published = {
+        v.region_code: v.published()
+        for v in suppress_small(
+            [
+                IndicatorValue("31.71", 6, 9),
+                IndicatorValue("31.72", 1, 3),  # 3 people: withheld
+                IndicatorValue("31.73", 5, 8),  # the next smallest: withheld too, else ALL - others gives 31.72
+                IndicatorValue("31.74", 7, 20),
+                IndicatorValue("ALL", 19, 40),
+            ]
+        )
+    }
+    assert published["31.72"] == {
+        "region_code": "31.72",
+        "numerator": None,
+        "denominator": None,
+        "percent": None,
+        "suppressed": True,
+    }
+    assert published["31.73"]["suppressed"] is True
+    assert published["31.71"] == {
+        "region_code": "31.71",
+        "numerator": 6,
+        "denominator": 9,
+        "percent": 66.67,
+        "suppressed": False,
+    }
+    assert published["ALL"]["percent"] == 47.5
+    assert all(v.suppressed for v in suppress_small([IndicatorValue("31.71", 2, 2), IndicatorValue("ALL", 2, 2)]))
+    march = parse_period("2026-03")
+    few = [Row(f"S{i}", "violence_victim_woman", "31.75", T) for i in range(4)]
+    assert all(v.percent is None for v in indicator_354(few, start=march[0], end=march[1]))
+
+
+def test_funnel_cells_under_five_are_withheld() -> None:
+    row = FunnelRow(
+        "LAPAS-CIPINANG",
+        "BAPAS-JAKTIM",
+        total=9,
+        by_status={"requested": 2, "completed": 7},
+        hours={"accept": {"median": 1.0, "p90": 2.0, "n": 3.0}, "complete": {"median": 5.0, "p90": 9.0, "n": 7.0}},
+    )
+    shown = published_funnel(row)
+    assert shown.by_status == {"requested": None, "completed": 7}
+    assert shown.total is None  # else 9 - 7 gives the withheld 2
+    assert shown.hours["accept"] == {"median": None, "p90": None, "n": None}
+    assert shown.hours["complete"] == {"median": 5.0, "p90": 9.0, "n": 7.0}
+    assert published_funnel(FunnelRow("A", "B", 12, {"requested": 5, "completed": 7}, {})).total == 12

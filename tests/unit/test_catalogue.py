@@ -27,6 +27,11 @@ LIFECYCLE_EVENTS = {
     "ReferralNoteAdded",
     "SubjectErased",
     "SlaBreached",
+    "SubjectAccessed",
+    "SubjectCorrected",
+    "ConsentWithdrawn",
+    "SubjectRestricted",
+    "SubjectRestrictionLifted",
 }
 AUDIT_EVENTS = {"SealedDataDisclosed"}  # the audit topic's own record: about an export, not a referral
 COMMON_FIELDS = ["event_id", "event_type", "occurred_at", "referral_id", "case_id", "seq", "prev_hash", "actor_agency"]

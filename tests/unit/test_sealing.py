@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import stat
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from rujukan.core.sealing import MasterKey, SealingError
+from rujukan.core.keyring import Keyring, KeyringError
+from rujukan.core.sealing import MasterKey, SealingError, wrapped_key_id
 
 MASTER = MasterKey(bytes(range(32)))
 CONTEXT = {"subject_id": "sub_1", "referral_id": "ref_1", "field": "subject"}
@@ -89,3 +93,47 @@ def test_request_fingerprints_are_keyed_and_separate_from_the_nik_index() -> Non
     assert MASTER.fingerprint(body) == MASTER.fingerprint(body)
     assert MASTER.fingerprint(body) != MasterKey(bytes(32)).fingerprint(body)
     assert MASTER.fingerprint(b"3175014501900001") != MASTER.nik_index("3175014501900001")
+
+
+def test_a_legacy_key_derives_the_purpose_keys_as_before_key_ids() -> None:
+    """Subjects, NIK indexes and fingerprints made before key ids stay valid: the one-line key file keeps
+    its labelled HMAC derivations."""
+    key = bytes(range(32))
+    index_key = hmac.new(key, b"rujukan nik index v1", hashlib.sha256).digest()
+    assert (
+        MasterKey(key).nik_index("3175010101900001")
+        == hmac.new(index_key, b"3175010101900001", hashlib.sha256).hexdigest()
+    )
+    old_envelope = b"\x01" + bytes(12)
+    old_envelope += AESGCM(key).encrypt(bytes(12), bytes(32), b"sub_1")  # as wrapped before key ids
+    assert MasterKey(key).unwrap_bytes(old_envelope, "sub_1") == bytes(32)
+
+
+def test_wrapped_keys_name_their_key_and_a_retired_key_opens_nothing() -> None:
+    ring = Keyring.generate()
+    master = MasterKey(ring)
+    wrapped = master.new_wrapped_data_key("sub_1")
+    assert wrapped_key_id(wrapped) == ring.active
+    rotated = ring.rotated()
+    rewrapped = master.wrap(master.unwrap_bytes(wrapped, "sub_1"), "sub_1", keyring=rotated)
+    assert wrapped_key_id(rewrapped) == rotated.active != ring.active
+    retired = MasterKey(rotated.retired())
+    assert retired.unwrap_bytes(rewrapped, "sub_1") == master.unwrap_bytes(wrapped, "sub_1")
+    with pytest.raises(SealingError, match="does not hold"):
+        retired.unwrap(wrapped, "sub_1")
+    assert retired.nik_index("1") == master.nik_index("1")  # lookups survive a rotation
+
+
+def test_a_keyring_file_round_trips_and_refuses_what_is_not_one(tmp_path: Path) -> None:
+    ring = Keyring.generate().rotated()
+    path = tmp_path / "keys.json"
+    ring.write(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert Keyring.read(path) == ring
+    path.write_text('{"format": "something else"}')
+    with pytest.raises(KeyringError, match="not a rujukan-keyring"):
+        Keyring.read(path)
+    with pytest.raises(KeyringError, match="is missing"):
+        Keyring.read(tmp_path / "nowhere.key")
+    assert "wrapping" not in repr(ring)
+    assert base64.b64encode(ring.wrapping[ring.active]).decode() not in repr(ring)

@@ -88,6 +88,9 @@ def issue(
     agency: Annotated[str | None, typer.Option(help="Agency code (agency API credential).")] = None,
     role: Annotated[TrackerRole | None, typer.Option(help="coordinator or auditor (tracker credential).")] = None,
     name: Annotated[str | None, typer.Option(help="Who holds a coordinator or auditor credential.")] = None,
+    region: Annotated[
+        str | None, typer.Option(help="A coordinator sees only this region and those under it (e.g. 31.75).")
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Issue a credential; the secret is printed once, alone on stdout, and never stored."""
@@ -96,10 +99,13 @@ def issue(
     if role is not None:
         if not name:
             fail("--role needs --name (who holds the credential)")
-        credential_id, secret = issue_tracker_credential(tracker_database(data_dir), role=role, name=name)
-        holder = f"{role.value} {name}"
+        credential_id, secret = issue_tracker_credential(
+            tracker_database(data_dir), role=role, name=name, region_scope=region
+        )
+        holder = f"{role.value} {name}" + (f" (region {region})" if region else "")
     else:
-        assert agency is not None
+        if agency is None or region is not None:
+            fail("--region scopes coordinator credentials only")
         issued = issue_credential(referral_context(data_dir), agency_code=agency)
         credential_id, secret, holder = issued.id, issued.secret, agency
     err.print(

@@ -20,9 +20,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from rujukan.core.apache_kafka import LocalKafka, is_installed, pinned_version
+from rujukan.core.apache_kafka import LocalKafka
 from rujukan.core.broker import Broker, EmbeddedBroker
 from rujukan.core.errors import BrokerError, RujukanError
+from rujukan.core.kafka_install import is_installed, pinned_version
 from rujukan.core.postgres import EmbeddedPostgres
 
 log = logging.getLogger("rujukan.up")

@@ -11,7 +11,8 @@ import typer
 
 from rujukan.cli.common import DataDir
 from rujukan.cli.output import err, fail
-from rujukan.core.apache_kafka import LocalKafka, install, kafka_home, pinned_version
+from rujukan.core.apache_kafka import LocalKafka
+from rujukan.core.kafka_install import install, kafka_home, pinned_version
 from rujukan.core.settings import CoreSettings
 
 kafka_app = typer.Typer(

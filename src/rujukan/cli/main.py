@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 from typer.core import TyperGroup
 
-from rujukan.cli import agency, audit, broker, demo, kafka, notifier, referral, schemas, tracker, up
+from rujukan.cli import agency, audit, broker, demo, kafka, keys, notifier, referral, schemas, tracker, up
 from rujukan.cli.output import report_error
 from rujukan.core.errors import RujukanError
 
@@ -75,6 +75,7 @@ app.add_typer(notifier.notifier_app, name="notifier")
 app.add_typer(notifier.subscription_app, name="subscription")
 app.add_typer(audit.audit_app, name="audit")
 app.add_typer(kafka.kafka_app, name="kafka")
+app.add_typer(keys.keys_app, name="keys")
 app.command(name="broker")(broker.run_broker)
 app.command(name="up")(up.up)
 app.command(name="demo")(demo.demo)

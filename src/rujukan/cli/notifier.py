@@ -123,7 +123,8 @@ def rotate(
     owner = _owner(agency, coordinator)
     settings = notifier_settings(data_dir)
     overlap = dt.timedelta(hours=overlap_hours) if overlap_hours is not None else settings.secret_overlap()
-    _, secret = rotate_secret(notifier_database(data_dir), owner, overlap=overlap)
+    box = notifier_settings(data_dir).secret_box()
+    _, secret = rotate_secret(notifier_database(data_dir), owner, overlap=overlap, box=box)
     hours = overlap.total_seconds() / 3600
     err.print(f"new secret for {owner}; the previous one keeps signing for {hours:g} hours", markup=False)
     typer.echo(secret)

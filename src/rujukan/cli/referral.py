@@ -13,12 +13,14 @@ import uvicorn
 from rujukan.cli.common import DataDir, referral_context, referral_settings
 from rujukan.cli.output import configure_logging, err
 from rujukan.referral.api.app import create_app
-from rujukan.referral.relay import publishers
-from rujukan.referral.subjects import set_legal_hold
+from rujukan.referral.relay import referral_loops
+from rujukan.referral.subjects import erase_everywhere, set_legal_hold
 
 referral_app = typer.Typer(help="The referral service (agency API).", no_args_is_help=True)
 relay_app = typer.Typer(help="The outbox relay.", no_args_is_help=True)
-subject_app = typer.Typer(help="Subjects: legal holds.", no_args_is_help=True)
+subject_app = typer.Typer(
+    help="Subjects (by the internal id the tracker shows): erasure, legal holds.", no_args_is_help=True
+)
 Host = Annotated[str, typer.Option(help="Address to listen on.")]
 Port = Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)]
 
@@ -44,7 +46,7 @@ def run_relay(data_dir: DataDir = None) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
     err.print(f"relay publishing to {settings.topics.referral_events} on {settings.kafka_bootstrap}", markup=False)
-    loops = publishers(referral_context(data_dir), settings).start()
+    loops = referral_loops(referral_context(data_dir), settings).start()
     stop.wait()
     loops.stop()
     err.print("relay stopped", markup=False)
@@ -62,3 +64,17 @@ def release(subject_id: Annotated[str, typer.Argument()], data_dir: DataDir = No
     """Lift a legal hold."""
     set_legal_hold(referral_context(data_dir), subject_id=subject_id, active=False)
     err.print(f"legal hold lifted on {subject_id}", markup=False)
+
+
+@subject_app.command("erase")
+def erase(
+    subject_id: Annotated[str, typer.Argument(help="The subject's internal id (as the tracker shows it).")],
+    person: Annotated[
+        bool, typer.Option("--person", help="Also every other agency's subject of the same person.")
+    ] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Erase a subject system-wide (crypto-shredding), whichever agency controls it; with --person, every
+    subject of that person. Agencies erase their own through the API."""
+    erased = erase_everywhere(referral_context(data_dir), subject_id=subject_id, person=person)
+    err.print(f"erased {len(erased)} subject(s): {', '.join(erased)}", markup=False)

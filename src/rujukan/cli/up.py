@@ -269,11 +269,12 @@ def _compose(data: Path, backing: Backing, base_url: str, *, demo: bool) -> OneA
 
     notifier_db = Database(make_engine(notifier.database_url()))
     notifier_upgrade(notifier_db.engine)
+    box = notifier.secret_box()
 
     def secrets_of(owner: str) -> list[str]:
         with notifier_db.read() as session:
             found = session.exec(select(SubscriptionRow).where(SubscriptionRow.owner == owner)).first()
-            return signing_secrets(session, found.id, dt.datetime.now(dt.UTC)) if found is not None else []
+            return signing_secrets(session, found.id, dt.datetime.now(dt.UTC), box) if found is not None else []
 
     app = OneAddress(
         referral_app(referral, context=ctx),

@@ -58,6 +58,7 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA secure_delete=ON")  # deleted and overwritten content is zeroed in the file
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
@@ -146,6 +147,36 @@ def wait_until_reachable(engine: Engine, *, timeout_s: float | None = None) -> N
             reason = type(exc.orig).__name__ if exc.orig else "OperationalError"
             log.warning("database not reachable (%s); waiting up to %.0f s more", reason, left)
             time.sleep(min(WAIT_STEPS_S[min(attempt, len(WAIT_STEPS_S) - 1)], left))
+
+
+FORGET_TRIES = 20
+
+
+def forget(engine: Engine, *tables: str) -> bool:
+    """After a transaction destroyed data (an erasure), make the store forget it in its files too: on
+    SQLite (``secure_delete`` zeroes what a page no longer holds) the write-ahead log, which still holds
+    the old pages, is checkpointed into the database and truncated; on PostgreSQL ``tables`` are vacuumed, so
+    the old row versions are removed from their pages. True when it completed (a reader holding an old
+    snapshot can delay it; the next erasure or the next checkpoint completes it). PostgreSQL's own
+    write-ahead log and backups keep old pages until they are recycled: see the README on backups."""
+    if is_postgres(engine):
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            for table in tables:
+                connection.exec_driver_sql(f'VACUUM "{table}"')
+        return True
+    for _ in range(FORGET_TRIES):
+        raw = engine.raw_connection()  # no BEGIN: a checkpoint cannot run inside a transaction
+        try:
+            cursor = raw.cursor()
+            busy = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            cursor.close()
+        finally:
+            raw.close()
+        if busy is None or busy[0] == 0:
+            return True
+        time.sleep(0.05)
+    log.warning("the database could not yet forget erased data (a reader holds an old snapshot); it will")
+    return False
 
 
 def upgrade(engine: Engine, script_location: Path) -> None:

@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from rujukan.core.errors import RujukanError
 
@@ -102,7 +103,23 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     response = problem(exc.status_code, None, str(exc.detail) if exc.detail else None)
     response.headers.update(exc.headers or {})  # e.g. Allow on 405 (RFC 9110)
+    if exc.status_code == 405:
+        response.headers["Allow"] = ", ".join(allowed_methods(request))
     return response
+
+
+CANDIDATE_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app answers on this path (a path served by a GET route and a POST
+    route is one resource: Starlette names only the first route's methods)."""
+    allowed = []
+    for method in CANDIDATE_METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
 
 
 async def _database_unavailable(request: Request, exc: OperationalError) -> JSONResponse:

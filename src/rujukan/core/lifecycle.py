@@ -103,8 +103,17 @@ RULES: dict[Action, Rule] = {
 }
 RULE_FOR_EVENT: dict[str, Rule] = {rule.event_type: rule for rule in RULES.values()}
 CREATED_EVENT = "ReferralCreated"
-# Events that belong to a referral's chain without being an action of a party.
-NEUTRAL_EVENTS = frozenset({"SubjectErased"})
+# Events that belong to a referral's chain without being an action of a party: what happened to the
+# subject's data (erasure, and the data subject's other rights). They leave the status as it is.
+SUBJECT_EVENTS = (
+    "SubjectErased",
+    "SubjectAccessed",
+    "SubjectCorrected",
+    "ConsentWithdrawn",
+    "SubjectRestricted",
+    "SubjectRestrictionLifted",
+)
+NEUTRAL_EVENTS = frozenset(SUBJECT_EVENTS)
 # Every event type that belongs on the referral events topic (others have topics of their own).
 CHAIN_EVENTS = frozenset({CREATED_EVENT, *RULE_FOR_EVENT, *NEUTRAL_EVENTS})
 

@@ -110,6 +110,7 @@ class Dispatcher:
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._resolver = resolver
         self._policy: RetryPolicy = settings.retry_policy()
+        self._box = settings.secret_box()
         self._given_client = client
         self._client = client or self._new_client()
         self._pool: ThreadPoolExecutor | None = self._new_pool()
@@ -251,7 +252,7 @@ class Dispatcher:
         subscriptions: dict[str, tuple[SubscriptionRow | None, tuple[str, ...]]] = {}
         for subscription_id in {row.subscription_id for row in rows}:
             found = session.get(SubscriptionRow, subscription_id)
-            subscriptions[subscription_id] = (found, tuple(signing_secrets(session, subscription_id, now)))
+            subscriptions[subscription_id] = (found, tuple(signing_secrets(session, subscription_id, now, self._box)))
         jobs = []
         for row in rows:
             subscription, secrets = subscriptions[row.subscription_id]

@@ -29,6 +29,11 @@ WEBHOOK_TYPES = {
     "ReferralForwarded": "referral.forwarded",
     "ReferralNoteAdded": "referral.note_added",
     "SubjectErased": "subject.erased",
+    "SubjectAccessed": "subject.accessed",
+    "SubjectCorrected": "subject.corrected",
+    "ConsentWithdrawn": "subject.consent_withdrawn",
+    "SubjectRestricted": "subject.restricted",
+    "SubjectRestrictionLifted": "subject.restriction_lifted",
     "SlaBreached": "sla.breached",
 }
 BREACH_TYPE = WEBHOOK_TYPES["SlaBreached"]

@@ -14,6 +14,7 @@ from rujukan.core.loops import Supervisor
 from rujukan.notifier.dispatch import Clock, Dispatcher, FailedDeliveries, utc_now
 from rujukan.notifier.intake import route_events
 from rujukan.notifier.models import ConsumerPosition
+from rujukan.notifier.secretbox import SecretHousekeeping
 from rujukan.notifier.settings import NotifierSettings
 
 CONSUMER = "notifier-v1"
@@ -50,6 +51,7 @@ def consumers(
 
 class Notifier:
     def __init__(self, db: Database, settings: NotifierSettings, *, clock: Clock = utc_now) -> None:
+        self._db, self._settings = db, settings
         self.dispatcher = Dispatcher(db, settings, clock=clock)
         self.consumers = consumers(db, settings, clock=clock, on_change=self.dispatcher.wake)
         self.dead_letters = OutboxPublisher(
@@ -64,7 +66,8 @@ class Notifier:
         supervisor = Supervisor()
         for name, consumer in zip(CONSUMER_LOOPS, self.consumers, strict=True):
             supervisor.add(name, consumer)
-        return supervisor.add("notifier-dispatcher", self.dispatcher).add("notifier-dlq", self.dead_letters)
+        supervisor.add("notifier-dispatcher", self.dispatcher).add("notifier-dlq", self.dead_letters)
+        return supervisor.add("notifier-secrets", SecretHousekeeping(self._db, self._settings.secret_box()))
 
     def threads(self, stop: threading.Event) -> list[threading.Thread]:
         """Every part running (under a supervisor) until ``stop`` is set; the thread that waits for it."""

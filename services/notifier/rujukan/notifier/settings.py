@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 from pydantic import AliasChoices, Field, IPvAnyNetwork
 
 from rujukan.core.settings import CoreSettings
 from rujukan.notifier.retry import RetryPolicy
+from rujukan.notifier.secretbox import SecretBox
 
 
 class NotifierSettings(CoreSettings):
@@ -35,6 +37,11 @@ class NotifierSettings(CoreSettings):
     webhook_retry_hours: float = Field(default=72.0, ge=1, description="How long a delivery is retried.")
     webhook_first_retry_s: float = Field(default=30.0, gt=0, description="Delay before the first retry.")
     webhook_max_retry_s: float = Field(default=6 * 3600.0, gt=0, description="Longest delay between two retries.")
+    notifier_key_file: Path | None = Field(
+        default=None,
+        description="Key that seals webhook secrets at rest (default: notifier.key in the data dir, made on the "
+        "first start); a configured file that is missing is an error.",
+    )
     secret_overlap_hours: float = Field(
         default=24.0, ge=0, le=24 * 30, description="How long a replaced webhook secret still signs deliveries."
     )
@@ -43,6 +50,11 @@ class NotifierSettings(CoreSettings):
         if self.notifier_database_url:
             return self.notifier_database_url
         return f"sqlite:///{(self.data_dir / 'notifier.db').resolve()}"
+
+    def secret_box(self) -> SecretBox:
+        if self.notifier_key_file is not None:
+            return SecretBox.load(self.notifier_key_file, create=False)
+        return SecretBox.load(self.data_dir / "notifier.key", create=True)
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(

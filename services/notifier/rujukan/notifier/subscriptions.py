@@ -3,8 +3,9 @@ secrets that sign them.
 
 Setting a subscription checks its URL against the SSRF guard and issues a new secret, returned once;
 the secret it replaces keeps signing deliveries for the overlap window, so a receiver can switch over
-without losing a delivery. Secrets are kept in the notifier database because signing needs them in the
-clear; the API and the CLI only ever show a hint of a stored secret.
+without losing a delivery, and is deleted once the window has passed. Signing needs a secret in the
+clear, so it is stored sealed under the notifier key (``secretbox``) and opened only to sign; the API and
+the CLI only ever show a hint of a stored secret.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from rujukan.core.errors import RujukanError
 from rujukan.notifier.destinations import Resolver, check_destination, resolve
 from rujukan.notifier.models import SubscriptionRow, SubscriptionSecret
 from rujukan.notifier.routing import BREACH_TYPE, WEBHOOK_TYPES
+from rujukan.notifier.secretbox import SecretBox
 from rujukan.notifier.settings import NotifierSettings
 from rujukan.notifier.signing import hint, new_secret
 
@@ -125,12 +127,12 @@ def set_subscription(
             now,
         )
         session.add(row)
-        secret = _new_secret(session, row.id, now=now, overlap=settings.secret_overlap())
+        secret = _new_secret(session, row.id, now=now, overlap=settings.secret_overlap(), box=settings.secret_box())
         return _view(session, row, now), secret
 
 
 def rotate_secret(
-    db: Database, owner: Owner, *, overlap: dt.timedelta, now: dt.datetime | None = None
+    db: Database, owner: Owner, *, overlap: dt.timedelta, box: SecretBox, now: dt.datetime | None = None
 ) -> tuple[SubscriptionView, str]:
     """Issue a new secret; the current ones keep signing for ``overlap`` (0: stop at once)."""
     now = now or dt.datetime.now(dt.UTC)
@@ -140,7 +142,7 @@ def rotate_secret(
             raise NoSubscription(f"{owner} has no webhook subscription")
         row.updated_at = now
         session.add(row)
-        secret = _new_secret(session, row.id, now=now, overlap=overlap)
+        secret = _new_secret(session, row.id, now=now, overlap=overlap, box=box)
         return _view(session, row, now), secret
 
 
@@ -161,14 +163,14 @@ def list_subscriptions(db: Database, *, now: dt.datetime | None = None) -> list[
         return [_view(session, row, now) for row in rows.all()]
 
 
-def signing_secrets(session: Session, subscription_id: str, now: dt.datetime) -> list[str]:
-    """The secrets that sign a delivery now, newest first."""
+def signing_secrets(session: Session, subscription_id: str, now: dt.datetime, box: SecretBox) -> list[str]:
+    """The secrets that sign a delivery now, newest first (opened from their sealed form)."""
     rows = session.exec(
         select(SubscriptionSecret)
         .where(SubscriptionSecret.subscription_id == subscription_id)
         .order_by(col(SubscriptionSecret.created_at).desc())
     ).all()
-    return [r.secret for r in rows if r.expires_at is None or r.expires_at > now]
+    return [box.open(r.secret, secret_id=r.id) for r in rows if r.expires_at is None or r.expires_at > now]
 
 
 def _find(session: Session, owner: Owner) -> SubscriptionRow | None:
@@ -179,16 +181,22 @@ def _find(session: Session, owner: Owner) -> SubscriptionRow | None:
     ).first()
 
 
-def _new_secret(session: Session, subscription_id: str, *, now: dt.datetime, overlap: dt.timedelta) -> str:
+def _new_secret(
+    session: Session, subscription_id: str, *, now: dt.datetime, overlap: dt.timedelta, box: SecretBox
+) -> str:
     ends = now + overlap
     for old in session.exec(select(SubscriptionSecret).where(SubscriptionSecret.subscription_id == subscription_id)):
         if old.expires_at is None or old.expires_at > ends:
             old.expires_at = ends
             session.add(old)
-    secret = new_secret()
+    secret, secret_id = new_secret(), str(uuid.uuid4())
     session.add(
         SubscriptionSecret(
-            id=str(uuid.uuid4()), subscription_id=subscription_id, secret=secret, hint=hint(secret), created_at=now
+            id=secret_id,
+            subscription_id=subscription_id,
+            secret=box.seal(secret, secret_id=secret_id),
+            hint=hint(secret),
+            created_at=now,
         )
     )
     session.flush()

@@ -1,8 +1,9 @@
 """Use case: a party takes a lifecycle action (``POST /v1/referrals/{id}/{action}``).
 
 The referral row is locked, the lifecycle decides, the status changes and the event is appended in the
-same transaction. ``forward`` also creates the child referral (same case, same subject, parent set) with
-its own ReferralCreated event, re-sealing the subject data for the child's context.
+same transaction. ``forward`` also creates the child referral (same case, parent set) with its own
+ReferralCreated event; the forwarding agency controls the child, so its subject data is sealed again
+under that agency's own subject.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from rujukan.referral.context import ReferralContext
 from rujukan.referral.create import check_receiver, insert_referral
 from rujukan.referral.errors import ActionNotAllowed, InvalidRequest, NotFound, SubjectErased
 from rujukan.referral.eventstore import append_event
+from rujukan.referral.identity import check_not_restricted, nik_of, subject_for
 from rujukan.referral.models import Referral, Subject
 from rujukan.referral.parties import load_as_party
 from rujukan.referral.queries import view_in_session
@@ -41,6 +43,7 @@ def act_on_referral(
 ) -> ReferralView:
     with ctx.transaction() as session:
         referral, role = load_as_party(session, referral_id=referral_id, agency=agency, for_update=True)
+        check_not_restricted(session.get(Subject, referral.subject_id), agency)
         transition = _decide(action, referral, role, body)
         now = ctx.clock()
         key = _subject_key(ctx, session, referral) if body.note is not None or action is Action.FORWARD else None
@@ -114,18 +117,19 @@ def _forward_child(
     actor: str,
     now: dt.datetime,
 ) -> str:
-    """Create the child referral of a forward; its id."""
+    """Create the child referral of a forward; its id. The forwarding agency controls the child, so the
+    subject data is opened with the parent's key and sealed again under the forwarder's own subject."""
     check_receiver(session, sender=actor, receiver=to_agency, service_type=parent.service_type)
     child_id = str(uuid.uuid4())
-    subject_id = parent.subject_id
-    identity = key.open(parent.sealed_subject, subject_id=subject_id, referral_id=parent.id, field="subject")
-    reason = key.open(parent.sealed_reason, subject_id=subject_id, referral_id=parent.id, field="reason")
+    identity = key.open(parent.sealed_subject, subject_id=parent.subject_id, referral_id=parent.id, field="subject")
+    reason = key.open(parent.sealed_reason, subject_id=parent.subject_id, referral_id=parent.id, field="reason")
+    own = subject_for(ctx, session, controller=actor, nik=nik_of(identity), now=now)
+    subject_id, child_key = own.subject_id, own.key
     values = parent.model_dump(
         include={
             "case_id",
             "service_type",
             "urgency",
-            "subject_id",
             "subject_category",
             "subject_sex",
             "subject_age_band",
@@ -141,10 +145,11 @@ def _forward_child(
         from_agency=actor,
         to_agency=to_agency,
         status=Status.REQUESTED.value,
+        subject_id=subject_id,
         created_at=now,
         updated_at=now,
-        sealed_subject=key.seal(identity, subject_id=subject_id, referral_id=child_id, field="subject"),
-        sealed_reason=key.seal(reason, subject_id=subject_id, referral_id=child_id, field="reason"),
+        sealed_subject=child_key.seal(identity, subject_id=subject_id, referral_id=child_id, field="subject"),
+        sealed_reason=child_key.seal(reason, subject_id=subject_id, referral_id=child_id, field="reason"),
     )
     insert_referral(ctx, session, values, actor=actor)
     return child_id

@@ -10,7 +10,7 @@ import datetime as dt
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from rujukan.core.vocabulary import (
     ConsentGiver,
@@ -62,6 +62,29 @@ class CreateReferral(Strict):
     subject: SubjectIn
     case_id: UUID | None = Field(default=None, description="Join an existing case; a new one by default.")
     parent_referral_id: UUID | None = Field(default=None, description="A re-referral of this referral.")
+
+
+class Correction(Strict):
+    """Body of ``POST /v1/subjects/{subject_id}/correct``: the identifying fields to rectify (at least one)."""
+
+    full_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] | None = None
+    nik: Nik | None = None
+    birth_date: dt.date | None = None
+    phone: Phone | None = None
+    address: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> Correction:
+        if not self.model_fields_set:
+            raise ValueError("give at least one field to correct")
+        return self
+
+    def fields(self) -> dict[str, str | None]:
+        """The corrected fields as the sealed identity holds them."""
+        found = self.model_dump(include=self.model_fields_set)
+        if "birth_date" in found and found["birth_date"] is not None:
+            found["birth_date"] = found["birth_date"].isoformat()
+        return found
 
 
 class ActionBody(Strict):

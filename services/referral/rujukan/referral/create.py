@@ -7,7 +7,6 @@ and creates nothing.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import uuid
 from collections.abc import Mapping
@@ -19,18 +18,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from rujukan.core.lifecycle import Status
+from rujukan.core.regions import KABUPATEN_KOTA, region_at
 from rujukan.core.sealing import DataKey
 from rujukan.referral.commands import CreateReferral
 from rujukan.referral.context import ReferralContext
 from rujukan.referral.domain import age_band, check_create
 from rujukan.referral.errors import IdempotencyKeyReused, InvalidRequest
 from rujukan.referral.eventstore import chain_event, insert_events
-from rujukan.referral.models import Agency, IdempotencyKey, Referral, Subject
+from rujukan.referral.identity import alias, subject_for
+from rujukan.referral.models import Agency, IdempotencyKey, Referral
 from rujukan.referral.parties import party_role
 from rujukan.referral.views import ReferralSummary
 
 REFERRALS = Referral.__table__  # type: ignore[attr-defined]
-SUBJECTS = Subject.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +83,8 @@ def _create(ctx: ReferralContext, session: Session, *, agency: str, request: Cre
     check_create(request, now=now)
     check_receiver(session, sender=agency, receiver=request.to_agency, service_type=request.service_type.value)
     case_id, parent_id = _case_and_parent(session, agency=agency, request=request)
-    subject_id, key = _subject_for(ctx, session, request=request, now=now)
+    subject = subject_for(ctx, session, controller=agency, nik=request.subject.nik, now=now)
+    subject_id, key = subject.subject_id, subject.key
     referral_id = str(uuid.uuid4())
     consent = request.consent
     values: dict[str, Any] = {
@@ -99,7 +100,7 @@ def _create(ctx: ReferralContext, session: Session, *, agency: str, request: Cre
         "subject_category": request.subject.category.value,
         "subject_sex": request.subject.sex.value,
         "subject_age_band": age_band(request.subject.birth_date, now.date()).value,
-        "subject_region_code": request.subject.region_code,
+        "subject_region_code": region_at(request.subject.region_code, KABUPATEN_KOTA),  # the rest is sealed
         "legal_basis": request.legal_basis.value,
         "consent_given_by": consent.given_by.value if consent else None,
         "consent_recorded_at": consent.recorded_at if consent else None,
@@ -111,7 +112,7 @@ def _create(ctx: ReferralContext, session: Session, *, agency: str, request: Cre
         "updated_at": now,
     }
     insert_referral(ctx, session, values, actor=agency)
-    return ReferralSummary.model_validate(values)
+    return ReferralSummary.model_validate({**values, "subject_id": alias(ctx, viewer=agency, subject_id=subject_id)})
 
 
 def insert_referral(ctx: ReferralContext, session: Session, values: dict[str, Any], *, actor: str) -> None:
@@ -140,6 +141,7 @@ def seal_identity(key: DataKey, request: CreateReferral, *, subject_id: str, ref
         "phone": subject.phone,
         "address": subject.address,
         "birth_date": subject.birth_date.isoformat() if subject.birth_date else None,
+        "region_code": subject.region_code,
     }
     return key.seal(json.dumps(identity).encode(), subject_id=subject_id, referral_id=referral_id, field="subject")
 
@@ -203,30 +205,3 @@ def _case_and_parent(session: Session, *, agency: str, request: CreateReferral) 
             raise InvalidRequest("case_id does not name a case of yours")
         return case_id, None
     return str(uuid.uuid4()), None
-
-
-def _subject_for(
-    ctx: ReferralContext, session: Session, *, request: CreateReferral, now: dt.datetime
-) -> tuple[str, DataKey]:
-    """The subject with this NIK (same pseudonym as before), or a new subject with a new data key."""
-    index = ctx.master_key.nik_index(request.subject.nik) if request.subject.nik else None
-    if index is not None:
-        found = session.execute(select(Subject.id, Subject.wrapped_key).where(Subject.nik_index == index)).first()
-        if found is not None and found.wrapped_key is not None:
-            return found.id, ctx.master_key.unwrap(found.wrapped_key, found.id)
-    subject_id = "sub_" + uuid.uuid4().hex[:20]
-    wrapped = ctx.master_key.new_wrapped_data_key(subject_id)
-    session.execute(
-        insert(SUBJECTS),
-        [
-            {
-                "id": subject_id,
-                "nik_index": index,
-                "wrapped_key": wrapped,
-                "legal_hold": False,
-                "created_at": now,
-                "erased_at": None,
-            }
-        ],
-    )
-    return subject_id, ctx.master_key.unwrap(wrapped, subject_id)

@@ -3,10 +3,12 @@
     ReferralServiceError (RujukanError)
     ├── Unauthenticated     401: no, unknown or revoked credential
     ├── NotFound            404: no such referral or subject, or the caller is not party to it
+    ├── NotController       403: a party to the subject's referrals, but another agency controls the subject
     ├── InvalidRequest      422: the request breaks a domain rule (unknown agency, consent missing ...)
     ├── Conflict            409: the request is valid but the current state refuses it
     │   ├── ActionNotAllowed    an illegal lifecycle action; carries the status and the allowed actions
     │   ├── SubjectErased       the subject's key is destroyed; nothing can be sealed for them any more
+    │   ├── Restricted          the controller restricted the subject's data: only it may view or act
     │   └── LegalHold           erasure refused while a legal hold is active
     └── IdempotencyKeyReused 422: the same Idempotency-Key with a different request body
 
@@ -30,6 +32,10 @@ class NotFound(ReferralServiceError):
     """Missing, or not the caller's: the two are indistinguishable on purpose."""
 
 
+class NotController(ReferralServiceError):
+    """The caller is party to the subject's referrals but does not control the subject (did not make them)."""
+
+
 class InvalidRequest(ReferralServiceError):
     """The request is well-formed but breaks a domain rule."""
 
@@ -47,6 +53,10 @@ class ActionNotAllowed(Conflict):
 
 class SubjectErased(Conflict):
     """The subject was erased (crypto-shredded)."""
+
+
+class Restricted(Conflict):
+    """The controlling agency restricted the processing of this subject's data."""
 
 
 class LegalHold(Conflict):

@@ -42,13 +42,18 @@ class Credential(ReferralTable, table=True):
 
 
 class Subject(ReferralTable, table=True):
+    """One person as one agency (the controller) knows them; see ``identity``."""
+
     __tablename__ = "subjects"
 
     id: str = Field(primary_key=True, max_length=40)
+    controller: str | None = Field(default=None, index=True, max_length=40)
     nik_index: str | None = Field(default=None, sa_column=Column(String(64), unique=True, nullable=True))
+    person_index: str | None = Field(default=None, index=True, max_length=64)
     wrapped_key: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     legal_hold: bool = False
     created_at: dt.datetime = Field(sa_column=utc_column())
+    restricted_at: dt.datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     erased_at: dt.datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
 
 

@@ -13,6 +13,7 @@ from rujukan.core.lifecycle import Role, Status
 from rujukan.core.sealing import DataKey, SealingError
 from rujukan.referral.context import ReferralContext
 from rujukan.referral.errors import InvalidRequest
+from rujukan.referral.identity import alias, check_not_restricted
 from rujukan.referral.models import Referral, ReferralEvent, Subject
 from rujukan.referral.parties import load_as_party
 from rujukan.referral.views import ReferralSummary, ReferralView, full_view, summary
@@ -32,6 +33,7 @@ class Page:
 def get_referral(ctx: ReferralContext, *, agency: str, referral_id: str) -> ReferralView:
     with ctx.read() as session:
         referral, role = load_as_party(session, referral_id=referral_id, agency=agency)
+        check_not_restricted(session.get(Subject, referral.subject_id), agency)
         return view_in_session(ctx, session, referral, role)
 
 
@@ -39,8 +41,14 @@ def view_in_session(ctx: ReferralContext, session: Session, referral: Referral, 
     events = session.exec(
         select(ReferralEvent).where(ReferralEvent.referral_id == referral.id).order_by(col(ReferralEvent.seq))
     ).all()
+    viewer = referral.from_agency if role is Role.REQUESTER else referral.to_agency
     return full_view(
-        referral, list(events), key=subject_key_or_none(ctx, session, referral.subject_id), role=role, codec=ctx.codec
+        referral,
+        list(events),
+        key=subject_key_or_none(ctx, session, referral.subject_id),
+        role=role,
+        codec=ctx.codec,
+        subject_alias=alias(ctx, viewer=viewer, subject_id=referral.subject_id),
     )
 
 
@@ -84,7 +92,9 @@ def list_referrals(
     query = query.order_by(col(Referral.created_at).desc(), col(Referral.id).desc()).limit(page_size + 1)
     with ctx.read() as session:
         rows = list(session.exec(query).all())
-    items = [summary(row) for row in rows[:page_size]]
+    items = [
+        summary(row, subject_alias=alias(ctx, viewer=agency, subject_id=row.subject_id)) for row in rows[:page_size]
+    ]
     more = len(rows) > page_size
     return Page(items=items, next_cursor=_encode_cursor(rows[page_size - 1]) if more else None)
 

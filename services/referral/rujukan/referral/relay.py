@@ -14,6 +14,7 @@ from sqlmodel import col, select
 from rujukan.core.kafka.outbox import OutboxMessage, OutboxPublisher
 from rujukan.core.loops import Supervisor
 from rujukan.referral.context import ReferralContext
+from rujukan.referral.housekeeping import Housekeeping
 from rujukan.referral.models import Disclosure, ReferralEvent, RelayState
 from rujukan.referral.settings import ReferralSettings
 
@@ -127,8 +128,17 @@ class DisclosureOutbox:
             session.merge(RelayState(topic=self._topic, topic_id=topic_id, updated_at=self._ctx.clock()))
 
 
-def publishers(ctx: ReferralContext, settings: ReferralSettings) -> Supervisor:
-    """The referral service's loops (the relay and the disclosure outbox) under one supervisor, not started."""
+def referral_loops(ctx: ReferralContext, settings: ReferralSettings) -> Supervisor:
+    """The referral service's background loops (the relay, the disclosure outbox and housekeeping) under
+    one supervisor, not started."""
     audit = settings.topics.audit_events
     disclosures = OutboxPublisher(settings, DisclosureOutbox(ctx, audit), topic=audit, name="disclosures")
-    return Supervisor().add("relay", Relay(ctx, settings)).add("disclosures", disclosures)
+    housekeeping = Housekeeping(
+        ctx, idempotency_hours=settings.idempotency_hours, retention_days=settings.retention_days
+    )
+    return (
+        Supervisor()
+        .add("relay", Relay(ctx, settings))
+        .add("disclosures", disclosures)
+        .add("housekeeping", housekeeping)
+    )

@@ -74,29 +74,38 @@ class ReferralView(ReferralSummary):
     history: list[HistoryEntry]
 
 
-def summary(referral: Referral) -> ReferralSummary:
-    return ReferralSummary.model_validate(referral, from_attributes=True)
+def summary(referral: Referral, *, subject_alias: str) -> ReferralSummary:
+    """A referral as its reader sees it: the subject by the reader's own alias (see ``identity``)."""
+    found = ReferralSummary.model_validate(referral, from_attributes=True)
+    return found.model_copy(update={"subject_id": subject_alias})
 
 
 def full_view(
-    referral: Referral, events: list[ReferralEvent], *, key: DataKey | None, role: Role, codec: EventCodec
+    referral: Referral,
+    events: list[ReferralEvent],
+    *,
+    key: DataKey | None,
+    role: Role,
+    codec: EventCodec,
+    subject_alias: str,
 ) -> ReferralView:
     identity = _open_json(key, referral.sealed_subject, referral, "subject")
+    region = identity.pop("region_code", None) or referral.subject_region_code  # the full code is sealed
     consent = None
     if referral.consent_given_by and referral.consent_recorded_at:
         consent = ConsentView(given_by=referral.consent_given_by, recorded_at=referral.consent_recorded_at)
     return ReferralView(
-        **summary(referral).model_dump(),
+        **summary(referral, subject_alias=subject_alias).model_dump(),
         legal_basis=referral.legal_basis,
         consent=consent,
         subject=SubjectView(
-            subject_id=referral.subject_id,
+            subject_id=subject_alias,
             erased=key is None,
             **identity,
             sex=referral.subject_sex,
             category=referral.subject_category,
             age_band=referral.subject_age_band,
-            region_code=referral.subject_region_code,
+            region_code=region,
         ),
         reason=_open_text(key, referral.sealed_reason, referral, "reason"),
         allowed_actions=[a.value for a in allowed_actions(Status(referral.status), role)],

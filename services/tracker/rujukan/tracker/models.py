@@ -118,8 +118,21 @@ class TrackerCredential(TrackerTable, table=True):
     name: str = Field(max_length=200)
     secret_hash: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
     hint: str = Field(max_length=16)
+    region_scope: str | None = Field(default=None, max_length=13)  # a coordinator sees this region only
     created_at: dt.datetime = Field(sa_column=utc_column())
     revoked_at: dt.datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+
+
+class TrackerSession(TrackerTable, table=True):
+    """A dashboard sign-in: the cookie holds a random token (only its hash is kept), valid until it expires
+    or the coordinator signs out; the credential itself never goes into a cookie."""
+
+    __tablename__ = "tracker_sessions"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    credential_id: str = Field(index=True, max_length=36)
+    created_at: dt.datetime = Field(sa_column=utc_column())
+    expires_at: dt.datetime = Field(sa_column=utc_column())
 
 
 class PublisherState(TrackerTable, table=True):

@@ -20,6 +20,7 @@ from typing import Any
 
 from rujukan.core.errors import RujukanError
 from rujukan.core.lifecycle import LifecycleError, Status, role_of, transition_for_event
+from rujukan.core.regions import KECAMATAN, PROVINCE, region_at
 
 STAGE_FIELD = {
     "ReferralAcknowledged": "acknowledged_at",
@@ -111,8 +112,15 @@ def project(state: Handoff | None, event: Mapping[str, Any]) -> tuple[Handoff, H
         changes[stage] = occurred_at
     if status in TERMINAL and state.closed_at is None:
         changes["closed_at"] = occurred_at
-    if event_type == "SubjectErased":
-        changes["subject_erased"] = True
+    if event_type == "SubjectErased":  # what could still single the person out goes with the key
+        changes.update(
+            subject_erased=True,
+            subject_sex="unknown",
+            subject_age_band="unknown",
+            region_code=region_at(state.region_code, PROVINCE),
+        )
+    if event_type == "SubjectCorrected":
+        changes["subject_age_band"] = event["subject_age_band"]
     handoff = replace(state, **changes)
     return handoff, _entry(handoff, event)
 
@@ -134,11 +142,18 @@ def _created(event: Mapping[str, Any]) -> Handoff:
         subject_category=event["subject_category"],
         subject_sex=event["subject_sex"],
         subject_age_band=event["subject_age_band"],
-        region_code=event["subject_region_code"],
+        region_code=above_village(str(event["subject_region_code"])),
         created_at=event["occurred_at"],
         updated_at=event["occurred_at"],
         last_seq=1,
     )
+
+
+def above_village(region_code: str) -> str:
+    """The region code without its village (desa/kelurahan) level: coordinators see down to the district
+    (kecamatan), where a person is one of many (``31.75.01.1001`` -> ``31.75.01``). Referrals made since
+    subjects' regions are sealed carry the kabupaten/kota only; older events may carry more."""
+    return region_at(region_code, KECAMATAN)
 
 
 def _next_status(state: Handoff, event_type: str, actor: str) -> Status:

@@ -85,6 +85,12 @@ class HandoffFilter:
     service_type: str | None = None
     region: str | None = None  # a region code and everything under it
     overdue: bool | None = None
+    scope: str | None = None  # the caller's region scope (a coordinator credential's); None: everywhere
+
+
+def in_region(region: str) -> ColumnElement[bool]:
+    """A handoff whose subject is in ``region`` or a region under it."""
+    return or_(col(HandoffRow.region_code) == region, col(HandoffRow.region_code).startswith(region + "."))
 
 
 def overdue_condition(now: dt.datetime) -> ColumnElement[bool]:
@@ -109,13 +115,9 @@ def _conditions(filters: HandoffFilter, now: dt.datetime) -> list[Any]:
         conditions.append(
             or_(col(HandoffRow.from_agency) == filters.agency, col(HandoffRow.to_agency) == filters.agency)
         )
-    if filters.region:
-        conditions.append(
-            or_(
-                col(HandoffRow.region_code) == filters.region,
-                col(HandoffRow.region_code).startswith(filters.region + "."),
-            )
-        )
+    for region in (filters.region, filters.scope):
+        if region:
+            conditions.append(in_region(region))
     if filters.overdue is not None:
         overdue = overdue_condition(now)
         conditions.append(overdue if filters.overdue else ~overdue)
@@ -153,34 +155,38 @@ def _out(row: HandoffRow, now: dt.datetime) -> HandoffOut:
     return out
 
 
-def get_handoff(db: Database, *, referral_id: str, now: dt.datetime) -> HandoffDetail:
-    details = _details(db, [referral_id], now)
+def get_handoff(db: Database, *, referral_id: str, now: dt.datetime, scope: str | None = None) -> HandoffDetail:
+    details = _details(db, [referral_id], now, scope)
     if not details:
         raise NotFound("handoff not found")
     return details[0]
 
 
-def get_case(db: Database, *, case_id: str, now: dt.datetime) -> list[HandoffDetail]:
+def get_case(db: Database, *, case_id: str, now: dt.datetime, scope: str | None = None) -> list[HandoffDetail]:
+    """The case's handoffs (those in ``scope``): NotFound when none is."""
     with db.read() as session:
-        ids = list(
-            session.exec(
-                select(HandoffRow.referral_id)
-                .where(HandoffRow.case_id == case_id)
-                .order_by(col(HandoffRow.created_at), col(HandoffRow.referral_id))
-            ).all()
-        )
-    if not ids:
+        ids = list(session.exec(select(HandoffRow.referral_id).where(HandoffRow.case_id == case_id)).all())
+    found = _details(db, ids, now, scope) if ids else []
+    if not found:
         raise NotFound("case not found")
-    return _details(db, ids, now)
+    return found
 
 
-def _details(db: Database, referral_ids: list[str], now: dt.datetime) -> list[HandoffDetail]:
+def in_scope(db: Database, referral_ids: list[str], scope: str | None) -> list[str]:
+    """The ids among ``referral_ids`` of handoffs in ``scope`` (all of them without a scope)."""
+    if scope is None or not referral_ids:
+        return referral_ids
+    query = select(HandoffRow.referral_id).where(col(HandoffRow.referral_id).in_(referral_ids), in_region(scope))
     with db.read() as session:
-        rows = session.exec(
-            select(HandoffRow)
-            .where(col(HandoffRow.referral_id).in_(referral_ids))
-            .order_by(col(HandoffRow.created_at), col(HandoffRow.referral_id))
-        ).all()
+        return list(session.exec(query).all())
+
+
+def _details(db: Database, referral_ids: list[str], now: dt.datetime, scope: str | None) -> list[HandoffDetail]:
+    with db.read() as session:
+        query = select(HandoffRow).where(col(HandoffRow.referral_id).in_(referral_ids))
+        if scope is not None:
+            query = query.where(in_region(scope))
+        rows = session.exec(query.order_by(col(HandoffRow.created_at), col(HandoffRow.referral_id))).all()
         history = session.exec(
             select(HistoryRow).where(col(HistoryRow.referral_id).in_(referral_ids)).order_by(col(HistoryRow.seq))
         ).all()
@@ -202,7 +208,9 @@ def _hours_since_created(column: Any, dialect: str) -> Any:
     return cast(func.extract("epoch", column - col(HandoffRow.created_at)) / 3600, Float)  # numeric otherwise
 
 
-def funnel_rows(db: Database, *, service_type: str | None = None, region: str | None = None) -> list[Any]:
+def funnel_rows(
+    db: Database, *, service_type: str | None = None, region: str | None = None, scope: str | None = None
+) -> list[Any]:
     """Per handoff: agencies, status and hours to acknowledge, accept and complete."""
     dialect = db.engine.dialect.name
     query = core_select(
@@ -212,12 +220,14 @@ def funnel_rows(db: Database, *, service_type: str | None = None, region: str | 
         _hours_since_created(HandoffRow.acknowledged_at, dialect).label("acknowledge_hours"),
         _hours_since_created(HandoffRow.accepted_at, dialect).label("accept_hours"),
         _hours_since_created(HandoffRow.completed_at, dialect).label("complete_hours"),
-    ).where(*_conditions(HandoffFilter(service_type=service_type, region=region), dt.datetime.now(dt.UTC)))
+    ).where(*_conditions(HandoffFilter(service_type=service_type, region=region, scope=scope), dt.datetime.now(dt.UTC)))
     with db.read() as session:
         return list(session.execute(query).all())
 
 
-def indicator_rows(db: Database, *, start: dt.datetime, end: dt.datetime, region: str | None = None) -> list[Any]:
+def indicator_rows(
+    db: Database, *, start: dt.datetime, end: dt.datetime, region: str | None = None, scope: str | None = None
+) -> list[Any]:
     """The victim-category handoffs created or completed in [start, end): all indicator 354 needs."""
     in_period = or_(
         and_(col(HandoffRow.created_at) >= start, col(HandoffRow.created_at) < end),
@@ -233,7 +243,7 @@ def indicator_rows(db: Database, *, start: dt.datetime, end: dt.datetime, region
     ).where(
         col(HandoffRow.subject_category).in_(sorted(VICTIM_CATEGORIES)),
         in_period,
-        *_conditions(HandoffFilter(region=region), dt.datetime.now(dt.UTC)),
+        *_conditions(HandoffFilter(region=region, scope=scope), dt.datetime.now(dt.UTC)),
     )
     with db.read() as session:
         return list(session.execute(query).all())

@@ -8,6 +8,10 @@ per region and period: distinct subjects of category violence_victim_woman or vi
 with at least one referral completed in the period, divided by the distinct such subjects with at least
 one referral created in the period, times 100. Taken literally from DESIGN.md: a subject referred before
 the period and served within it counts in the numerator only, so the value can exceed 100.
+
+Small cells are not published: a count of 1 to 4 (people, or referrals of an agency pair) could point at
+someone, so it is shown as null (``<5`` on the dashboard), and so is what would let it be worked out by
+subtraction (a row's total beside a suppressed status; a second region beside a single suppressed one).
 """
 
 from __future__ import annotations
@@ -17,11 +21,12 @@ import math
 import re
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
 VICTIM_CATEGORIES = frozenset({"violence_victim_woman", "violence_victim_child"})
+SMALL_CELL = 5
 STAGES = ("acknowledge", "accept", "complete")
 
 
@@ -91,18 +96,78 @@ def funnel(handoffs: Iterable[StageTimes]) -> list[FunnelRow]:
     return rows
 
 
+def small(count: float | None) -> bool:
+    return count is not None and 0 < count < SMALL_CELL
+
+
+@dataclass(frozen=True)
+class PublishedFunnel:
+    """A funnel row as published: counts under 5 and durations of fewer than 5 referrals withheld (None)."""
+
+    from_agency: str
+    to_agency: str
+    total: int | None
+    by_status: dict[str, int | None]
+    hours: dict[str, dict[str, float | None]]
+
+
+def published_funnel(row: FunnelRow) -> PublishedFunnel:
+    by_status: dict[str, int | None] = {s: (None if small(n) else n) for s, n in row.by_status.items()}
+    hours = {
+        stage: (dict.fromkeys(measures) if small(measures["n"]) else measures) for stage, measures in row.hours.items()
+    }
+    withheld = None in by_status.values() or small(row.total)
+    return PublishedFunnel(row.from_agency, row.to_agency, None if withheld else row.total, by_status, hours)
+
+
 @dataclass(frozen=True)
 class IndicatorValue:
     region_code: str
     numerator: int
     denominator: int
+    suppressed: bool = False
 
     @property
     def percent(self) -> float | None:
-        return round(100 * self.numerator / self.denominator, 2) if self.denominator else None
+        if self.suppressed or not self.denominator:
+            return None
+        return round(100 * self.numerator / self.denominator, 2)
+
+    def published(self) -> dict[str, object]:
+        shown = not self.suppressed
+        return {
+            "region_code": self.region_code,
+            "numerator": self.numerator if shown else None,
+            "denominator": self.denominator if shown else None,
+            "percent": self.percent,
+            "suppressed": self.suppressed,
+        }
+
+
+def suppress_small(values: list[IndicatorValue]) -> list[IndicatorValue]:
+    """Withhold regions with 1 to 4 subjects counted, and, when that leaves a single region withheld beside
+    the total, the next smallest region too (else the total minus the others gives it away)."""
+    hidden = {v.region_code for v in values if v.region_code != "ALL" and (small(v.numerator) or small(v.denominator))}
+    if len(hidden) == 1:
+        others = sorted(
+            (v for v in values if v.region_code not in hidden and v.region_code != "ALL"),
+            key=lambda v: (v.denominator, v.region_code),
+        )
+        hidden |= {others[0].region_code} if others else {"ALL"}
+    total_small = any(v.region_code == "ALL" and (small(v.numerator) or small(v.denominator)) for v in values)
+    if total_small:
+        hidden |= {v.region_code for v in values}
+    return [replace(v, suppressed=v.region_code in hidden) for v in values]
 
 
 def indicator_354(handoffs: Iterable[HandoffLike], *, start: dt.datetime, end: dt.datetime) -> list[IndicatorValue]:
+    """The indicator as published: :func:`indicator_354_counts` with small cells withheld."""
+    return suppress_small(indicator_354_counts(handoffs, start=start, end=end))
+
+
+def indicator_354_counts(
+    handoffs: Iterable[HandoffLike], *, start: dt.datetime, end: dt.datetime
+) -> list[IndicatorValue]:
     """Per region code of the subject, for the period [start, end); plus a row "ALL" for the total."""
     created: dict[str, set[str]] = defaultdict(set)
     completed: dict[str, set[str]] = defaultdict(set)

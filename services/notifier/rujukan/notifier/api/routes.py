@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from rujukan.core.http import COMMON_ERRORS, PROBLEM_CONTENT
@@ -85,9 +85,9 @@ def put(agency: Agency, db: Db, request: Request, body: SubscriptionIn) -> Subsc
     responses=ERRORS,
     summary="Issue a new signing secret",
 )
-def rotate(agency: Agency, db: Db, body: RotateIn | None = None) -> SubscriptionWithSecret:
+def rotate(agency: Agency, db: Db, request: Request, body: RotateIn | None = None) -> SubscriptionWithSecret:
     overlap = dt.timedelta(hours=(body or RotateIn()).overlap_hours)
-    view, secret = rotate_secret(db, _owner(agency), overlap=overlap)
+    view, secret = rotate_secret(db, _owner(agency), overlap=overlap, box=_settings(request).secret_box())
     return SubscriptionWithSecret(subscription=view, secret=secret)
 
 
@@ -110,5 +110,5 @@ def deliveries(
     responses={**ERRORS, 409: {"description": "The delivery is still pending", **PROBLEM_CONTENT}},
     summary="Send a failed delivery again",
 )
-def redeliver_(agency: Agency, db: Db, delivery_id: int) -> DeliveryView:
+def redeliver_(agency: Agency, db: Db, delivery_id: Annotated[int, Path(ge=1, le=2**63 - 1)]) -> DeliveryView:
     return redeliver(db, delivery_id, owner=agency)

@@ -1,6 +1,6 @@
 """``create_app(settings)``: the referral service's FastAPI application.
 
-Building the app connects to nothing; the database is migrated and the publishers (the relay and the
+Building the app connects to nothing; the database is migrated and the referral_loops (the relay and the
 disclosure outbox, when they run in-process) started under a supervisor in the lifespan, and stopped
 again on shutdown.
 """
@@ -18,9 +18,10 @@ from rujukan.core.http_limits import install_limits
 from rujukan.core.loops import Supervisor
 from rujukan.referral.api import problems
 from rujukan.referral.api.routes import router
+from rujukan.referral.api.subject_routes import router as subject_router
 from rujukan.referral.context import ReferralContext
 from rujukan.referral.migrate import upgrade
-from rujukan.referral.relay import publishers
+from rujukan.referral.relay import referral_loops
 from rujukan.referral.settings import ReferralSettings
 
 DESCRIPTION = """
@@ -46,7 +47,7 @@ def create_app(settings: ReferralSettings, *, context: ReferralContext | None = 
         ctx = context or build_context(settings)
         upgrade(ctx.engine)
         app.state.context = ctx
-        loops = publishers(ctx, settings) if settings.relay_in_process else Supervisor()
+        loops = referral_loops(ctx, settings) if settings.relay_in_process else Supervisor()
         app.state.readiness = Readiness(database=ctx.engine, supervisor=loops.start())
         try:
             yield
@@ -59,5 +60,6 @@ def create_app(settings: ReferralSettings, *, context: ReferralContext | None = 
     problems.install(app)
     install_limits(app, settings, max_body_bytes=settings.max_body_bytes)
     app.include_router(router)
+    app.include_router(subject_router)
     install_health(app, service="referral")
     return app

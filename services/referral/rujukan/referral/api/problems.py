@@ -13,6 +13,7 @@ from rujukan.referral.errors import (
     Conflict,
     IdempotencyKeyReused,
     InvalidRequest,
+    NotController,
     NotFound,
     Unauthenticated,
 )
@@ -20,6 +21,7 @@ from rujukan.referral.errors import (
 STATUS_FOR: list[tuple[type[RujukanError], int, str]] = [
     (Unauthenticated, 401, "Unauthenticated"),
     (NotFound, 404, "Not found"),
+    (NotController, 403, "Not the controller"),
     (ActionNotAllowed, 409, "Action not allowed"),
     (Conflict, 409, "Conflict"),
     (IdempotencyKeyReused, 422, "Idempotency key reused"),

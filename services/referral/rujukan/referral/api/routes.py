@@ -18,7 +18,6 @@ from rujukan.referral.create import create_referral
 from rujukan.referral.errors import NotFound
 from rujukan.referral.queries import Direction, get_referral, list_referrals
 from rujukan.referral.registry import AgencyIn, get_agency
-from rujukan.referral.subjects import Erasure, erase_subject
 from rujukan.referral.views import ReferralSummary, ReferralView
 
 router = APIRouter(prefix="/v1")
@@ -120,13 +119,3 @@ def act(
     return act_on_referral(
         ctx, agency=agency, referral_id=_referral_id(referral_id), action=action, body=body or ActionBody()
     )
-
-
-@router.post(
-    "/subjects/{subject_id}/erase",
-    response_model=Erasure,
-    responses={**ERRORS, 409: {"description": "A legal hold blocks erasure", **PROBLEM_CONTENT}},
-    summary="Erase a subject (crypto-shredding)",
-)
-def erase(agency: Agency, ctx: Context, subject_id: str) -> Erasure:
-    return erase_subject(ctx, agency=agency, subject_id=subject_id)

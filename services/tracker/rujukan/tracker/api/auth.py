@@ -1,4 +1,4 @@
-"""Coordinator and auditor authentication: a bearer header, or the dashboard's HttpOnly cookie."""
+"""Coordinator and auditor authentication: a bearer credential, or the dashboard's session cookie."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from rujukan.core.db import Database
-from rujukan.tracker.access import Caller, Unauthenticated, authenticate
+from rujukan.tracker.access import Caller, Unauthenticated, authenticate, session_caller
 
 COOKIE = "rujukan_tracker"
+MAX_TOKEN_LENGTH = 100
 bearer = HTTPBearer(auto_error=False, description="A coordinator or auditor credential.")
 
 
@@ -20,10 +21,12 @@ def database(request: Request) -> Database:
 
 
 def caller(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Caller:
-    secret = credentials.credentials if credentials is not None else request.cookies.get(COOKIE)
-    if not secret:
+    if credentials is not None:
+        return authenticate(database(request), secret=credentials.credentials)
+    token = request.cookies.get(COOKIE)
+    if not token or len(token) > MAX_TOKEN_LENGTH:
         raise Unauthenticated("missing credential")
-    return authenticate(database(request), secret=secret)
+    return session_caller(database(request), token=token)
 
 
 Db = Annotated[Database, Depends(database)]

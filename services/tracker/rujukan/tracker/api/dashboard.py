@@ -1,7 +1,10 @@
 """The dashboard: a login page, and one page of HTML + a little JavaScript that reads the coordinator API.
 
-The coordinator signs in with their credential once; it is kept in an HttpOnly, SameSite=Strict cookie
-(the API also accepts it as a bearer header). The page uses /v1/stream to update without reloading.
+The coordinator signs in with their credential once, which starts a session (``access.start_session``):
+the HttpOnly, SameSite=Strict cookie holds the session's random token, not the credential, and is
+``Secure`` when the page was reached over https (directly, or through a proxy saying so in
+``X-Forwarded-Proto``). Signing out ends the session on the server. The API also accepts the credential
+as a bearer header. The page uses /v1/stream to update without reloading.
 """
 
 from __future__ import annotations
@@ -12,21 +15,27 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
-from rujukan.tracker.access import Unauthenticated, authenticate
-from rujukan.tracker.api.auth import COOKIE, database
+from rujukan.tracker.access import (
+    SESSION_HOURS,
+    Unauthenticated,
+    authenticate,
+    end_session,
+    session_caller,
+    start_session,
+)
+from rujukan.tracker.api.auth import COOKIE, MAX_TOKEN_LENGTH, database
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
-COOKIE_MAX_AGE_S = 12 * 3600
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/")
 def dashboard(request: Request) -> Response:
-    secret = request.cookies.get(COOKIE)
+    token = request.cookies.get(COOKIE)
     try:
-        if not secret:
+        if not token or len(token) > MAX_TOKEN_LENGTH:
             raise Unauthenticated("no session")
-        authenticate(database(request), secret=secret)
+        session_caller(database(request), token=token)
     except Unauthenticated:
         return RedirectResponse("/login", status_code=303)
     return FileResponse(STATIC / "dashboard.html", headers={"Cache-Control": "no-store"})
@@ -40,27 +49,35 @@ def login_page() -> Response:
 @router.post("/login")
 def login(request: Request, credential: Annotated[str, Form(max_length=100)]) -> Response:
     try:
-        authenticate(database(request), secret=credential.strip())
+        caller = authenticate(database(request), secret=credential.strip())
     except Unauthenticated:
         return RedirectResponse("/login?failed=1", status_code=303)
     response = RedirectResponse("/", status_code=303)
     response.set_cookie(
         COOKIE,
-        credential.strip(),
-        max_age=COOKIE_MAX_AGE_S,
+        start_session(database(request), caller),
+        max_age=SESSION_HOURS * 3600,
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=_over_https(request),
         path="/",
     )
     return response
 
 
 @router.post("/logout")
-def logout() -> Response:
+def logout(request: Request) -> Response:
+    token = request.cookies.get(COOKIE)
+    if token and len(token) <= MAX_TOKEN_LENGTH:
+        end_session(database(request), token=token)
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(COOKIE, path="/")
+    response.delete_cookie(COOKIE, path="/", secure=_over_https(request), httponly=True, samesite="strict")
     return response
+
+
+def _over_https(request: Request) -> bool:
+    forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+    return request.url.scheme == "https" or forwarded == "https"
 
 
 @router.get("/static/{name}")

@@ -7,11 +7,13 @@ import datetime as dt
 import io
 import json
 from collections.abc import AsyncIterator, Iterable
+from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
 from rujukan.core.http import COMMON_ERRORS, PROBLEM_CONTENT
 from rujukan.core.lifecycle import Status
@@ -25,10 +27,11 @@ from rujukan.tracker.queries import (
     funnel_rows,
     get_case,
     get_handoff,
+    in_scope,
     indicator_rows,
     list_handoffs,
 )
-from rujukan.tracker.stats import funnel, indicator_354, parse_period
+from rujukan.tracker.stats import funnel, indicator_354, parse_period, published_funnel
 
 router = APIRouter(
     prefix="/v1",
@@ -82,7 +85,7 @@ def csv_response(rows: Iterable[dict[str, Any]], filename: str) -> Response:
 
 @router.get("/handoffs", response_model=HandoffPage, responses=CSV, summary="Handoffs, overdue first")
 def handoffs(
-    _: CallerDep,
+    caller: CallerDep,
     db: Db,
     status: Annotated[list[Status] | None, Query()] = None,
     from_agency: AgencyQ = None,
@@ -103,6 +106,7 @@ def handoffs(
         service_type=service_type,
         region=region,
         overdue=overdue,
+        scope=caller.region_scope,
     )
     items, total = list_handoffs(db, filters=filters, now=now(), page=page, page_size=page_size)
     if format == "csv":
@@ -113,8 +117,8 @@ def handoffs(
 @router.get(
     "/handoffs/{referral_id}", response_model=HandoffDetail, responses=NOT_FOUND, summary="One handoff with its history"
 )
-def handoff(_: CallerDep, db: Db, referral_id: str) -> HandoffDetail:
-    return get_handoff(db, referral_id=referral_id, now=now())
+def handoff(caller: CallerDep, db: Db, referral_id: str) -> HandoffDetail:
+    return get_handoff(db, referral_id=referral_id, now=now(), scope=caller.region_scope)
 
 
 @router.get(
@@ -123,17 +127,18 @@ def handoff(_: CallerDep, db: Db, referral_id: str) -> HandoffDetail:
     responses=NOT_FOUND,
     summary="A case timeline across agencies",
 )
-def case_timeline(_: CallerDep, db: Db, case_id: str) -> list[HandoffDetail]:
-    return get_case(db, case_id=case_id, now=now())
+def case_timeline(caller: CallerDep, db: Db, case_id: str) -> list[HandoffDetail]:
+    return get_case(db, case_id=case_id, now=now(), scope=caller.region_scope)
 
 
 @router.get(
     "/stats/funnel", responses=CSV, summary="Per agency pair: counts per status, time to acknowledge/accept/complete"
 )
 def funnel_stats(
-    _: CallerDep, db: Db, service_type: ServiceType | None = None, region: RegionQ = None, format: Format = "json"
+    caller: CallerDep, db: Db, service_type: ServiceType | None = None, region: RegionQ = None, format: Format = "json"
 ) -> Any:
-    rows = funnel(funnel_rows(db, service_type=service_type, region=region))
+    scope = caller.region_scope
+    rows = [published_funnel(r) for r in funnel(funnel_rows(db, service_type=service_type, region=region, scope=scope))]
     if format == "csv":
         return csv_response(
             (
@@ -148,27 +153,20 @@ def funnel_stats(
             ),
             "funnel.csv",
         )
-    return [
-        {
-            "from_agency": r.from_agency,
-            "to_agency": r.to_agency,
-            "total": r.total,
-            "by_status": r.by_status,
-            "hours": r.hours,
-        }
-        for r in rows
-    ]
+    return [asdict(r) for r in rows]
 
 
 @router.get("/stats/indicators/354", responses=CSV, summary="Satu Data indicator 354 per region and period")
-def indicator(_: CallerDep, db: Db, period: PeriodQ, region: RegionQ = None, format: Format = "json") -> Any:
+def indicator(caller: CallerDep, db: Db, period: PeriodQ, region: RegionQ = None, format: Format = "json") -> Any:
     try:
         start, end = parse_period(period)
     except ValueError as exc:
         raise InvalidQuery(str(exc)) from exc
     values = [
-        {"region_code": v.region_code, "numerator": v.numerator, "denominator": v.denominator, "percent": v.percent}
-        for v in indicator_354(indicator_rows(db, start=start, end=end, region=region), start=start, end=end)
+        v.published()
+        for v in indicator_354(
+            indicator_rows(db, start=start, end=end, region=region, scope=caller.region_scope), start=start, end=end
+        )
     ]
     if format == "csv":
         return csv_response(({"period": period, **v} for v in values), f"indicator-354-{period}.csv")
@@ -181,15 +179,21 @@ def indicator(_: CallerDep, db: Db, period: PeriodQ, region: RegionQ = None, for
     }
 
 
-@router.get("/stream", summary="Server-sent events: the referral ids of every change")
-async def stream(_: CallerDep, request: Request) -> StreamingResponse:
+@router.get(
+    "/stream",
+    summary="Server-sent events: the referral ids of every change",
+    responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
+)
+async def stream(caller: CallerDep, db: Db, request: Request) -> StreamingResponse:
     hub = request.app.state.hub
+    scope = caller.region_scope
 
     async def events() -> AsyncIterator[str]:
         yield "retry: 3000\n\n"
-        async for ids in hub.subscribe(heartbeat_s=HEARTBEAT_S):
+        async for changed in hub.subscribe(heartbeat_s=HEARTBEAT_S):
             if await request.is_disconnected():
                 return
+            ids = await run_in_threadpool(in_scope, db, changed, scope) if changed and scope else changed
             yield f"event: change\ndata: {json.dumps({'referral_ids': ids})}\n\n" if ids else ": keep-alive\n\n"
 
     return StreamingResponse(

@@ -86,7 +86,7 @@ async function showCase(caseId) {
       e.outcome ? el("span", {class: "hint"}, ` ${e.outcome}`) : "")));
 }
 
-function bars(container, rows, {label, segments, max, suffix = ""}) {
+function bars(container, rows, {label, segments, max, suffix = "", tail = null}) {
   const width = 640, rowHeight = 26, labelWidth = 300;
   const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
   svg.setAttribute("viewBox", `0 0 ${width} ${Math.max(rowHeight, rows.length * rowHeight)}`);
@@ -107,7 +107,7 @@ function bars(container, rows, {label, segments, max, suffix = ""}) {
     }
     const total = document.createElementNS(svg.namespaceURI, "text");
     total.setAttribute("x", x + 6); total.setAttribute("y", y + 17);
-    total.textContent = `${segments(r).reduce((s, [v]) => s + v, 0)}${suffix}`;
+    total.textContent = tail ? tail(r) : `${segments(r).reduce((s, [v]) => s + v, 0)}${suffix}`;
     svg.append(total);
   });
   container.replaceChildren(svg);
@@ -115,9 +115,11 @@ function bars(container, rows, {label, segments, max, suffix = ""}) {
 
 async function loadFunnel() {
   const rows = await api("/v1/stats/funnel");
-  const max = Math.max(1, ...rows.map((r) => r.total));
+  const max = Math.max(1, ...rows.map((r) => r.total ?? 0));
   bars(document.getElementById("funnel"), rows, {
     max, label: (r) => `${r.from_agency} → ${r.to_agency}`,
+    // counts of 1 to 4 people are not published (null): shown as "<5"
+    tail: (r) => (r.total === null ? "<5" : `${r.total}`) + (Object.values(r.by_status).includes(null) ? " (<5 …)" : ""),
     segments: (r) => STATUSES.filter((s) => r.by_status[s])
       .map((s) => [r.by_status[s], COLORS[s], `${I18N.status(s)}: ${r.by_status[s]}`]),
   });

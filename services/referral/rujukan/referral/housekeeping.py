@@ -1,0 +1,60 @@
+"""Housekeeping of the referral service: what is kept for a while and then forgotten.
+
+Subjects whose retention period ran out are erased (``retention``). Idempotency records (the first
+answer to a create and a keyed hash of its body, which held personal data) are deleted
+``idempotency_hours`` after they were made (72 by default): a client retries within minutes, not days.
+The database is then made to forget them in its files (``core.db.forget``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Mapping
+
+from sqlalchemy import delete
+from sqlmodel import col
+
+from rujukan.core.db import forget
+from rujukan.referral.context import ReferralContext
+from rujukan.referral.models import IdempotencyKey
+from rujukan.referral.retention import erase_expired
+
+INTERVAL_S = 600.0
+
+
+class Housekeeping:
+    """A loop worker: every ``INTERVAL_S`` seconds, what has outlived its time is deleted."""
+
+    def __init__(self, ctx: ReferralContext, *, idempotency_hours: float, retention_days: Mapping[str, int]) -> None:
+        self._ctx = ctx
+        self._window = dt.timedelta(hours=idempotency_hours)
+        self._retention = dict(retention_days)
+        self._last = -INTERVAL_S
+
+    def step(self) -> int:
+        if time.monotonic() - self._last < INTERVAL_S:
+            return 0
+        self._last = time.monotonic()
+        now = self._ctx.clock()
+        erased = erase_expired(self._ctx, now=now, days=self._retention)
+        return erased + expire_idempotency(self._ctx, older_than=now - self._window)
+
+    def idle(self) -> None:
+        time.sleep(1.0)
+
+    def backlog(self) -> int | None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+def expire_idempotency(ctx: ReferralContext, *, older_than: dt.datetime) -> int:
+    """Delete idempotency records made before ``older_than``; how many."""
+    with ctx.transaction() as session:
+        done = session.execute(delete(IdempotencyKey).where(col(IdempotencyKey.created_at) < older_than))
+        deleted = int(done.rowcount or 0)  # type: ignore[attr-defined]
+    if deleted:
+        forget(ctx.engine, "idempotency_keys")
+    return deleted
