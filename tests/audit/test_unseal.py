@@ -53,7 +53,12 @@ def system(audit_settings: TrackerSettings, tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setenv("RUJUKAN_KAFKA_BOOTSTRAP", audit_settings.kafka_bootstrap)
     monkeypatch.setenv("RUJUKAN_TOPICS__REFERRAL_EVENTS", audit_settings.topics.referral_events)
     monkeypatch.setenv("RUJUKAN_TOPICS__AUDIT_EVENTS", audit_settings.topics.audit_events)
-    ctx = referral_context(data_dir)
+    with referral_context(data_dir) as ctx:
+        yield _seeded(ctx, audit_settings)
+
+
+def _seeded(ctx: ReferralContext, audit_settings: TrackerSettings) -> System:
+    data_dir = audit_settings.data_dir
     for agency in AGENCIES:
         add_agency(ctx, agency=agency)
     kept = create_referral(ctx, agency="LAPAS-CIPINANG", request=CreateReferral.model_validate(referral_body()))
@@ -73,12 +78,10 @@ def system(audit_settings: TrackerSettings, tmp_path: Path, monkeypatch: pytest.
     while relay.run_once():
         pass
     relay.close()
-    tracker = tracker_database(data_dir)
-    _, auditor = issue_tracker_credential(tracker, role=TrackerRole.AUDITOR, name="Inspektorat Kemensos")
-    _, coordinator = issue_tracker_credential(tracker, role=TrackerRole.COORDINATOR, name="Koordinator DKI")
-    tracker.engine.dispose()
-    yield System(data_dir, ctx, audit_settings, auditor, coordinator, kept.referral.id, erased.referral.id)
-    ctx.engine.dispose()
+    with tracker_database(data_dir) as tracker:
+        _, auditor = issue_tracker_credential(tracker, role=TrackerRole.AUDITOR, name="Inspektorat Kemensos")
+        _, coordinator = issue_tracker_credential(tracker, role=TrackerRole.COORDINATOR, name="Koordinator DKI")
+    return System(data_dir, ctx, audit_settings, auditor, coordinator, kept.referral.id, erased.referral.id)
 
 
 def unseal(system: System, export: Path, credential: str, *extra: str) -> Result:

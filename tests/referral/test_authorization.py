@@ -7,6 +7,7 @@ another agency's referral exists.
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -15,9 +16,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from rujukan.core.lifecycle import Action
+from rujukan.referral.api.app import create_app
 from rujukan.referral.context import ReferralContext
 from rujukan.referral.registry import issue_credential, revoke_credential
-from tests.referral.conftest import Agencies, referral_body
+from rujukan.referral.settings import ReferralSettings
+from tests.referral.conftest import SUBJECT, Agencies, referral_body
 
 pytestmark = pytest.mark.integration
 REQUESTER, RESPONDER, STRANGER = "LAPAS-CIPINANG", "BAPAS-JAKTIM", "KEMENSOS-HANDAYANI"
@@ -30,6 +33,8 @@ ACTION_BODIES: dict[str, dict[str, Any]] = {
     "note": {"note": "catatan"},
     "forward": {"to_agency": "RSUD-KRAMATJATI", "reason_code": "referred_elsewhere"},
 }
+SERIALS = itertools.count(1)
+PATH_BODIES: dict[str, dict[str, Any]] = {"/v1/subjects/{subject_id}/correct": {"full_name": "Nama Terkoreksi"}}
 
 
 def _requests(paths: dict[str, Any], referral_id: str, subject_id: str) -> Iterator[tuple[str, str, Any]]:
@@ -41,12 +46,31 @@ def _requests(paths: dict[str, Any], referral_id: str, subject_id: str) -> Itera
             actions = [a.value for a in Action] if "{action}" in path else [""]
             for action in actions:
                 url = path.replace("{referral_id}", referral_id).replace("{subject_id}", subject_id)
-                yield method.upper(), url.replace("{action}", action), ACTION_BODIES.get(action)
+                body = ACTION_BODIES.get(action) or PATH_BODIES.get(path)
+                yield method.upper(), url.replace("{action}", action), body
 
 
 def _new_referral(client: TestClient, agencies: Agencies) -> tuple[str, str]:
-    created = client.post("/v1/referrals", json=referral_body(), headers=agencies[REQUESTER]).json()
-    return created["id"], created["subject_id"]
+    """A referral of a person of its own (a restriction or erasure of one call must not carry to the next)."""
+    subject = {**SUBJECT, "nik": f"317501010190{next(SERIALS):04d}"}
+    created = client.post("/v1/referrals", json=referral_body(subject=subject), headers=agencies[REQUESTER])
+    assert created.status_code == 201, created.text
+    return created.json()["id"], created.json()["subject_id"]
+
+
+@pytest.fixture
+def client(settings: ReferralSettings, ctx: ReferralContext) -> Iterator[TestClient]:
+    """The service without its rate limit: the matrix makes hundreds of calls a second per credential."""
+    unlimited = settings.model_copy(update={"rate_limit_per_s": 0})
+    with TestClient(create_app(unlimited, context=ctx), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+def _alias(client: TestClient, referral_id: str, headers: dict[str, str], fallback: str) -> str:
+    """The caller's own alias of the referral's subject (each agency names a subject differently); for a
+    caller that cannot see the referral, another party's alias (which must lead it nowhere)."""
+    seen = client.get(f"/v1/referrals/{referral_id}", headers=headers)
+    return str(seen.json()["subject_id"]) if seen.status_code == 200 else fallback
 
 
 def test_no_route_leaks_another_agencys_referral(client: TestClient, agencies: Agencies, ctx: ReferralContext) -> None:
@@ -66,20 +90,26 @@ def test_no_route_leaks_another_agencys_referral(client: TestClient, agencies: A
     template_id, template_subject = _new_referral(client, agencies)
     for method, template_url, body in _requests(paths, template_id, template_subject):
         for caller, headers in callers.items():
-            referral_id, subject_id = _new_referral(client, agencies)  # a fresh referral per call
+            referral_id, requester_alias = _new_referral(client, agencies)  # a fresh referral per call
+            subject_id = _alias(client, referral_id, headers, requester_alias)
             url = template_url.replace(template_id, referral_id).replace(template_subject, subject_id)
             response = client.request(method, url, json=body, headers=headers)
             missing_url = url.replace(referral_id, str(uuid.uuid4())).replace(subject_id, "sub_" + "0" * 20)
             missing = client.request(method, missing_url, json=body, headers=headers)
             checked += 1
-            problem = _judge(caller, response, missing)
+            problem = _judge(caller, template_url, response, missing)
             if problem:
                 failures.append(f"{method} {template_url} as {caller}: {problem}")
+            if caller == "responder" and subject_id in url and subject_id != requester_alias:
+                # the requester's alias is not the responder's: it leads nowhere, like a missing one
+                crossed = client.request(method, url.replace(subject_id, requester_alias), json=body, headers=headers)
+                if crossed.status_code != 404 or crossed.content != missing.content:
+                    failures.append(f"{method} {template_url} as responder with the requester's alias: answered")
     assert checked >= 6 * 12
     assert failures == []
 
 
-def _judge(caller: str, response: Any, missing: Any) -> str | None:
+def _judge(caller: str, template_url: str, response: Any, missing: Any) -> str | None:
     if caller in ("no credential", "revoked", "malformed"):
         return None if response.status_code == missing.status_code == 401 else f"{response.status_code}, not 401"
     if caller == "stranger":
@@ -88,6 +118,10 @@ def _judge(caller: str, response: Any, missing: Any) -> str | None:
         if response.content != missing.content:
             return "404 body differs from the body for a missing id"
         return None
+    controller_only = template_url.startswith("/v1/subjects/") and not template_url.endswith("/record")
+    if caller == "responder" and controller_only:
+        # the requester controls the subject: the responder is told to ask it, and nothing happens
+        return None if response.status_code == 403 else f"the responder got {response.status_code}, not 403"
     if response.status_code in (401, 403, 404) or response.status_code >= 500:
         return f"a party got {response.status_code}"
     return None

@@ -10,12 +10,14 @@ from typer.testing import CliRunner
 
 from rujukan.cli.common import referral_context
 from rujukan.cli.main import app
+from rujukan.core.keyring import Keyring
 from rujukan.referral.errors import Unauthenticated
 from rujukan.referral.registry import authenticate
 
 
 @pytest.fixture
 def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    Keyring.generate().write(tmp_path / "master.key")  # a configured key file must exist: a new one opens nothing
     monkeypatch.setenv("RUJUKAN_MASTER_KEY_FILE", str(tmp_path / "master.key"))
     runner = CliRunner()
 
@@ -78,13 +80,13 @@ def test_a_credential_is_printed_once_alone_and_can_be_revoked(run, tmp_path: Pa
     secret = issued.stdout.strip()
     assert secret.startswith("rjk_")
     assert secret.count("\n") == 0
-    ctx = referral_context(tmp_path / "data")
-    assert authenticate(ctx, secret=secret) == "BAPAS-JAKTIM"
-    listed = json.loads(run("credentials", "list", "--json").stdout)
-    assert secret not in json.dumps(listed)
-    assert run("credentials", "revoke", listed[0]["id"]).exit_code == 0
-    with pytest.raises(Unauthenticated):
-        authenticate(ctx, secret=secret)
+    with referral_context(tmp_path / "data") as ctx:
+        assert authenticate(ctx, secret=secret) == "BAPAS-JAKTIM"
+        listed = json.loads(run("credentials", "list", "--json").stdout)
+        assert secret not in json.dumps(listed)
+        assert run("credentials", "revoke", listed[0]["id"]).exit_code == 0
+        with pytest.raises(Unauthenticated):
+            authenticate(ctx, secret=secret)
     unknown = run("credentials", "issue", "--agency", "NOPE")
     assert unknown.exit_code == 1
     assert "no agency NOPE" in unknown.output
@@ -96,10 +98,20 @@ def test_coordinator_credentials_go_to_the_tracker(run, tmp_path: Path) -> None:
 
     issued = run("credentials", "issue", "--role", "coordinator", "--name", "Koordinator DKI")
     assert issued.exit_code == 0, issued.output
-    caller = tracker_authenticate(tracker_database(tmp_path / "data"), secret=issued.stdout.strip())
+    with tracker_database(tmp_path / "data") as tracker:
+        caller = tracker_authenticate(tracker, secret=issued.stdout.strip())
     assert (caller.role.value, caller.name) == ("coordinator", "Koordinator DKI")
     both = run("credentials", "issue", "--role", "auditor", "--agency", "X")
     assert both.exit_code == 1
     assert "either --agency" in both.output
     nameless = run("credentials", "issue", "--role", "auditor")
     assert nameless.exit_code == 1
+
+
+def test_a_missing_key_file_is_a_message_not_a_new_key(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "master.key").unlink()  # the configured file is gone: a fresh key would open none of the data
+    listed = run("agency", "list")
+    assert listed.exit_code == 1
+    assert "master.key is missing" in listed.output
+    assert "Traceback" not in listed.output
+    assert not (tmp_path / "master.key").exists()

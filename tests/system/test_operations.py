@@ -41,6 +41,11 @@ def samples(text: str, name: str) -> dict[str, float]:
     return found
 
 
+def labels_of(sample: str) -> dict[str, str]:
+    """The labels of one sample key (``name{a="1",b="2"}``), in whatever order the client wrote them."""
+    return dict(re.findall(r'(\w+)="([^"]*)"', sample))
+
+
 def settled(base: str) -> bool:
     """Every consumer's lag and every outbox's backlog is 0 (and both are measured)."""
     text = httpx.get(f"{base}/metrics", timeout=10).text
@@ -61,7 +66,8 @@ def test_readiness_and_metrics_follow_what_happens(tmp_path: Path) -> None:
         text = httpx.get(f"{base}/metrics", timeout=10).text
         for series in SERIES:
             assert f"# TYPE {series} " in text, series
-        assert 'route="/v1/referrals",method="POST",status="201"' in text
+        answered = [labels_of(key) for key in samples(text, "rujukan_http_request_duration_seconds_count")]
+        assert {"service": "referral", "route": "/v1/referrals", "method": "POST", "status": "201"} in answered
         assert samples(text, "rujukan_webhook_attempts_total") == {
             'rujukan_webhook_attempts_total{outcome="delivered"}': 100.0
         }

@@ -47,7 +47,8 @@ def add(
         )
     except (ValidationError, ValueError) as exc:
         fail(_validation_message(exc))
-    add_agency(referral_context(data_dir), agency=agency, replace=replace)
+    with referral_context(data_dir) as ctx:
+        add_agency(ctx, agency=agency, replace=replace)
     err.print(f"agency {code} registered", markup=False)
 
 
@@ -66,16 +67,17 @@ def load(
         agencies = TypeAdapter(list[AgencyIn]).validate_json(file.read_bytes())
     except ValidationError as exc:
         fail(f"{file.name}: {_validation_message(exc)}")
-    ctx = referral_context(data_dir)
-    for agency in agencies:
-        add_agency(ctx, agency=agency, replace=True)
+    with referral_context(data_dir) as ctx:
+        for agency in agencies:
+            add_agency(ctx, agency=agency, replace=True)
     err.print(f"{len(agencies)} agencies loaded from {file.name}", markup=False)
 
 
 @agency_app.command("list")
 def list_(as_json: JsonFlag = False, data_dir: DataDir = None) -> None:
     """List registered agencies."""
-    agencies = list_agencies(referral_context(data_dir))
+    with referral_context(data_dir) as ctx:
+        agencies = list_agencies(ctx)
     if as_json:
         typer.echo(json.dumps([a.model_dump(mode="json") for a in agencies], indent=2))
         return
@@ -99,14 +101,14 @@ def issue(
     if role is not None:
         if not name:
             fail("--role needs --name (who holds the credential)")
-        credential_id, secret = issue_tracker_credential(
-            tracker_database(data_dir), role=role, name=name, region_scope=region
-        )
+        with tracker_database(data_dir) as tracker:
+            credential_id, secret = issue_tracker_credential(tracker, role=role, name=name, region_scope=region)
         holder = f"{role.value} {name}" + (f" (region {region})" if region else "")
     else:
         if agency is None or region is not None:
             fail("--region scopes coordinator credentials only")
-        issued = issue_credential(referral_context(data_dir), agency_code=agency)
+        with referral_context(data_dir) as ctx:
+            issued = issue_credential(ctx, agency_code=agency)
         credential_id, secret, holder = issued.id, issued.secret, agency
     err.print(
         f"credential {credential_id} issued for {holder}; store the secret now, it is not shown again", markup=False
@@ -121,6 +123,8 @@ def list_credentials_(
     data_dir: DataDir = None,
 ) -> None:
     """List credentials (ids and hints, never secrets)."""
+    with referral_context(data_dir) as ctx:
+        credentials = list_credentials(ctx, agency_code=agency)
     rows = [
         {
             "id": c.id,
@@ -129,7 +133,7 @@ def list_credentials_(
             "created_at": c.created_at.isoformat(),
             "revoked_at": c.revoked_at.isoformat() if c.revoked_at else None,
         }
-        for c in list_credentials(referral_context(data_dir), agency_code=agency)
+        for c in credentials
     ]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
@@ -142,7 +146,8 @@ def list_credentials_(
 @credentials_app.command("revoke")
 def revoke(credential_id: Annotated[str, typer.Argument(help="Credential id.")], data_dir: DataDir = None) -> None:
     """Revoke a credential; requests with it answer 401 from now on."""
-    revoke_credential(referral_context(data_dir), credential_id=credential_id)
+    with referral_context(data_dir) as ctx:
+        revoke_credential(ctx, credential_id=credential_id)
     err.print(f"credential {credential_id} revoked", markup=False)
 
 

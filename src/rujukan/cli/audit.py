@@ -12,7 +12,7 @@ import json
 import logging
 import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
@@ -85,10 +85,11 @@ def replay_command(
         idle_timeout_s=idle_timeout,
     )
     options.check()
-    if unseal:
-        options = replace(options, unsealer=_authorised_opener(data_dir, options, purpose))
-    with _progress_bar() as on_progress:
-        result = replay(settings, options, policy=settings.sla_policy(), on_progress=on_progress)
+    with ExitStack() as stack:
+        if unseal:
+            options = replace(options, unsealer=stack.enter_context(_authorised_opener(data_dir, options, purpose)))
+        with _progress_bar() as on_progress:
+            result = replay(settings, options, policy=settings.sla_policy(), on_progress=on_progress)
     _summarise(result)
     if report is not None:
         try:
@@ -99,8 +100,9 @@ def replay_command(
         raise typer.Exit(2)
 
 
-def _authorised_opener(data_dir: Path | None, options: ReplayOptions, purpose: str | None) -> Unsealer:
-    """Authenticate the auditor, record the disclosure, and only then hand out the opener."""
+@contextmanager
+def _authorised_opener(data_dir: Path | None, options: ReplayOptions, purpose: str | None) -> Iterator[Unsealer]:
+    """Authenticate the auditor, record the disclosure, and only then hand out the opener (for a block)."""
     if options.export_path is None:
         fail("--unseal opens sealed fields for an export: give --export FILE")
     if options.export_path.exists():
@@ -109,26 +111,27 @@ def _authorised_opener(data_dir: Path | None, options: ReplayOptions, purpose: s
         fail("--unseal needs --purpose: why the identifying data is opened")
     secret = os.environ.get("RUJUKAN_AUDITOR_CREDENTIAL") or typer.prompt("Auditor credential", hide_input=True)
     try:
-        caller = authenticate(tracker_database(data_dir), secret=secret.strip())
+        with tracker_database(data_dir) as tracker:
+            caller = authenticate(tracker, secret=secret.strip())
     except Unauthenticated:
         fail("the auditor credential is not valid", code=1)
     if caller.role is not TrackerRole.AUDITOR:
         fail("only an auditor credential may open sealed data")
-    ctx = referral_context(data_dir)
-    event_id = record_disclosure(
-        ctx,
-        referral_settings(data_dir),
-        DisclosureRequest(
-            auditor_credential_id=caller.credential_id,
-            auditor_name=caller.name,
-            purpose=purpose,
-            export_file=options.export_path.name,
-            window_from=options.since,
-            window_to=options.until,
-        ),
-    )
-    err.print(f"disclosure recorded as SealedDataDisclosed event {event_id}")
-    return SealedFieldOpener(ctx)
+    with referral_context(data_dir) as ctx:
+        event_id = record_disclosure(
+            ctx,
+            referral_settings(data_dir),
+            DisclosureRequest(
+                auditor_credential_id=caller.credential_id,
+                auditor_name=caller.name,
+                purpose=purpose,
+                export_file=options.export_path.name,
+                window_from=options.since,
+                window_to=options.until,
+            ),
+        )
+        err.print(f"disclosure recorded as SealedDataDisclosed event {event_id}")
+        yield SealedFieldOpener(ctx)
 
 
 @contextmanager

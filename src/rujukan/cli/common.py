@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Annotated, TypeVar
 
@@ -64,26 +65,35 @@ def referral_settings(data_dir: Path | None) -> ReferralSettings:
     return _located(ReferralSettings(), data_dir)
 
 
-def referral_context(data_dir: Path | None) -> ReferralContext:
-    """The referral database of this data dir (or RUJUKAN_REFERRAL_DATABASE_URL), migrated."""
+@contextmanager
+def referral_context(data_dir: Path | None) -> Iterator[ReferralContext]:
+    """The referral database of this data dir (or RUJUKAN_REFERRAL_DATABASE_URL), migrated; its connections
+    are closed when the block ends."""
     ctx = build_context(referral_settings(data_dir))
-    upgrade(ctx.engine)
-    return ctx
+    try:
+        upgrade(ctx.engine)
+        yield ctx
+    finally:
+        ctx.engine.dispose()
 
 
 def tracker_settings(data_dir: Path | None) -> TrackerSettings:
     return _located(TrackerSettings(), data_dir)
 
 
-def _migrated(settings: TrackerSettings | NotifierSettings, upgrade: Callable[[Engine], None]) -> Database:
+@contextmanager
+def _migrated(settings: TrackerSettings | NotifierSettings, upgrade: Callable[[Engine], None]) -> Iterator[Database]:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     database = Database(make_engine(settings.database_url()))
-    upgrade(database.engine)
-    return database
+    try:
+        upgrade(database.engine)
+        yield database
+    finally:
+        database.engine.dispose()
 
 
-def tracker_database(data_dir: Path | None) -> Database:
-    """The tracker database of this data dir (or RUJUKAN_TRACKER_DATABASE_URL), migrated."""
+def tracker_database(data_dir: Path | None) -> AbstractContextManager[Database]:
+    """The tracker database of this data dir (or RUJUKAN_TRACKER_DATABASE_URL), migrated, for a block."""
     return _migrated(tracker_settings(data_dir), tracker_upgrade)
 
 
@@ -91,6 +101,6 @@ def notifier_settings(data_dir: Path | None) -> NotifierSettings:
     return _located(NotifierSettings(), data_dir)
 
 
-def notifier_database(data_dir: Path | None) -> Database:
-    """The notifier database of this data dir (or RUJUKAN_NOTIFIER_DATABASE_URL), migrated."""
+def notifier_database(data_dir: Path | None) -> AbstractContextManager[Database]:
+    """The notifier database of this data dir (or RUJUKAN_NOTIFIER_DATABASE_URL), migrated, for a block."""
     return _migrated(notifier_settings(data_dir), notifier_upgrade)

@@ -498,13 +498,12 @@ def register(data_dir: Path, base_url: str, client: httpx.Client) -> dict[str, s
     subscription to the local inbox; coordinators get one for breaches."""
     path = data_dir / CREDENTIALS
     stored = read_json(path)
-    ctx = referral_context(data_dir)
     agencies: dict[str, str] = stored.get("agencies", {})
-    for agency in AGENCIES:
-        add_agency(ctx, agency=agency, replace=True)
-        if agency.code not in agencies:
-            agencies[agency.code] = issue_credential(ctx, agency_code=agency.code).secret
-    ctx.engine.dispose()
+    with referral_context(data_dir) as ctx:
+        for agency in AGENCIES:
+            add_agency(ctx, agency=agency, replace=True)
+            if agency.code not in agencies:
+                agencies[agency.code] = issue_credential(ctx, agency_code=agency.code).secret
     stored["agencies"] = agencies
     write_private(path, stored)
     for code, secret in agencies.items():
@@ -516,10 +515,9 @@ def register(data_dir: Path, base_url: str, client: httpx.Client) -> dict[str, s
         if answer.status_code != 200:
             raise DemoError(f"subscribing {code} answered {answer.status_code}: {_problem(answer)}")
     settings = local_webhooks(notifier_settings(data_dir))
-    db = notifier_database(data_dir)
     owner = Owner(OwnerKind.COORDINATOR, COORDINATOR_INBOX)
-    set_subscription(db, settings, owner, url=f"{base_url}/demo/webhooks/{COORDINATOR_INBOX}")
-    db.engine.dispose()
+    with notifier_database(data_dir) as db:
+        set_subscription(db, settings, owner, url=f"{base_url}/demo/webhooks/{COORDINATOR_INBOX}")
     return agencies
 
 

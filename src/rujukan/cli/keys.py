@@ -19,12 +19,9 @@ def rotate(data_dir: DataDir = None) -> None:
     settings = referral_settings(data_dir)
     if settings.master_key is not None:
         fail("the master key comes from RUJUKAN_MASTER_KEY: rotation rewrites a key file (RUJUKAN_MASTER_KEY_FILE)")
-    ctx = referral_context(data_dir)
     err.print(f"rotating the master key in {settings.key_file()} ...", markup=False)
-    try:
+    with referral_context(data_dir) as ctx:
         done = rotate_keys(ctx, key_file=settings.key_file())
-    finally:
-        ctx.engine.dispose()
     err.print(
         f"{done.rewrapped} subject keys re-wrapped under key {done.active}; retired: {', '.join(done.retired) or '-'}",
         markup=False,

@@ -51,7 +51,8 @@ def deliveries(
     data_dir: DataDir = None,
 ) -> None:
     """The delivery log, newest first."""
-    page = list_deliveries(notifier_database(data_dir), owner=agency, status=status, referral_id=referral, limit=limit)
+    with notifier_database(data_dir) as db:
+        page = list_deliveries(db, owner=agency, status=status, referral_id=referral, limit=limit)
     if as_json:
         typer.echo(json.dumps([d.model_dump(mode="json") for d in page.items], indent=2))
         return
@@ -71,12 +72,12 @@ def redeliver_(
     data_dir: DataDir = None,
 ) -> None:
     """Send failed deliveries again, each with a fresh retry window."""
-    db = notifier_database(data_dir)
     if all_failed == bool(delivery_ids):
         fail("give delivery ids, or --all-failed (optionally with --agency)")
-    ids = failed_ids(db, owner=agency) if all_failed else list(delivery_ids or [])
-    for delivery_id in ids:
-        redeliver(db, delivery_id, owner=agency)
+    with notifier_database(data_dir) as db:
+        ids = failed_ids(db, owner=agency) if all_failed else list(delivery_ids or [])
+        for delivery_id in ids:
+            redeliver(db, delivery_id, owner=agency)
     err.print(f"{len(ids)} deliveries queued again", markup=False)
 
 
@@ -98,9 +99,8 @@ def set_(
 ) -> None:
     """Create or change a subscription; the new signing secret is printed once, alone on stdout."""
     owner = _owner(agency, coordinator)
-    view, secret = set_subscription(
-        notifier_database(data_dir), notifier_settings(data_dir), owner, url=url, event_types=events.split(",")
-    )
+    with notifier_database(data_dir) as db:
+        view, secret = set_subscription(db, notifier_settings(data_dir), owner, url=url, event_types=events.split(","))
     replaced = len(view.secrets) > 1
     err.print(
         f"webhooks of {owner} go to {view.url}; store the secret now, it is not shown again"
@@ -123,8 +123,8 @@ def rotate(
     owner = _owner(agency, coordinator)
     settings = notifier_settings(data_dir)
     overlap = dt.timedelta(hours=overlap_hours) if overlap_hours is not None else settings.secret_overlap()
-    box = notifier_settings(data_dir).secret_box()
-    _, secret = rotate_secret(notifier_database(data_dir), owner, overlap=overlap, box=box)
+    with notifier_database(data_dir) as db:
+        _, secret = rotate_secret(db, owner, overlap=overlap, box=settings.secret_box())
     hours = overlap.total_seconds() / 3600
     err.print(f"new secret for {owner}; the previous one keeps signing for {hours:g} hours", markup=False)
     typer.echo(secret)
@@ -133,7 +133,8 @@ def rotate(
 @subscription_app.command("list")
 def list_(as_json: JsonFlag = False, data_dir: DataDir = None) -> None:
     """List subscriptions (secret hints only)."""
-    views = list_subscriptions(notifier_database(data_dir))
+    with notifier_database(data_dir) as db:
+        views = list_subscriptions(db)
     if as_json:
         typer.echo(json.dumps([v.model_dump(mode="json") for v in views], indent=2))
         return

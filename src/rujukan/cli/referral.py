@@ -46,23 +46,26 @@ def run_relay(data_dir: DataDir = None) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
     err.print(f"relay publishing to {settings.topics.referral_events} on {settings.kafka_bootstrap}", markup=False)
-    loops = referral_loops(referral_context(data_dir), settings).start()
-    stop.wait()
-    loops.stop()
+    with referral_context(data_dir) as ctx:
+        loops = referral_loops(ctx, settings).start()
+        stop.wait()
+        loops.stop()
     err.print("relay stopped", markup=False)
 
 
 @subject_app.command("hold")
 def hold(subject_id: Annotated[str, typer.Argument()], data_dir: DataDir = None) -> None:
     """Place a legal hold: the subject cannot be erased until it is released."""
-    set_legal_hold(referral_context(data_dir), subject_id=subject_id, active=True)
+    with referral_context(data_dir) as ctx:
+        set_legal_hold(ctx, subject_id=subject_id, active=True)
     err.print(f"legal hold placed on {subject_id}", markup=False)
 
 
 @subject_app.command("release")
 def release(subject_id: Annotated[str, typer.Argument()], data_dir: DataDir = None) -> None:
     """Lift a legal hold."""
-    set_legal_hold(referral_context(data_dir), subject_id=subject_id, active=False)
+    with referral_context(data_dir) as ctx:
+        set_legal_hold(ctx, subject_id=subject_id, active=False)
     err.print(f"legal hold lifted on {subject_id}", markup=False)
 
 
@@ -76,5 +79,6 @@ def erase(
 ) -> None:
     """Erase a subject system-wide (crypto-shredding), whichever agency controls it; with --person, every
     subject of that person. Agencies erase their own through the API."""
-    erased = erase_everywhere(referral_context(data_dir), subject_id=subject_id, person=person)
+    with referral_context(data_dir) as ctx:
+        erased = erase_everywhere(ctx, subject_id=subject_id, person=person)
     err.print(f"erased {len(erased)} subject(s): {', '.join(erased)}", markup=False)
