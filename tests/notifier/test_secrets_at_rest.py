@@ -14,7 +14,7 @@ from sqlmodel import select
 
 from rujukan.core.db import Database
 from rujukan.notifier.models import SubscriptionSecret
-from rujukan.notifier.secretbox import PREFIX, SecretBox, SecretBoxError, SecretHousekeeping
+from rujukan.notifier.secretbox import PREFIX, SecretBox, SecretBoxError, secret_housekeeping
 from rujukan.notifier.settings import NotifierSettings
 from rujukan.notifier.subscriptions import Owner, OwnerKind, rotate_secret, set_subscription, signing_secrets
 
@@ -64,7 +64,7 @@ def test_old_clear_secrets_are_sealed_and_expired_ones_purged(
                 }
             ],
         )
-    done = SecretHousekeeping(notifier_db, box).step()
+    done = secret_housekeeping(notifier_db, box).step()
     assert done == 2  # one sealed, one purged
     rows = {row.id: row for row in stored(notifier_db)}
     assert len(rows) == 2

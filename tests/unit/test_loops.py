@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from types import SimpleNamespace
 
 import pytest
 from kafka.errors import KafkaConnectionError
@@ -182,3 +183,31 @@ def test_a_round_past_its_limit_is_aborted_from_the_watchdog_and_the_loop_goes_o
     with supervising(worker, check_s=0.05):
         eventually(lambda: worker.steps >= 3)
     assert worker.aborts == 1
+
+
+def test_a_periodic_worker_runs_at_start_then_once_an_interval_and_only_when_ready(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr("rujukan.core.loops.time", SimpleNamespace(monotonic=lambda: clock[0], sleep=time.sleep))
+    ready = [True]
+    runs: list[float] = []
+
+    def work() -> int:
+        runs.append(clock[0])
+        return 3
+
+    worker = loops.Periodic(work, interval_s=600, ready=lambda: ready[0])
+    assert worker.step() == 3  # at once
+    clock[0] += 599
+    assert worker.step() == 0
+    clock[0] += 1
+    ready[0] = False
+    assert worker.step() == 0  # due, but not ready
+    ready[0] = True
+    assert worker.step() == 3
+    assert runs == [1000.0, 1600.0]
+    later = loops.Periodic(lambda: 1, interval_s=10, at_start=False)
+    assert later.step() == 0
+    clock[0] += 10
+    assert later.step() == 1

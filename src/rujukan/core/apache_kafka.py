@@ -30,7 +30,7 @@ from types import TracebackType
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
-from rujukan.core.broker import free_port, pdeathsig_hook, port_in_use
+from rujukan.core.broker import free_port, pdeathsig_hook, port_in_use, terminate
 from rujukan.core.errors import BrokerError
 from rujukan.core.kafka_install import deploy_dir, is_installed, kafka_home, pinned_version, require_java
 
@@ -158,17 +158,17 @@ class LocalKafka:
 
     def stop_node(self, index: int, *, kill: bool = False, timeout: float = STOP_TIMEOUT_S) -> None:
         """SIGTERM (a controlled shutdown: leadership moves first) or, with ``kill``, SIGKILL."""
-        _terminate([self._nodes[index].process], kill=kill, timeout=timeout)
+        terminate([self._nodes[index].process], signal.SIGKILL if kill else signal.SIGTERM, timeout=timeout)
         self._nodes[index].process = None
 
     def stop(self, *, timeout: float = STOP_TIMEOUT_S) -> None:
-        _terminate([n.process for n in self._nodes], kill=False, timeout=timeout)
+        terminate([n.process for n in self._nodes], signal.SIGTERM, timeout=timeout)
         for node in self._nodes:
             node.process = None
 
     def kill(self) -> None:
         """SIGKILL every node, as a crash of the machine would."""
-        _terminate([n.process for n in self._nodes], kill=True, timeout=STOP_TIMEOUT_S)
+        terminate([n.process for n in self._nodes], signal.SIGKILL, timeout=STOP_TIMEOUT_S)
         for node in self._nodes:
             node.process = None
 
@@ -335,19 +335,6 @@ class LocalKafka:
 
 def _properties(settings: dict[str, str]) -> str:
     return "".join(f"{key}={value}\n" for key, value in settings.items())
-
-
-def _terminate(processes: list[subprocess.Popen[bytes] | None], *, kill: bool, timeout: float) -> None:
-    """Signal every process first, then wait for each (the nodes shut down side by side)."""
-    alive = [p for p in processes if p is not None and p.poll() is None]
-    for process in alive:
-        process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
-    for process in alive:
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout)
 
 
 @contextlib.contextmanager

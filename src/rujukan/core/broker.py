@@ -18,7 +18,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
@@ -79,6 +79,20 @@ def pdeathsig_hook(sig: signal.Signals = signal.SIGKILL) -> Callable[[], None] |
         return None
     pr_set_pdeathsig, number = 1, int(sig)
     return lambda: prctl(pr_set_pdeathsig, number)
+
+
+def terminate(processes: Iterable[subprocess.Popen[bytes] | None], sig: signal.Signals, *, timeout: float) -> None:
+    """Send ``sig`` to every live process first, then wait for each (they shut down side by side); one not
+    gone within ``timeout`` is killed."""
+    alive = [p for p in processes if p is not None and p.poll() is None]
+    for process in alive:
+        process.send_signal(sig)
+    for process in alive:
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout)
 
 
 def port_in_use(host: str, port: int) -> bool:
@@ -146,14 +160,7 @@ class EmbeddedBroker:
     def stop(self, *, timeout: float = STOP_TIMEOUT_S) -> None:
         """SIGINT (Tansu exits in ~0.1 s; SIGTERM takes ~5 s with clients), then SIGKILL."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout)
+        terminate([process], signal.SIGINT, timeout=timeout)
 
     def kill(self) -> None:
         """SIGKILL, as a crash would."""

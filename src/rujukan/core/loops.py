@@ -231,6 +231,39 @@ class Supervisor:
             metrics.LOOP_RESTARTS.labels(loop=name).inc()
 
 
+class Periodic:
+    """A worker that does ``work`` every ``interval_s`` seconds (the first time at once, unless
+    ``at_start`` is false) when ``ready`` says so; it holds no clients and reports no backlog."""
+
+    def __init__(
+        self,
+        work: Callable[[], int],
+        *,
+        interval_s: float,
+        at_start: bool = True,
+        ready: Callable[[], bool] = lambda: True,
+        idle_s: float = 1.0,
+    ) -> None:
+        self._work, self._interval_s, self._ready, self._idle_s = work, interval_s, ready, idle_s
+        self._last: float | None = None if at_start else time.monotonic()
+
+    def step(self) -> int:
+        now = time.monotonic()
+        if (self._last is not None and now - self._last < self._interval_s) or not self._ready():
+            return 0
+        self._last = now
+        return self._work()
+
+    def idle(self) -> None:
+        time.sleep(self._idle_s)
+
+    def backlog(self) -> int | None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
 def _close(name: str, worker: Worker) -> None:
     try:
         worker.close()

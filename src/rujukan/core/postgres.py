@@ -35,7 +35,7 @@ from urllib.parse import quote
 
 import psycopg
 
-from rujukan.core.broker import free_port, pdeathsig_hook
+from rujukan.core.broker import free_port, pdeathsig_hook, terminate
 from rujukan.core.errors import RujukanError
 
 SERVICE_USER = "rujukan-postgres"
@@ -151,14 +151,7 @@ class EmbeddedPostgres:
     def stop(self, *, timeout: float = STOP_TIMEOUT_S) -> None:
         """Fast shutdown (SIGINT: open transactions roll back, the data is consistent), then SIGKILL."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout)
+        terminate([process], signal.SIGINT, timeout=timeout)
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

@@ -13,7 +13,6 @@ import base64
 import datetime as dt
 import os
 import secrets
-import time
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -23,9 +22,11 @@ from sqlmodel import col, select
 
 from rujukan.core.db import Database
 from rujukan.core.errors import RujukanError
+from rujukan.core.loops import Periodic
 from rujukan.notifier.models import SubscriptionSecret
 
 PREFIX = "enc1:"
+INTERVAL_S = 600.0
 NONCE_SIZE = 12
 
 
@@ -89,28 +90,10 @@ def purge_expired_secrets(db: Database, *, now: dt.datetime) -> int:
         return int(done.rowcount or 0)  # type: ignore[attr-defined]
 
 
-class SecretHousekeeping:
-    """A loop worker of the notifier: seals secrets stored in the clear (once, at start) and deletes those
-    whose overlap has ended, every ``INTERVAL_S``."""
-
-    INTERVAL_S = 600.0
-
-    def __init__(self, db: Database, box: SecretBox) -> None:
-        self._db = db
-        self._box = box
-        self._last = -self.INTERVAL_S
-
-    def step(self) -> int:
-        if time.monotonic() - self._last < self.INTERVAL_S:
-            return 0
-        self._last = time.monotonic()
-        return seal_stored_secrets(self._db, self._box) + purge_expired_secrets(self._db, now=dt.datetime.now(dt.UTC))
-
-    def idle(self) -> None:
-        time.sleep(1.0)
-
-    def backlog(self) -> int | None:
-        return None
-
-    def close(self) -> None:
-        return None
+def secret_housekeeping(db: Database, box: SecretBox) -> Periodic:
+    """A loop worker of the notifier: at start and every ``INTERVAL_S`` seconds, seals the secrets stored in
+    the clear and deletes those whose overlap has ended."""
+    return Periodic(
+        lambda: seal_stored_secrets(db, box) + purge_expired_secrets(db, now=dt.datetime.now(dt.UTC)),
+        interval_s=INTERVAL_S,
+    )

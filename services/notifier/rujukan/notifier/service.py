@@ -14,7 +14,7 @@ from rujukan.core.loops import Supervisor
 from rujukan.notifier.dispatch import Clock, Dispatcher, FailedDeliveries, utc_now
 from rujukan.notifier.intake import route_events
 from rujukan.notifier.models import ConsumerPosition
-from rujukan.notifier.secretbox import SecretHousekeeping
+from rujukan.notifier.secretbox import secret_housekeeping
 from rujukan.notifier.settings import NotifierSettings
 
 CONSUMER = "notifier-v1"
@@ -67,7 +67,7 @@ class Notifier:
         for name, consumer in zip(CONSUMER_LOOPS, self.consumers, strict=True):
             supervisor.add(name, consumer)
         supervisor.add("notifier-dispatcher", self.dispatcher).add("notifier-dlq", self.dead_letters)
-        return supervisor.add("notifier-secrets", SecretHousekeeping(self._db, self._settings.secret_box()))
+        return supervisor.add("notifier-secrets", secret_housekeeping(self._db, self._settings.secret_box()))
 
     def threads(self, stop: threading.Event) -> list[threading.Thread]:
         """Every part running (under a supervisor) until ``stop`` is set; the thread that waits for it."""

@@ -9,13 +9,13 @@ The database is then made to forget them in its files (``core.db.forget``).
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Mapping
 
 from sqlalchemy import delete
 from sqlmodel import col
 
 from rujukan.core.db import forget
+from rujukan.core.loops import Periodic
 from rujukan.referral.context import ReferralContext
 from rujukan.referral.models import IdempotencyKey
 from rujukan.referral.retention import erase_expired
@@ -23,31 +23,16 @@ from rujukan.referral.retention import erase_expired
 INTERVAL_S = 600.0
 
 
-class Housekeeping:
-    """A loop worker: every ``INTERVAL_S`` seconds, what has outlived its time is deleted."""
+def housekeeping(ctx: ReferralContext, *, idempotency_hours: float, retention_days: Mapping[str, int]) -> Periodic:
+    """A loop worker: at start and every ``INTERVAL_S`` seconds, what has outlived its time is deleted."""
+    window, retention = dt.timedelta(hours=idempotency_hours), dict(retention_days)
 
-    def __init__(self, ctx: ReferralContext, *, idempotency_hours: float, retention_days: Mapping[str, int]) -> None:
-        self._ctx = ctx
-        self._window = dt.timedelta(hours=idempotency_hours)
-        self._retention = dict(retention_days)
-        self._last = -INTERVAL_S
+    def tidied() -> int:
+        now = ctx.clock()
+        erased = erase_expired(ctx, now=now, days=retention)
+        return erased + expire_idempotency(ctx, older_than=now - window)
 
-    def step(self) -> int:
-        if time.monotonic() - self._last < INTERVAL_S:
-            return 0
-        self._last = time.monotonic()
-        now = self._ctx.clock()
-        erased = erase_expired(self._ctx, now=now, days=self._retention)
-        return erased + expire_idempotency(self._ctx, older_than=now - self._window)
-
-    def idle(self) -> None:
-        time.sleep(1.0)
-
-    def backlog(self) -> int | None:
-        return None
-
-    def close(self) -> None:
-        return None
+    return Periodic(tidied, interval_s=INTERVAL_S)
 
 
 def expire_idempotency(ctx: ReferralContext, *, older_than: dt.datetime) -> int:
