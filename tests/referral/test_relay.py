@@ -12,6 +12,7 @@ from sqlmodel import select
 
 from rujukan.core.broker import Broker
 from rujukan.core.codec import EventCodec
+from rujukan.core.kafka.topics import describe_topic, ensure_topics, make_admin
 from rujukan.core.lifecycle import Action
 from rujukan.referral.act import act_on_referral
 from rujukan.referral.commands import ActionBody, CreateReferral
@@ -20,7 +21,7 @@ from rujukan.referral.create import create_referral
 from rujukan.referral.models import ReferralEvent
 from rujukan.referral.relay import Relay
 from rujukan.referral.settings import ReferralSettings
-from tests.brokers import own_broker
+from tests.brokers import APACHE_KAFKA, own_broker
 from tests.kafka_helpers import own_topics, read_topic
 from tests.referral.conftest import referral_body
 
@@ -144,3 +145,38 @@ def test_after_a_broker_restart_the_topic_holds_every_event_once(
     seqs = _per_referral(records)
     assert {rid: len(s) for rid, s in seqs.items()} == {**first, **second}
     assert all(s == list(range(1, len(s) + 1)) for s in seqs.values())
+
+
+@pytest.mark.skipif(APACHE_KAFKA, reason="Apache Kafka refuses a write to a partition the topic lacks")
+def test_no_event_is_marked_published_on_a_partition_no_consumer_can_see(
+    ctx: ReferralContext, settings: ReferralSettings, broker: Broker
+) -> None:
+    """Found in a double broker kill: the topic came back with 4 partitions (the embedded broker's
+    auto-creation) while the relay's producer still knew 6, and the broker acknowledged the writes to
+    partitions 4 and 5, which no consumer can see. The relay must not count those as published."""
+    relay_settings = settings.model_copy(
+        update={"kafka_bootstrap": broker.bootstrap, "topics": own_topics(partitions=6)}
+    )
+    topic = relay_settings.topics.referral_events
+    relay = Relay(ctx, relay_settings)
+    admin = make_admin(relay_settings)
+    try:
+        first = _make_referrals(ctx, 6)
+        _drain(relay)  # the producer now knows 6 partitions
+        admin.delete_topics([topic])
+        fewer = relay_settings.model_copy(update={"topics": relay_settings.topics.model_copy(update={"partitions": 4})})
+        ensure_topics(admin, fewer, [topic])
+        assert len(describe_topic(admin, topic)[1]) == 4
+        second = _make_referrals(ctx, 12)
+        for _ in range(5):  # a round that found unreadable writes publishes nothing; the next one resends
+            _drain(relay)
+        assert _unpublished(ctx) == 0
+    finally:
+        admin.close()
+        relay.close()
+    total = sum(first.values()) + sum(second.values())
+    records = read_topic(relay_settings, topic, expected=total)
+    seqs = _per_referral(records)
+    assert {rid: sorted(set(s)) for rid, s in seqs.items()} == {
+        rid: list(range(1, count + 1)) for rid, count in {**first, **second}.items()
+    }

@@ -4,6 +4,9 @@ Producers: ``acks="all"`` and idempotence, so a retried send never duplicates or
 partition; a few ms of linger. After a fatal error (e.g. the embedded broker restarted and the producer
 id is gone) the caller closes the producer and builds a new one with the same factory.
 
+No client creates a topic by naming it: ``ensure_topics`` creates Rujukan's with the configured
+partitions (Apache Kafka runs with auto-creation off; the embedded broker would create 4 partitions).
+
 Every client tries a lost broker again at least every 2 s (kafka-python's default back-off grows to 30 s,
 which after a cluster restart keeps a consumer idle long after the brokers are back).
 
@@ -33,6 +36,7 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
     "max_block_ms": 10_000,
     "reconnect_backoff_max_ms": 2_000,
     "bootstrap_timeout_ms": 10_000,
+    "allow_auto_create_topics": False,
 }
 BULK_PRODUCER_OVERRIDES: dict[str, Any] = {"linger_ms": 20, "batch_size": 512 * 1024}
 
@@ -46,6 +50,7 @@ CONSUMER_DEFAULTS: dict[str, Any] = {
     "request_timeout_ms": 15_000,
     "reconnect_backoff_max_ms": 2_000,
     "bootstrap_timeout_ms": 10_000,
+    "allow_auto_create_topics": False,
 }
 
 

@@ -10,6 +10,9 @@ Broker log reset: the publisher remembers the id of the topic it publishes to (i
 topic is gone or its id changed, the store marks every message unpublished again and the whole outbox is
 republished. After any Kafka error the producer is closed and rebuilt, because an idempotent producer
 is unusable once its broker restarted. When idle, the topic id is checked at most once a second.
+A batch is marked published only when, after the broker acknowledged it, the topic still has the same id
+and every partition written to: a producer with stale metadata (the embedded broker came back and the
+topic with fewer partitions) gets acknowledgements for partitions that no consumer can see.
 ``backlog`` counts the rows not yet published (for the watchdog and ``rujukan_outbox_backlog_events``).
 """
 
@@ -25,7 +28,7 @@ from kafka.errors import KafkaError
 
 from rujukan.core import metrics
 from rujukan.core.kafka.clients import close_producer, make_producer
-from rujukan.core.kafka.topics import ensure_topics, make_admin, topic_id
+from rujukan.core.kafka.topics import describe_topic, ensure_topics, make_admin
 from rujukan.core.settings import CoreSettings
 
 log = logging.getLogger("rujukan.outbox")
@@ -78,7 +81,7 @@ class OutboxPublisher:
         now = time.monotonic()
         if not rows and now - self._last_topic_check < IDLE_TOPIC_CHECK_S:
             return 0
-        current = self._current_topic_id()
+        current, _ = self._current_topic()
         self._last_topic_check = now
         if self._reset_if_topic_changed(current):
             rows = self._store.unpublished(self._batch_size)
@@ -87,10 +90,23 @@ class OutboxPublisher:
         producer = self._producer_or_new()
         futures = [producer.send(self._topic, key=r.key, value=r.value, headers=r.headers) for r in rows]
         producer.flush(timeout=SEND_TIMEOUT_S)
-        for future in futures:
-            future.get(timeout=SEND_TIMEOUT_S)
-        if self._current_topic_id() != current:
+        written = {future.get(timeout=SEND_TIMEOUT_S).partition for future in futures}
+        after, partitions = self._current_topic()
+        if after != current:
             return 0  # the log was reset while we sent: the next round republishes everything
+        unreadable = written - set(partitions)
+        if unreadable:
+            # The producer's metadata was stale (a broker restarted and the topic came back with fewer
+            # partitions); the embedded broker acknowledges writes to partitions no consumer can see.
+            log.warning(
+                "%s: the broker acknowledged writes to partitions %s that topic %s does not have; "
+                "sending them again with fresh metadata",
+                self._name,
+                sorted(unreadable),
+                self._topic,
+            )
+            self.close()
+            return 0
         self._mark_published([row.position for row in rows])
         return len(rows)
 
@@ -125,16 +141,17 @@ class OutboxPublisher:
             self._producer = make_producer(self._settings, name=self._name)
         return self._producer
 
-    def _current_topic_id(self) -> str:
+    def _current_topic(self) -> tuple[str, list[int]]:
+        """The topic's id and partitions, creating Rujukan's topics when it does not exist."""
         if self._admin is None:
             self._admin = make_admin(self._settings, name=f"{self._name}-admin")
-        found = topic_id(self._admin, self._topic)
+        found, partitions = describe_topic(self._admin, self._topic)
         if found is None:
             ensure_topics(self._admin, self._settings)
-            found = topic_id(self._admin, self._topic)
+            found, partitions = describe_topic(self._admin, self._topic)
         if found is None:
             raise KafkaError(f"topic {self._topic} has no id after creation")
-        return str(found)
+        return str(found), partitions
 
     def _reset_if_topic_changed(self, current: str) -> bool:
         """Republish everything when the topic is not the one we published to; True if so."""
