@@ -3,7 +3,8 @@
 Statuses follow HL7 FHIR Task. Every action but ``note`` moves a referral from one status to another and
 may be taken only by one party: the requester (the referring agency) or the responder (the receiving
 agency). Terminal statuses accept nothing but notes. The referral service decides with :func:`decide`;
-the tracker and the audit replay check events against the same table with :func:`transition_for_event`.
+every reader of the log (tracker, notifier, audit) checks events against the same table through
+:func:`rujukan.core.chain.follow`, which uses :func:`transition_for_event`.
 
 No I/O and no framework imports here.
 """

@@ -2,8 +2,9 @@
 
 What it proves, per referral: every message decodes with a known schema; ``seq`` runs 1, 2, 3 ... with
 nothing missing and nothing out of order; each ``prev_hash`` is the SHA-256 of the previous event's bytes
-(so a changed byte in any event shows at its successor); every transition is legal for its actor (the
-shared lifecycle); an event id never comes back with other bytes. The same event id with the same bytes is
+(so a changed byte in any event shows at its successor); every transition is legal for its actor and every
+event names its referral's case (:func:`rujukan.core.chain.follow`, as the tracker and the notifier
+check); an event id never comes back with other bytes. The same event id with the same bytes is
 a duplicate (the relay may publish twice, or republish after a broker reset): counted, not a violation.
 
 Messages of one referral share a partition (key = referral id), so log order within a partition is the
@@ -14,12 +15,13 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from rujukan.core.chain import MISSING_EVENTS, OUT_OF_ORDER, ChainBreak, ChainEvent, ChainState, follow
 from rujukan.core.codec import EventCodec
 from rujukan.core.errors import CodecError
-from rujukan.core.lifecycle import CHAIN_EVENTS, LifecycleError, Status, role_of, transition_for_event
+from rujukan.core.lifecycle import CHAIN_EVENTS
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,15 +48,16 @@ class Violation:
 
 @dataclass
 class _Chain:
-    """What is known of one referral so far."""
+    """What is known of one referral so far: the followed state (None before its first event), the hash and
+    the log position of its last event."""
 
-    last_seq: int = 0
+    state: ChainState | None = None
     last_hash: bytes | None = None
     last_position: tuple[int, int] = (0, 0)
-    status: Status | None = None
-    from_agency: str = ""
-    to_agency: str = ""
-    status_known: bool = True  # False after missing events: transitions can no longer be judged
+
+    @property
+    def last_seq(self) -> int:
+        return self.state.last_seq if self.state is not None else 0
 
 
 @dataclass
@@ -95,53 +98,51 @@ class ChainVerifier:
         self._digests[event_id] = digest
         return event if self._extend(partition, offset, event, digest) else None
 
-    def _extend(self, partition: int, offset: int, event: dict[str, Any], digest: bytes) -> bool:
-        referral_id = str(event["referral_id"])
-        seq = int(event["seq"])
-        chain = self._chains.get(referral_id)
+    def _extend(self, partition: int, offset: int, record: dict[str, Any], digest: bytes) -> bool:
+        event = ChainEvent.of(record)
+        chain = self._chains.get(event.referral_id)
         if chain is None:
-            chain = self._chains[referral_id] = _Chain()
-            if self.starts_midway and seq > 1:  # its earlier events lie before what was read
-                chain.last_seq, chain.last_hash, chain.status_known = seq - 1, event["prev_hash"], False
+            chain = self._chains[event.referral_id] = _Chain()
+            if self.starts_midway and event.seq > 1:  # its earlier events lie before what was read
+                chain.state, chain.last_hash = ChainState.unknown(event), event.prev_hash
                 self.counts["chains_entered_midway"] += 1
-        if seq <= chain.last_seq:
-            self._violate("out_of_order", partition, offset, f"seq {seq} after seq {chain.last_seq}", event)
-            return False
-        if seq > chain.last_seq + 1:
-            self._violate(
-                "missing_events",
-                partition,
-                offset,
-                f"seq {seq} follows seq {chain.last_seq}: {seq - chain.last_seq - 1} event(s) missing",
-                event,
-            )
-            chain.status_known = False
-        elif event["prev_hash"] != chain.last_hash:
-            previous_partition, previous_offset = chain.last_position
-            self.violations.append(
-                Violation(
-                    "hash_mismatch",
-                    previous_partition,
-                    previous_offset,
-                    f"event seq {chain.last_seq} does not hash to the prev_hash of seq {seq}: it was changed",
-                    referral_id,
-                    chain.last_seq,
-                )
-            )
-        if chain.status_known:
-            self._check_transition(partition, offset, event, chain)
-        chain.last_seq, chain.last_hash, chain.last_position = seq, digest, (partition, offset)
+        try:
+            state = follow(chain.state, event)
+        except ChainBreak as exc:
+            if exc.kind == OUT_OF_ORDER:
+                self._violate(exc.kind, partition, offset, f"seq {event.seq} after seq {chain.last_seq}", record)
+                return False
+            if exc.kind == MISSING_EVENTS:  # transitions cannot be judged until the chain starts again
+                missing = event.seq - chain.last_seq - 1
+                detail = f"seq {event.seq} follows seq {chain.last_seq}: {missing} event(s) missing"
+                self._violate(exc.kind, partition, offset, detail, record)
+                state = follow(ChainState.unknown(event), event)
+            else:
+                self._check_hash(chain, event)
+                self._violate(exc.kind, partition, offset, str(exc), record)
+                # the chain goes on past the illegal event; after an illegal creation its parties are unknown
+                state = replace(chain.state or ChainState.unknown(event), last_seq=event.seq)
+        else:
+            self._check_hash(chain, event)
+        chain.state, chain.last_hash, chain.last_position = state, digest, (partition, offset)
         self.counts["events"] += 1
         return True
 
-    def _check_transition(self, partition: int, offset: int, event: dict[str, Any], chain: _Chain) -> None:
-        if event["event_type"] == "ReferralCreated":
-            chain.from_agency, chain.to_agency = event["from_agency"], event["to_agency"]
-        role = role_of(event["actor_agency"], requester=chain.from_agency, responder=chain.to_agency)
-        try:
-            chain.status = transition_for_event(str(event["event_type"]), status=chain.status, role=role)
-        except LifecycleError as exc:
-            self._violate("illegal", partition, offset, str(exc), event)
+    def _check_hash(self, chain: _Chain, event: ChainEvent) -> None:
+        """The event's ``prev_hash`` must be the hash of the event before it (read just before)."""
+        if chain.state is None or event.prev_hash == chain.last_hash:
+            return
+        previous_partition, previous_offset = chain.last_position
+        self.violations.append(
+            Violation(
+                "hash_mismatch",
+                previous_partition,
+                previous_offset,
+                f"event seq {chain.last_seq} does not hash to the prev_hash of seq {event.seq}: it was changed",
+                event.referral_id,
+                chain.last_seq,
+            )
+        )
 
     def note_refused(self, partition: int, offset: int, event: dict[str, Any], reason: str) -> None:
         """The tracker's projection refused an event; a violation unless this event already has one."""

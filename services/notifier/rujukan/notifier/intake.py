@@ -4,8 +4,9 @@ For each new event: advance the referral's parties and status (checked against t
 machine), pick the subscriptions that should hear of it (routing, event-type filter, enabled), and store
 one delivery per subscription with its thin payload. The event id is recorded as processed in the same
 transaction, so a redelivered event, or a whole log republished after a broker reset, creates no second
-delivery. An event that cannot be routed (a referral the log never created, a chain out of order, an
-illegal transition) is dead-lettered with the reason.
+delivery. Chains are followed with :func:`rujukan.core.chain.follow`, as the tracker and the audit do. An
+event that cannot be routed (a referral the log never created, a chain out of order, an illegal
+transition) is dead-lettered with the reason.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from typing import Any
 from sqlalchemy import bindparam, insert, update
 from sqlmodel import Session, col, select
 
+from rujukan.core.chain import ChainEvent, ChainState, follow
 from rujukan.core.errors import RujukanError
 from rujukan.core.kafka.chain_consumer import BatchResult, DeadLetter
-from rujukan.core.lifecycle import CREATED_EVENT, LifecycleError, Status, role_of, transition_for_event
+from rujukan.core.lifecycle import CREATED_EVENT, LifecycleError, Status
 from rujukan.notifier.models import DeliveryRow, ProcessedEvent, ReferralParties, SubscriptionRow
 from rujukan.notifier.routing import BREACH_TYPE, WEBHOOK_TYPES, Parties, payload, recipients
 
@@ -85,7 +87,7 @@ def route_events(
             continue
         seen.add(event_id)
         try:
-            parties = _advance(session, event, known, created, changed)
+            parties = _advance(event, known, created, changed)
         except (LifecycleError, Unroutable) as exc:
             dead_letter(record, exc)
             processed.append({"event_id": event_id, "outcome": "deadletter"})
@@ -94,20 +96,7 @@ def route_events(
         webhook_type = WEBHOOK_TYPES[str(event["event_type"])]
         body = json.dumps(payload(event, parties), separators=(",", ":"))
         for row in subscriptions.for_event(webhook_type, recipients(event, parties)):
-            deliveries.append(
-                {
-                    "subscription_id": row.id,
-                    "owner": row.owner,
-                    "event_id": event_id,
-                    "referral_id": str(event["referral_id"]),
-                    "webhook_type": webhook_type,
-                    "payload": body,
-                    "status": "pending",
-                    "attempts": 0,
-                    "created_at": now,
-                    "next_attempt_at": now,
-                }
-            )
+            deliveries.append(_delivery(row, event, webhook_type, body, now))
             result.changed.append(str(event["referral_id"]))
         processed.append({"event_id": event_id, "outcome": "routed"})
         result.applied += 1
@@ -118,44 +107,61 @@ def route_events(
         session.execute(insert(ProcessedEvent), processed)
 
 
+def _delivery(
+    row: SubscriptionRow, event: dict[str, Any], webhook_type: str, body: str, now: dt.datetime
+) -> dict[str, Any]:
+    """The new delivery of ``event`` to one subscription, as an insert row."""
+    return {
+        "subscription_id": row.id,
+        "owner": row.owner,
+        "event_id": str(event["event_id"]),
+        "referral_id": str(event["referral_id"]),
+        "webhook_type": webhook_type,
+        "payload": body,
+        "status": "pending",
+        "attempts": 0,
+        "created_at": now,
+        "next_attempt_at": now,
+    }
+
+
 def _advance(
-    session: Session,
     event: dict[str, Any],
     known: dict[str, ReferralParties],
     created: set[str],
     changed: set[str],
 ) -> Parties:
     """The referral's parties after ``event`` (updating ``known``), or raise why it cannot be routed."""
-    referral_id = str(event["referral_id"])
-    current = known.get(referral_id)
     if event["event_type"] == "SlaBreached":
+        current = known.get(str(event["referral_id"]))
         status = current.status if current is not None else None
         return Parties(from_agency=str(event["from_agency"]), to_agency=str(event["to_agency"]), status=status)
-    if event["event_type"] == CREATED_EVENT:
-        if current is not None:
-            raise Unroutable(f"a second ReferralCreated for referral {referral_id}")
-        role = role_of(str(event["actor_agency"]), requester=event["from_agency"], responder=event["to_agency"])
-        status = transition_for_event(CREATED_EVENT, status=None, role=role)
-        known[referral_id] = ReferralParties(
+    chain_event = ChainEvent.of(event)
+    referral_id = chain_event.referral_id
+    current = known.get(referral_id)
+    if current is None and chain_event.event_type != CREATED_EVENT:
+        raise Unroutable(f"{chain_event.event_type} for referral {referral_id}, which the log never created")
+    state = follow(None if current is None else _chain(current), chain_event)
+    status = state.status.value if state.status is not None else ""
+    if current is None:
+        current = known[referral_id] = ReferralParties(
             referral_id=referral_id,
-            case_id=str(event["case_id"]),
-            from_agency=str(event["from_agency"]),
-            to_agency=str(event["to_agency"]),
-            status=status.value,
-            last_seq=int(event["seq"]),
+            case_id=state.case_id,
+            from_agency=state.from_agency,
+            to_agency=state.to_agency,
+            status=status,
+            last_seq=state.last_seq,
         )
         created.add(referral_id)
-        return _parties(known[referral_id])
-    if current is None:
-        raise Unroutable(f"{event['event_type']} for referral {referral_id}, which the log never created")
-    if int(event["seq"]) != current.last_seq + 1:
-        raise Unroutable(f"referral {referral_id}: seq {event['seq']} after {current.last_seq}")
-    role = role_of(str(event["actor_agency"]), requester=current.from_agency, responder=current.to_agency)
-    status = transition_for_event(str(event["event_type"]), status=Status(current.status), role=role)
-    current.status, current.last_seq = status.value, int(event["seq"])
-    if referral_id not in created:
-        changed.add(referral_id)
+    else:
+        current.status, current.last_seq = status, state.last_seq
+        if referral_id not in created:
+            changed.add(referral_id)
     return _parties(current)
+
+
+def _chain(row: ReferralParties) -> ChainState:
+    return ChainState(row.referral_id, row.case_id, row.from_agency, row.to_agency, Status(row.status), row.last_seq)
 
 
 def _parties(row: ReferralParties) -> Parties:

@@ -2,8 +2,8 @@
 
 ``project(state, event)`` takes the current handoff (None before the first event) and one decoded event
 (a dict as the codec returns it) and returns the new handoff and the history entry the event adds. It
-checks the event against the chain (``seq`` must be the next one) and against the lifecycle (the actor
-must be allowed to do this from the current status); an event that breaks either raises
+follows the chain with :func:`rujukan.core.chain.follow` (the next ``seq``, the creator, the case, a
+legal transition for the actor), as the notifier and the audit do; an event that breaks it raises
 ProjectionError, and the consumer dead-letters it. Duplicates are the consumer's business (it skips
 event ids it has processed); here a repeated ``seq`` is a contradiction.
 
@@ -18,8 +18,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from rujukan.core.chain import ChainBreak, ChainEvent, ChainState, follow
 from rujukan.core.errors import RujukanError
-from rujukan.core.lifecycle import LifecycleError, Status, role_of, transition_for_event
+from rujukan.core.lifecycle import TERMINAL, Status
 from rujukan.core.regions import KECAMATAN, PROVINCE, region_at
 
 STAGE_FIELD = {
@@ -29,7 +30,6 @@ STAGE_FIELD = {
     "ReferralStarted": "started_at",
     "ReferralCompleted": "completed_at",
 }
-TERMINAL = {Status.REJECTED, Status.COMPLETED, Status.FAILED, Status.CANCELLED, Status.FORWARDED}
 
 
 class ProjectionError(RujukanError):
@@ -91,60 +91,65 @@ def history_dict(entry: HistoryEntry) -> dict[str, Any]:
     return {name: getattr(entry, name) for name in HISTORY_FIELDS}
 
 
-def project(state: Handoff | None, event: Mapping[str, Any]) -> tuple[Handoff, HistoryEntry]:
+def project(state: Handoff | None, record: Mapping[str, Any]) -> tuple[Handoff, HistoryEntry]:
     """Apply one event; raises ProjectionError when it contradicts the chain or the lifecycle."""
-    event_type = str(event["event_type"])
-    expected_seq = 1 if state is None else state.last_seq + 1
-    if event["seq"] != expected_seq:
-        raise ProjectionError(f"{event_type} has seq {event['seq']} where {expected_seq} was expected")
+    event = ChainEvent.of(record)
+    try:
+        chain = follow(None if state is None else _chain(state), event)
+    except ChainBreak as exc:
+        raise ProjectionError(str(exc)) from exc
     if state is None:
-        if event_type != "ReferralCreated":
-            raise ProjectionError(f"{event_type} before ReferralCreated")
         handoff = _created(event)
         return handoff, _entry(handoff, event)
-    if str(event["case_id"]) != state.case_id:
-        raise ProjectionError(f"{event_type} names another case than its referral")
-    status = _next_status(state, event_type, str(event["actor_agency"]))
-    occurred_at: dt.datetime = event["occurred_at"]
-    changes: dict[str, Any] = {"status": status.value, "updated_at": occurred_at, "last_seq": event["seq"]}
-    stage = STAGE_FIELD.get(event_type)
+    status = chain.status or Status(state.status)
+    changes: dict[str, Any] = {"status": status.value, "updated_at": event.occurred_at, "last_seq": event.seq}
+    stage = STAGE_FIELD.get(event.event_type)
     if stage is not None and getattr(state, stage) is None:  # the first time counts (a restart after hold does not)
-        changes[stage] = occurred_at
+        changes[stage] = event.occurred_at
     if status in TERMINAL and state.closed_at is None:
-        changes["closed_at"] = occurred_at
-    if event_type == "SubjectErased":  # what could still single the person out goes with the key
+        changes["closed_at"] = event.occurred_at
+    if event.event_type == "SubjectErased":  # what could still single the person out goes with the key
         changes.update(
             subject_erased=True,
             subject_sex="unknown",
             subject_age_band="unknown",
             region_code=region_at(state.region_code, PROVINCE),
         )
-    if event_type == "SubjectCorrected":
-        changes["subject_age_band"] = event["subject_age_band"]
+    if event.event_type == "SubjectCorrected":
+        changes["subject_age_band"] = record["subject_age_band"]
     handoff = replace(state, **changes)
     return handoff, _entry(handoff, event)
 
 
-def _created(event: Mapping[str, Any]) -> Handoff:
-    if event["actor_agency"] != event["from_agency"]:
-        raise ProjectionError("ReferralCreated must be recorded by the requesting agency")
-    parent = event.get("parent_referral_id")
+def _chain(handoff: Handoff) -> ChainState:
+    return ChainState(
+        handoff.referral_id,
+        handoff.case_id,
+        handoff.from_agency,
+        handoff.to_agency,
+        Status(handoff.status),
+        handoff.last_seq,
+    )
+
+
+def _created(event: ChainEvent) -> Handoff:
+    record = event.record
     return Handoff(
-        referral_id=str(event["referral_id"]),
-        case_id=str(event["case_id"]),
-        parent_referral_id=str(parent) if parent else None,
-        from_agency=event["from_agency"],
-        to_agency=event["to_agency"],
-        service_type=event["service_type"],
-        urgency=event["urgency"],
+        referral_id=event.referral_id,
+        case_id=event.case_id,
+        parent_referral_id=event.text("parent_referral_id"),
+        from_agency=str(record["from_agency"]),
+        to_agency=str(record["to_agency"]),
+        service_type=str(record["service_type"]),
+        urgency=str(record["urgency"]),
         status=Status.REQUESTED.value,
-        subject_id=event["subject_id"],
-        subject_category=event["subject_category"],
-        subject_sex=event["subject_sex"],
-        subject_age_band=event["subject_age_band"],
-        region_code=above_village(str(event["subject_region_code"])),
-        created_at=event["occurred_at"],
-        updated_at=event["occurred_at"],
+        subject_id=str(record["subject_id"]),
+        subject_category=str(record["subject_category"]),
+        subject_sex=str(record["subject_sex"]),
+        subject_age_band=str(record["subject_age_band"]),
+        region_code=above_village(str(record["subject_region_code"])),
+        created_at=event.occurred_at,
+        updated_at=event.occurred_at,
         last_seq=1,
     )
 
@@ -156,26 +161,17 @@ def above_village(region_code: str) -> str:
     return region_at(region_code, KECAMATAN)
 
 
-def _next_status(state: Handoff, event_type: str, actor: str) -> Status:
-    role = role_of(actor, requester=state.from_agency, responder=state.to_agency)
-    try:
-        return transition_for_event(event_type, status=Status(state.status), role=role)
-    except LifecycleError as exc:
-        raise ProjectionError(f"{event_type} by the {role.value} contradicts the lifecycle: {exc}") from exc
-
-
-def _entry(handoff: Handoff, event: Mapping[str, Any]) -> HistoryEntry:
-    child = event.get("child_referral_id")
+def _entry(handoff: Handoff, event: ChainEvent) -> HistoryEntry:
     return HistoryEntry(
         referral_id=handoff.referral_id,
-        seq=int(event["seq"]),
-        event_id=str(event["event_id"]),
-        event_type=str(event["event_type"]),
-        occurred_at=event["occurred_at"],
-        actor_agency=event["actor_agency"],
+        seq=event.seq,
+        event_id=event.event_id,
+        event_type=event.event_type,
+        occurred_at=event.occurred_at,
+        actor_agency=event.actor_agency,
         status_after=handoff.status,
-        reason_code=event.get("reason_code"),
-        outcome=event.get("outcome"),
-        to_agency=event.get("to_agency") if event["event_type"] == "ReferralForwarded" else None,
-        child_referral_id=str(child) if child else None,
+        reason_code=event.text("reason_code"),
+        outcome=event.text("outcome"),
+        to_agency=event.text("to_agency") if event.event_type == "ReferralForwarded" else None,
+        child_referral_id=event.text("child_referral_id"),
     )
