@@ -1,43 +1,17 @@
-"""Rebuilding the tracker's projection from the log, and comparing it with a live tracker database.
-
-The rebuild folds the verified events through the tracker's own pure ``project`` function, then writes
-the handoffs (with their SLA due times, as the tracker writes them) and their history into a scratch
-database migrated with the tracker's own migrations. The comparison reads the same two tables from both
-databases and lists every row missing on one side and every column that differs.
+"""Rebuilding the tracker's projection from the log: the verified events folded through the tracker's own
+pure ``project`` function, in memory, then written and compared by the tracker's rebuild module.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, Table, insert, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Engine
 
-from rujukan.core.db import Database, make_engine
-from rujukan.core.errors import RujukanError
-from rujukan.tracker.migrate import upgrade
-from rujukan.tracker.models import HandoffRow, HistoryRow
 from rujukan.tracker.projection import Handoff, ProjectionError, history_dict, project
-from rujukan.tracker.sla import SlaPolicy
-from rujukan.tracker.store import handoff_values
-
-INSERT_CHUNK = 5_000
-HANDOFFS: Table = HandoffRow.__table__  # type: ignore[attr-defined]
-HISTORY: Table = HistoryRow.__table__  # type: ignore[attr-defined]
-
-
-@dataclass(frozen=True, slots=True)
-class Difference:
-    table: str  # handoffs | handoff_history
-    key: str  # referral id, or referral id/seq
-    kind: str  # missing_in_live | missing_in_rebuild | differs
-    columns: tuple[str, ...] = ()
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"table": self.table, "key": self.key, "kind": self.kind, "columns": list(self.columns)}
+from rujukan.tracker.rebuild import SlaPolicy, write_rebuilt
 
 
 @dataclass
@@ -62,87 +36,4 @@ class Rebuild:
 
     def write(self, engine: Engine, policy: SlaPolicy) -> None:
         """Write into the database prepared by ``open_rebuild_database``."""
-        with Database(engine).transaction() as session:
-            for chunk in _chunks((handoff_values(h, policy) for h in self.handoffs.values()), INSERT_CHUNK):
-                session.execute(insert(HANDOFFS), chunk)
-            for chunk in _chunks(iter(self.history), INSERT_CHUNK):
-                session.execute(insert(HISTORY), chunk)
-
-
-class RebuildError(RujukanError):
-    """A database given to rebuild into or to compare with cannot serve."""
-
-
-def open_rebuild_database(url: str) -> Engine:
-    """The (empty) database at ``url``, migrated to the tracker's schema; checked before the replay starts."""
-    try:
-        engine = make_engine(url)
-        upgrade(engine)
-        with engine.connect() as connection:
-            holds_rows = connection.execute(select(HANDOFFS.c.referral_id).limit(1)).first() is not None
-    except SQLAlchemyError as exc:
-        raise RebuildError(f"cannot use the --rebuild database ({type(exc).__name__})") from exc
-    if holds_rows:
-        engine.dispose()
-        raise RebuildError("the --rebuild database already holds handoffs: give an empty one")
-    return engine
-
-
-def open_live_database(url: str) -> Engine:
-    """The live tracker database at ``url``, checked to hold the tracker's tables (read only)."""
-    try:
-        engine = make_engine(url)
-        with engine.connect() as connection:
-            connection.execute(select(HANDOFFS.c.referral_id).limit(1)).first()
-            connection.execute(select(HISTORY.c.referral_id).limit(1)).first()
-    except SQLAlchemyError as exc:
-        raise RebuildError(f"cannot read a tracker database at --compare ({type(exc).__name__})") from exc
-    return engine
-
-
-def _chunks(rows: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
-    chunk: list[dict[str, Any]] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def compare(rebuilt: Engine, live: Engine) -> list[Difference]:
-    """Every difference between the handoffs and histories of two tracker databases."""
-    try:
-        return _compare(rebuilt, live)
-    except SQLAlchemyError as exc:
-        raise RebuildError(f"comparing with the live tracker failed ({type(exc).__name__})") from exc
-
-
-def _compare(rebuilt: Engine, live: Engine) -> list[Difference]:
-    differences: list[Difference] = []
-    for table, key_columns in ((HANDOFFS, ("referral_id",)), (HISTORY, ("referral_id", "seq"))):
-        columns = [column.name for column in table.columns]
-        mine, theirs = _rows(rebuilt, table, key_columns), _rows(live, table, key_columns)
-        for key in sorted(mine.keys() - theirs.keys()):
-            differences.append(Difference(table.name, key, "missing_in_live"))
-        for key in sorted(theirs.keys() - mine.keys()):
-            differences.append(Difference(table.name, key, "missing_in_rebuild"))
-        for key in sorted(mine.keys() & theirs.keys()):
-            changed = tuple(c for c in columns if _normal(mine[key][c]) != _normal(theirs[key][c]))
-            if changed:
-                differences.append(Difference(table.name, key, "differs", changed))
-    return differences
-
-
-def _rows(engine: Engine, table: Table, key_columns: tuple[str, ...]) -> dict[str, dict[str, Any]]:
-    with engine.connect() as connection:
-        result = connection.execute(select(table))
-        return {"/".join(str(row[k]) for k in key_columns): dict(row) for row in result.mappings()}
-
-
-def _normal(value: Any) -> Any:
-    """Datetimes compared as instants (SQLite and PostgreSQL give back the same instant differently)."""
-    if isinstance(value, dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-    return value
+        write_rebuilt(engine, self.handoffs.values(), self.history, policy)

@@ -18,11 +18,11 @@ from typing import Any
 
 from rujukan.audit.export import Exporter, Unsealer
 from rujukan.audit.reader import Progress, read_topic
-from rujukan.audit.rebuild import Difference, Rebuild, compare, open_live_database, open_rebuild_database
+from rujukan.audit.rebuild import Rebuild
 from rujukan.audit.verify import ChainVerifier, Violation
 from rujukan.core.errors import RujukanError
 from rujukan.core.settings import CoreSettings
-from rujukan.tracker.sla import SlaPolicy
+from rujukan.tracker.rebuild import Difference, SlaPolicy, compare, open_live_database, open_rebuild_database
 
 IN_MEMORY = "sqlite://"
 
