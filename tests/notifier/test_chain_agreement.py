@@ -12,12 +12,13 @@ from typing import Any
 import pytest
 
 from rujukan.audit.verify import ChainVerifier
+from rujukan.core.clock import utc_now
 from rujukan.core.codec import EventCodec
 from rujukan.core.db import Database
 from rujukan.core.kafka.chain_consumer import BatchResult
-from rujukan.notifier.dispatch import utc_now
 from rujukan.notifier.intake import route_events
-from rujukan.tracker.projection import Handoff, ProjectionError, project
+from rujukan.tracker.errors import ProjectionError
+from rujukan.tracker.projection import Handoff, project
 from tests.tracker.journeys import REQUESTER, RESPONDER, Journey
 
 pytestmark = pytest.mark.integration

@@ -11,9 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from rujukan.core.db import Database
-from rujukan.tracker.access import InvalidQuery, TrackerRole, issue_tracker_credential
+from rujukan.tracker.access import TrackerRole, issue_tracker_credential
 from rujukan.tracker.api.app import create_app
 from rujukan.tracker.api.auth import COOKIE
+from rujukan.tracker.errors import InvalidQuery
 from rujukan.tracker.settings import TrackerSettings
 from tests.tracker.journeys import Journey
 from tests.tracker.test_api import feed

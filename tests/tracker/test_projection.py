@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from rujukan.tracker.projection import Handoff, HistoryEntry, ProjectionError, project
+from rujukan.tracker.errors import ProjectionError
+from rujukan.tracker.projection import Handoff, HistoryEntry, project
 from tests.tracker.journeys import REQUESTER, RESPONDER, T0, Journey
 
 H = dt.timedelta(hours=1)

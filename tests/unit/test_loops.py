@@ -12,8 +12,8 @@ import pytest
 from kafka.errors import KafkaConnectionError
 
 from rujukan.core import loops
-from rujukan.core.errors import CodecError
-from rujukan.core.loops import Supervisor, safe_trace
+from rujukan.core.errors import CodecError, safe_trace
+from rujukan.core.loops import Supervisor
 
 
 class Scripted:

@@ -27,7 +27,8 @@ from rujukan.audit.replay import ReplayOptions, ReplayReport, replay
 from rujukan.cli.common import DataDir, referral_context, referral_settings, tracker_database, tracker_settings
 from rujukan.cli.output import err, fail
 from rujukan.referral.disclosure import DisclosureRequest, SealedFieldOpener, record_disclosure
-from rujukan.tracker.access import TrackerRole, Unauthenticated, authenticate
+from rujukan.tracker.access import TrackerRole, authenticate
+from rujukan.tracker.errors import Unauthenticated
 
 audit_app = typer.Typer(help="Audit: replay and verify the event log.", no_args_is_help=True)
 WIB = dt.timezone(dt.timedelta(hours=7), "WIB")

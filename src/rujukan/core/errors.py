@@ -12,10 +12,14 @@
 
 Messages never contain event payloads or personal data: they name schemas, fields, offsets and byte
 counts only, so they may go to logs, dead-letter headers and CLI output. Library exceptions are
-translated at the seam with ``raise ... from exc``.
+translated at the seam with ``raise ... from exc``. For a log line about any exception use
+:func:`safe_text` (one line) or :func:`safe_trace` (where it happened): they keep Rujukan's own messages
+and only the class name of anything else.
 """
 
 from __future__ import annotations
+
+import traceback
 
 
 class RujukanError(Exception):
@@ -56,3 +60,26 @@ class BrokerError(RujukanError):
 
 class BrokerPortInUse(BrokerError):
     """Another process already listens on the requested broker port."""
+
+
+def safe_text(exc: BaseException) -> str:
+    """An error for a log line: the message of Rujukan's own errors (safe by construction), otherwise only
+    the class name (a library's message may quote data)."""
+    if isinstance(exc, RujukanError):
+        return f"{type(exc).__name__}: {exc}"
+    return type(exc).__name__
+
+
+def safe_trace(exc: BaseException) -> str:
+    """A traceback naming files, lines and functions, and each exception in the chain by :func:`safe_text`;
+    no source lines, no local values, no library messages."""
+    lines: list[str] = []
+    current: BaseException | None = exc
+    while current is not None and len(lines) < 200:
+        lines.append(f"  {safe_text(current)}")
+        for frame in traceback.extract_tb(current.__traceback__):
+            lines.append(f"    at {frame.filename}:{frame.lineno} in {frame.name}")
+        current = current.__cause__ or current.__context__
+        if current is not None:
+            lines.append("  caused by")
+    return "\n".join(lines)

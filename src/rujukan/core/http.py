@@ -1,7 +1,8 @@
 """HTTP conventions shared by the services' FastAPI apps: RFC 9457 problem details for every error.
 
 Validation errors list the failing fields and why, but never echo the submitted values (they may be a
-name or an NIK). Unexpected exceptions answer 500 with no detail and are logged by class name only. A
+name or an NIK). Unexpected exceptions answer 500 with no detail and are logged with a traceback free of
+personal data (files, lines, functions, class names: ``core.errors.safe_trace``). A
 database that cannot be reached answers 503 with Retry-After. Each service adds the mapping of its own
 domain errors with :func:`install_problem_handlers`.
 """
@@ -19,7 +20,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from rujukan.core.errors import RujukanError
+from rujukan.core.errors import RujukanError, safe_trace
 
 log = logging.getLogger("rujukan.http")
 PROBLEM_JSON = "application/problem+json"
@@ -130,5 +131,5 @@ async def _database_unavailable(request: Request, exc: OperationalError) -> JSON
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.error("unexpected %s on %s %s", type(exc).__name__, request.method, request.url.path)
+    log.error("unexpected %s on %s %s\n%s", type(exc).__name__, request.method, request.url.path, safe_trace(exc))
     return problem(500, "Internal error", "an unexpected error occurred; it has been logged")

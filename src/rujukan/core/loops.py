@@ -28,7 +28,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol, cast
@@ -37,7 +36,7 @@ from kafka.errors import KafkaError
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from rujukan.core import metrics
-from rujukan.core.errors import RujukanError
+from rujukan.core.errors import safe_text, safe_trace
 
 log = logging.getLogger("rujukan.loops")
 TRANSIENT: tuple[type[BaseException], ...] = (KafkaError, OSError, OperationalError, IntegrityError)
@@ -269,29 +268,6 @@ def _close(name: str, worker: Worker) -> None:
         worker.close()
     except Exception as exc:  # closing a broken client may fail too; the next step makes new ones
         log.debug("%s: closing its clients failed (%s)", name, type(exc).__name__)
-
-
-def safe_text(exc: BaseException) -> str:
-    """An error for a log line: the message of Rujukan's own errors (safe by construction), otherwise only
-    the class name (a library's message may quote data)."""
-    if isinstance(exc, RujukanError):
-        return f"{type(exc).__name__}: {exc}"
-    return type(exc).__name__
-
-
-def safe_trace(exc: BaseException) -> str:
-    """A traceback naming files, lines and functions, and each exception in the chain by :func:`safe_text`;
-    no source lines, no local values, no library messages."""
-    lines: list[str] = []
-    current: BaseException | None = exc
-    while current is not None and len(lines) < 200:
-        lines.append(f"  {safe_text(current)}")
-        for frame in traceback.extract_tb(current.__traceback__):
-            lines.append(f"    at {frame.filename}:{frame.lineno} in {frame.name}")
-        current = current.__cause__ or current.__context__
-        if current is not None:
-            lines.append("  caused by")
-    return "\n".join(lines)
 
 
 def run_until(stop: threading.Event, workers: dict[str, Worker]) -> None:

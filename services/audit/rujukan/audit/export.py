@@ -19,14 +19,10 @@ import uuid
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from rujukan.core.errors import RujukanError
+from rujukan.audit.errors import ExportError
 
 COMMON = ["event_id", "event_type", "occurred_at", "referral_id", "case_id", "seq", "actor_agency"]
 CSV_HEADER = ["partition", "offset", *COMMON, "prev_hash", "fields"]
-
-
-class ExportError(RujukanError):
-    """The export file cannot be written."""
 
 
 class Unsealer(Protocol):

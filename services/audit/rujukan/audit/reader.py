@@ -18,16 +18,12 @@ from typing import Any
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
-from rujukan.core.errors import RujukanError
+from rujukan.audit.errors import ReadError
 from rujukan.core.kafka.clients import make_consumer
 from rujukan.core.settings import CoreSettings
 
 # Broker write times may run behind the events' own clocks; a window start is sought this much earlier.
 SEEK_MARGIN = dt.timedelta(hours=1)
-
-
-class ReadError(RujukanError):
-    """The topic could not be read to its end (missing topic, broker gone quiet)."""
 
 
 @dataclass(frozen=True, slots=True)

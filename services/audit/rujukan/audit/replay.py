@@ -16,19 +16,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rujukan.audit.errors import ReplayOptionError
 from rujukan.audit.export import Exporter, Unsealer
 from rujukan.audit.reader import Progress, read_topic
-from rujukan.audit.rebuild import Rebuild
 from rujukan.audit.verify import ChainVerifier, Violation
-from rujukan.core.errors import RujukanError
 from rujukan.core.settings import CoreSettings
-from rujukan.tracker.rebuild import Difference, SlaPolicy, compare, open_live_database, open_rebuild_database
+from rujukan.tracker.rebuild import (
+    Difference,
+    Rebuild,
+    SlaPolicy,
+    compare,
+    open_live_database,
+    open_rebuild_database,
+)
 
 IN_MEMORY = "sqlite://"
-
-
-class ReplayOptionError(RujukanError):
-    """Options that cannot go together."""
 
 
 @dataclass(frozen=True)

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from rujukan.core.clock import Clock, utc_now
 from rujukan.core.codec import EventCodec
 from rujukan.core.db import Database
 from rujukan.core.sealing import MasterKey
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -25,7 +21,7 @@ class ReferralContext:
     master_key: MasterKey
     codec: EventCodec = field(default_factory=EventCodec)
     max_page_size: int = 200
-    clock: Callable[[], dt.datetime] = utcnow
+    clock: Clock = utc_now
     db: Database = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -20,25 +20,13 @@ from sqlmodel import col, select
 
 from rujukan.core.credentials import matches, new_secret, plausible, secret_hash
 from rujukan.core.db import Database
-from rujukan.core.errors import RujukanError
+from rujukan.tracker.errors import InvalidQuery, NotFound, Unauthenticated
 from rujukan.tracker.models import TrackerCredential, TrackerSession
 
 
 class TrackerRole(StrEnum):
     COORDINATOR = "coordinator"
     AUDITOR = "auditor"
-
-
-class Unauthenticated(RujukanError):
-    """No valid coordinator or auditor credential."""
-
-
-class NotFound(RujukanError):
-    """No such handoff, case or credential."""
-
-
-class InvalidQuery(RujukanError):
-    """A query parameter that parses but makes no sense (e.g. a malformed period)."""
 
 
 SESSION_HOURS = 8

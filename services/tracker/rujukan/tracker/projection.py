@@ -19,9 +19,9 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from rujukan.core.chain import ChainBreak, ChainEvent, ChainState, follow
-from rujukan.core.errors import RujukanError
 from rujukan.core.lifecycle import TERMINAL, Status
 from rujukan.core.regions import KECAMATAN, PROVINCE, region_at
+from rujukan.tracker.errors import ProjectionError
 
 STAGE_FIELD = {
     "ReferralAcknowledged": "acknowledged_at",
@@ -30,10 +30,6 @@ STAGE_FIELD = {
     "ReferralStarted": "started_at",
     "ReferralCompleted": "completed_at",
 }
-
-
-class ProjectionError(RujukanError):
-    """An event that contradicts the chain or the lifecycle; it is dead-lettered, never applied."""
 
 
 @dataclass(frozen=True, slots=True)

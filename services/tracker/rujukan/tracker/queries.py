@@ -13,7 +13,7 @@ from sqlalchemy import select as core_select
 from sqlmodel import col, select
 
 from rujukan.core.db import Database
-from rujukan.tracker.access import NotFound
+from rujukan.tracker.errors import NotFound
 from rujukan.tracker.models import HandoffRow, HistoryRow, SlaBreachRow
 from rujukan.tracker.stats import VICTIM_CATEGORIES
 

@@ -1,7 +1,8 @@
-"""Rebuilding the tracker's tables elsewhere, and comparing two tracker databases: what the audit replay
-needs of the tracker's storage, in one module (the audit imports this and the pure projection only).
+"""Rebuilding the tracker's tables from the log elsewhere, and comparing two tracker databases: all the
+audit replay needs of the tracker, in one module (the audit imports nothing else of it).
 
-A rebuild writes handoffs (with their SLA due times, as the tracker writes them) and their history into
+``Rebuild`` folds verified events through the tracker's own pure ``project`` function in memory; its
+``write`` puts the handoffs (with their SLA due times, as the tracker writes them) and their history into
 a scratch database migrated with the tracker's own migrations. The comparison reads the same two tables
 from both databases and lists every row missing on one side and every column that differs.
 """
@@ -9,23 +10,24 @@ from both databases and lists every row missing on one side and every column tha
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine, Table, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from rujukan.core.db import Database, make_engine
-from rujukan.core.errors import RujukanError
+from rujukan.tracker.errors import ProjectionError, RebuildError
 from rujukan.tracker.migrate import upgrade
 from rujukan.tracker.models import HandoffRow, HistoryRow
-from rujukan.tracker.projection import Handoff
+from rujukan.tracker.projection import Handoff, history_dict, project
 from rujukan.tracker.sla import SlaPolicy
 from rujukan.tracker.store import handoff_values
 
 __all__ = [
     "Difference",
+    "Rebuild",
     "RebuildError",
     "SlaPolicy",
     "compare",
@@ -50,6 +52,31 @@ class Difference:
         return {"table": self.table, "key": self.key, "kind": self.kind, "columns": list(self.columns)}
 
 
+@dataclass
+class Rebuild:
+    """The projection folded in memory; ``rejected`` counts events the projection refused."""
+
+    handoffs: dict[str, Handoff] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    rejected: int = 0
+
+    def apply(self, event: Mapping[str, Any]) -> str | None:
+        """Fold one event; the reason when the projection refuses it (the tracker dead-letters those)."""
+        referral_id = str(event["referral_id"])
+        try:
+            handoff, entry = project(self.handoffs.get(referral_id), event)
+        except ProjectionError as exc:
+            self.rejected += 1
+            return str(exc)
+        self.handoffs[referral_id] = handoff
+        self.history.append(history_dict(entry))
+        return None
+
+    def write(self, engine: Engine, policy: SlaPolicy) -> None:
+        """Write into the database prepared by ``open_rebuild_database``."""
+        write_rebuilt(engine, self.handoffs.values(), self.history, policy)
+
+
 def write_rebuilt(
     engine: Engine, handoffs: Iterable[Handoff], history: Iterable[dict[str, Any]], policy: SlaPolicy
 ) -> None:
@@ -59,10 +86,6 @@ def write_rebuilt(
             session.execute(insert(HANDOFFS), chunk)
         for chunk in _chunks(iter(history), INSERT_CHUNK):
             session.execute(insert(HISTORY), chunk)
-
-
-class RebuildError(RujukanError):
-    """A database given to rebuild into or to compare with cannot serve."""
 
 
 def open_rebuild_database(url: str) -> Engine:

@@ -17,9 +17,9 @@ from rujukan.core.health import Readiness, install_health
 from rujukan.core.http import install_problem_handlers, map_by_kind
 from rujukan.core.http_limits import install_limits
 from rujukan.core.loops import Supervisor
-from rujukan.tracker.access import InvalidQuery, NotFound, Unauthenticated
 from rujukan.tracker.api import dashboard
 from rujukan.tracker.api.routes import router
+from rujukan.tracker.errors import InvalidQuery, NotFound, Unauthenticated
 from rujukan.tracker.live import ChangeHub
 from rujukan.tracker.loops import CONSUMER_LOOP, tracker_loops
 from rujukan.tracker.migrate import upgrade

@@ -8,7 +8,8 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from rujukan.core.db import Database
-from rujukan.tracker.access import Caller, Unauthenticated, authenticate, session_caller
+from rujukan.tracker.access import Caller, authenticate, session_caller
+from rujukan.tracker.errors import Unauthenticated
 
 COOKIE = "rujukan_tracker"
 MAX_TOKEN_LENGTH = 100

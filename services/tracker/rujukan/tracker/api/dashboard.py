@@ -17,13 +17,13 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from rujukan.tracker.access import (
     SESSION_HOURS,
-    Unauthenticated,
     authenticate,
     end_session,
     session_caller,
     start_session,
 )
 from rujukan.tracker.api.auth import COOKIE, MAX_TOKEN_LENGTH, database
+from rujukan.tracker.errors import Unauthenticated
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 router = APIRouter(include_in_schema=False)

@@ -15,11 +15,12 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
+from rujukan.core.clock import utc_now
 from rujukan.core.http import COMMON_ERRORS, PROBLEM_CONTENT
 from rujukan.core.lifecycle import Status
 from rujukan.core.vocabulary import ServiceType
-from rujukan.tracker.access import InvalidQuery
 from rujukan.tracker.api.auth import CallerDep, Db
+from rujukan.tracker.errors import InvalidQuery
 from rujukan.tracker.queries import (
     HandoffDetail,
     HandoffFilter,
@@ -64,10 +65,6 @@ class HandoffPage(BaseModel):
     page_size: int
 
 
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 def csv_response(rows: Iterable[dict[str, Any]], filename: str) -> Response:
     buffer = io.StringIO()
     writer: csv.DictWriter[str] | None = None
@@ -108,7 +105,7 @@ def handoffs(
         overdue=overdue,
         scope=caller.region_scope,
     )
-    items, total = list_handoffs(db, filters=filters, now=now(), page=page, page_size=page_size)
+    items, total = list_handoffs(db, filters=filters, now=utc_now(), page=page, page_size=page_size)
     if format == "csv":
         return csv_response((item.model_dump() for item in items), "handoffs.csv")
     return HandoffPage(items=items, total=total, page=page, page_size=page_size)
@@ -118,7 +115,7 @@ def handoffs(
     "/handoffs/{referral_id}", response_model=HandoffDetail, responses=NOT_FOUND, summary="One handoff with its history"
 )
 def handoff(caller: CallerDep, db: Db, referral_id: str) -> HandoffDetail:
-    return get_handoff(db, referral_id=referral_id, now=now(), scope=caller.region_scope)
+    return get_handoff(db, referral_id=referral_id, now=utc_now(), scope=caller.region_scope)
 
 
 @router.get(
@@ -128,7 +125,7 @@ def handoff(caller: CallerDep, db: Db, referral_id: str) -> HandoffDetail:
     summary="A case timeline across agencies",
 )
 def case_timeline(caller: CallerDep, db: Db, case_id: str) -> list[HandoffDetail]:
-    return get_case(db, case_id=case_id, now=now(), scope=caller.region_scope)
+    return get_case(db, case_id=case_id, now=utc_now(), scope=caller.region_scope)
 
 
 @router.get(
