@@ -6,8 +6,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from rujukan.core.clock import Clock, utc_now
 from rujukan.core.db import Database
-from rujukan.notifier.dispatch import Clock, utc_now
 from rujukan.notifier.service import Notifier
 from rujukan.notifier.settings import NotifierSettings
 

@@ -18,9 +18,10 @@ from standardwebhooks.webhooks import Webhook
 
 from rujukan.core.broker import free_port
 from rujukan.core.db import Database
-from rujukan.notifier.deliveries import DeliveryStatus, failed_ids, list_deliveries, redeliver
+from rujukan.notifier.deliveries import failed_ids, list_deliveries, redeliver
 from rujukan.notifier.dispatch import Dispatcher
 from rujukan.notifier.models import DeliveryRow, SubscriptionRow
+from rujukan.notifier.retry import DeliveryStatus
 from rujukan.notifier.service import consumers
 from rujukan.notifier.settings import NotifierSettings
 from rujukan.notifier.subscriptions import Owner, OwnerKind, set_subscription

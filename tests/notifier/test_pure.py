@@ -14,7 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from rujukan.notifier.destinations import UnsafeDestination, check_destination
+from rujukan.notifier.destinations import check_destination
+from rujukan.notifier.errors import UnsafeDestination
 from rujukan.notifier.retry import RetryPolicy, Verdict, parse_retry_after, verdict
 from rujukan.notifier.routing import WEBHOOK_TYPES, Parties, payload, recipients
 from rujukan.notifier.signing import new_secret, signature_headers

@@ -13,8 +13,9 @@ from sqlalchemy import insert
 from sqlmodel import select
 
 from rujukan.core.db import Database
+from rujukan.notifier.errors import SecretBoxError
 from rujukan.notifier.models import SubscriptionSecret
-from rujukan.notifier.secretbox import PREFIX, SecretBox, SecretBoxError, secret_housekeeping
+from rujukan.notifier.secretbox import PREFIX, SecretBox, secret_housekeeping
 from rujukan.notifier.settings import NotifierSettings
 from rujukan.notifier.subscriptions import Owner, OwnerKind, rotate_secret, set_subscription, signing_secrets
 

@@ -12,7 +12,8 @@ import uvicorn
 from rujukan.cli.common import DataDir, JsonFlag, notifier_database, notifier_settings
 from rujukan.cli.output import configure_logging, err, fail
 from rujukan.notifier.api.app import create_app
-from rujukan.notifier.deliveries import DeliveryStatus, failed_ids, list_deliveries, redeliver
+from rujukan.notifier.deliveries import failed_ids, list_deliveries, redeliver
+from rujukan.notifier.retry import DeliveryStatus
 from rujukan.notifier.subscriptions import (
     Owner,
     OwnerKind,

@@ -3,31 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-from enum import StrEnum
 
 from pydantic import BaseModel
 from sqlalchemy import update
 from sqlmodel import col, select
 
 from rujukan.core.db import Database
-from rujukan.core.errors import RujukanError
+from rujukan.notifier.errors import NoDelivery, NotRedeliverable
 from rujukan.notifier.models import DeliveryRow
+from rujukan.notifier.retry import DeliveryStatus
 
 MAX_PAGE = 500
-
-
-class DeliveryStatus(StrEnum):
-    PENDING = "pending"
-    DELIVERED = "delivered"
-    FAILED = "failed"
-
-
-class NoDelivery(RujukanError):
-    """No such delivery (for this caller)."""
-
-
-class NotRedeliverable(RujukanError):
-    """A delivery that is still pending cannot be redelivered."""
 
 
 class DeliveryView(BaseModel):

@@ -14,14 +14,10 @@ import socket
 from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
-from rujukan.core.errors import RujukanError
+from rujukan.notifier.errors import UnsafeDestination
 
 Resolver = Callable[[str, int], list[str]]
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-class UnsafeDestination(RujukanError):
-    """A webhook URL that Rujukan will not call."""
 
 
 class Unresolvable(UnsafeDestination):

@@ -5,15 +5,22 @@ Fairness and order:
   event order, and a delivery waiting for its retry holds back only the later ones of its referral.
 - Attempts run on a pool of ``webhook_workers`` threads, at most ``webhook_max_in_flight`` per
   subscription: a hanging receiver ties up its own share of the pool, never another agency's.
-- Each attempt has a timeout; redirects are not followed; the answer's body is never read.
+- Each attempt has a timeout; redirects are not followed; the answer's body is thrown away.
 
 Time is injected (``clock``) for scheduling, so tests can jump over hours of back-off; the signature's
 ``webhook-timestamp`` is always the wall clock, which is what receivers check it against.
 
+The dispatcher only schedules. One attempt is: the SSRF guard (:mod:`rujukan.notifier.destinations`), the
+signed POST (:func:`rujukan.notifier.sending.send`, the seam to the network), and the delivery's next
+state from the answer (:func:`rujukan.notifier.retry.next_state`, pure); jobs are read and outcomes stored
+by :mod:`rujukan.notifier.attempts`, so the worker threads never touch the database. An unexpected error
+inside an attempt counts as a failed attempt, retried on the schedule: a worker never dies.
+
 A delivery that fails for good (retry window exhausted, a permanent 4xx, a 410 that also disables the
 subscription, an unsafe destination) is marked failed and then published to the dead-letter topic by
-:class:`FailedDeliveries`, an outbox, so a broker outage delays the dead letter but cannot lose it. The
-notifier is meant to run as a single instance (like the relay): two would send deliveries twice.
+:class:`~rujukan.notifier.dead_letters.FailedDeliveries`, an outbox, so a broker outage delays the dead
+letter but cannot lose it. The notifier is meant to run as a single instance (like the relay): two would
+send deliveries twice.
 
 The dispatcher is a worker of the loop supervisor (:mod:`rujukan.core.loops`): ``step`` stores finished
 attempts and hands out due ones, ``close`` waits for the attempts under way and drops the pool and the
@@ -27,70 +34,29 @@ import logging
 import queue
 import random
 import threading
-import time
 from collections import Counter
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 import httpx2 as httpx
-from sqlalchemy import and_, exists, func, update
+from sqlalchemy import and_, exists, func
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import aliased
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
-from rujukan.core import metrics
+from rujukan.core.clock import Clock, utc_now
 from rujukan.core.db import Database
-from rujukan.core.kafka.outbox import OutboxMessage
 from rujukan.core.loops import run_until
-from rujukan.notifier.destinations import Resolver, Unresolvable, UnsafeDestination, check_destination, resolve
-from rujukan.notifier.models import DeliveryRow, PublisherState, SubscriptionRow
-from rujukan.notifier.retry import RetryPolicy, Verdict, parse_retry_after, verdict
+from rujukan.notifier.attempts import Job, Outcome, read_jobs, store_outcomes
+from rujukan.notifier.destinations import Resolver, Unresolvable, check_destination, resolve
+from rujukan.notifier.errors import UnsafeDestination
+from rujukan.notifier.models import DeliveryRow
+from rujukan.notifier.retry import Answer, DeliveryStatus, RetryPolicy, Verdict, next_state
+from rujukan.notifier.sending import send, webhook_client
 from rujukan.notifier.settings import NotifierSettings
-from rujukan.notifier.signing import signature_headers
-from rujukan.notifier.subscriptions import signing_secrets
 
 log = logging.getLogger("rujukan.notifier")
-Clock = Callable[[], dt.datetime]
 IDLE_WAIT_S = 0.5
-USER_AGENT = "Rujukan-Webhooks/1"
-MAX_ANSWER_BYTES = 64 * 1024
-PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    status: int | None  # None: no HTTP answer
-    retry_after: str | None = None
-    error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Job:
-    """One attempt, with everything it needs read up front (the worker touches no database)."""
-
-    delivery_id: int
-    subscription_id: str
-    owner: str
-    event_id: str
-    payload: str
-    attempts: int
-    first_attempt_at: dt.datetime | None
-    url: str | None  # None: the subscription is disabled or gone
-    secrets: tuple[str, ...]
-    disabled_reason: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    job: Job
-    verdict: Verdict
-    values: dict[str, Any]  # the delivery row's new values
 
 
 class Dispatcher:
@@ -121,12 +87,8 @@ class Dispatcher:
         self._wake = threading.Event()
 
     def _new_client(self) -> httpx.Client:
-        return httpx.Client(
-            follow_redirects=False,
-            timeout=self._settings.webhook_timeout_s,
-            headers={"user-agent": USER_AGENT},
-            trust_env=False,  # no proxy from the environment: the SSRF guard must see where we connect
-            limits=httpx.Limits(max_connections=self._settings.webhook_workers * 2),
+        return webhook_client(
+            timeout_s=self._settings.webhook_timeout_s, max_connections=self._settings.webhook_workers * 2
         )
 
     def _new_pool(self) -> ThreadPoolExecutor:
@@ -155,7 +117,7 @@ class Dispatcher:
     def backlog(self) -> int:
         """Deliveries due now (for the watchdog: due work and no attempt finishing means a stall)."""
         query = select(func.count()).where(
-            DeliveryRow.status == PENDING, col(DeliveryRow.next_attempt_at) <= self._clock()
+            DeliveryRow.status == DeliveryStatus.PENDING.value, col(DeliveryRow.next_attempt_at) <= self._clock()
         )
         with self._db.read() as session:
             return int(session.exec(query).one())
@@ -196,7 +158,7 @@ class Dispatcher:
         if not outcomes:
             return 0
         try:
-            self._store(outcomes)
+            store_outcomes(self._db, outcomes)
         except Exception:
             for outcome in outcomes:  # not stored: keep them for the next round
                 self._outcomes.put(outcome)
@@ -232,12 +194,12 @@ class Dispatcher:
             and_(
                 col(earlier.subscription_id) == col(DeliveryRow.subscription_id),
                 col(earlier.referral_id) == col(DeliveryRow.referral_id),
-                col(earlier.status) == PENDING,
+                col(earlier.status) == DeliveryStatus.PENDING.value,
                 col(earlier.id) < col(DeliveryRow.id),
             )
         )
         query = select(DeliveryRow).where(
-            DeliveryRow.status == PENDING, col(DeliveryRow.next_attempt_at) <= self._clock(), head
+            DeliveryRow.status == DeliveryStatus.PENDING.value, col(DeliveryRow.next_attempt_at) <= self._clock(), head
         )
         if busy:
             query = query.where(col(DeliveryRow.id).not_in(busy))
@@ -245,33 +207,7 @@ class Dispatcher:
             query = query.where(col(DeliveryRow.subscription_id).not_in(full))
         query = query.order_by(col(DeliveryRow.next_attempt_at), col(DeliveryRow.id)).limit(limit)
         with self._db.read() as session:
-            return self._jobs(session, list(session.exec(query).all()))
-
-    def _jobs(self, session: Session, rows: list[DeliveryRow]) -> list[Job]:
-        now = self._clock()
-        subscriptions: dict[str, tuple[SubscriptionRow | None, tuple[str, ...]]] = {}
-        for subscription_id in {row.subscription_id for row in rows}:
-            found = session.get(SubscriptionRow, subscription_id)
-            subscriptions[subscription_id] = (found, tuple(signing_secrets(session, subscription_id, now, self._box)))
-        jobs = []
-        for row in rows:
-            subscription, secrets = subscriptions[row.subscription_id]
-            enabled = subscription is not None and subscription.enabled
-            jobs.append(
-                Job(
-                    delivery_id=int(row.id or 0),
-                    subscription_id=row.subscription_id,
-                    owner=row.owner,
-                    event_id=row.event_id,
-                    payload=row.payload,
-                    attempts=row.attempts,
-                    first_attempt_at=row.first_attempt_at,
-                    url=subscription.url if subscription is not None and enabled else None,
-                    secrets=secrets,
-                    disabled_reason=subscription.disabled_reason if subscription is not None else "removed",
-                )
-            )
-        return jobs
+            return read_jobs(session, list(session.exec(query).all()), now=self._clock(), box=self._box)
 
     def _work(self, job: Job) -> None:
         try:
@@ -292,19 +228,20 @@ class Dispatcher:
         """Send one delivery once and store the outcome now; None when it was not pending."""
         with self._db.read() as session:
             row = session.get(DeliveryRow, delivery_id)
-            if row is None or row.status != PENDING:
+            if row is None or row.status != DeliveryStatus.PENDING:
                 return None
-            (job,) = self._jobs(session, [row])
+            (job,) = read_jobs(session, [row], now=self._clock(), box=self._box)
         outcome = self._try(job)
-        self._store([outcome])
-        return outcome.verdict
+        store_outcomes(self._db, [outcome])
+        return outcome.state.verdict
 
     def _try(self, job: Job) -> Outcome:
         now = self._clock()
         if job.url is None:
-            return self._outcome(job, Answer(None, error=f"subscription disabled ({job.disabled_reason})"), now, True)
+            disabled = Answer(None, error=f"subscription disabled ({job.disabled_reason})")
+            return self._outcome(job, disabled, now, refused=True)
         if not job.secrets:
-            return self._outcome(job, Answer(None, error="the subscription has no valid secret"), now, True)
+            return self._outcome(job, Answer(None, error="the subscription has no valid secret"), now, refused=True)
         try:
             check_destination(
                 job.url,
@@ -315,156 +252,18 @@ class Dispatcher:
         except Unresolvable as exc:
             return self._outcome(job, Answer(None, error=str(exc)), now)
         except UnsafeDestination as exc:
-            return self._outcome(job, Answer(None, error=str(exc)), now, True)
-        answer = self._send(job)
+            return self._outcome(job, Answer(None, error=str(exc)), now, refused=True)
+        answer = send(self._client, job.url, body=job.payload.encode(), message_id=job.event_id, secrets=job.secrets)
         return self._outcome(job, answer, self._clock())
 
-    def _send(self, job: Job) -> Answer:
-        assert job.url is not None
-        body = job.payload.encode()
-        headers = signature_headers(list(job.secrets), message_id=job.event_id, timestamp=int(time.time()), body=body)
-        headers["content-type"] = "application/json"
-        try:
-            with self._client.stream("POST", job.url, content=body, headers=headers) as response:
-                _drain(response)
-                return Answer(response.status_code, retry_after=response.headers.get("retry-after"))
-        except httpx.HTTPError as exc:
-            return Answer(None, error=f"no answer ({type(exc).__name__})")
-
-    def _outcome(self, job: Job, answer: Answer, now: dt.datetime, final: bool = False) -> Outcome:
-        outcome = Verdict.PERMANENT if final else verdict(answer.status)
-        attempts = job.attempts + 1
-        first = job.first_attempt_at or now
-        values: dict[str, Any] = {
-            "attempts": attempts,
-            "first_attempt_at": first,
-            "last_attempt_at": now,
-            "last_status_code": answer.status,
-            "last_error": _error_text(answer, outcome),
-        }
-        if outcome is Verdict.DELIVERED:
-            values |= {"status": DELIVERED, "delivered_at": now}
-        elif outcome is Verdict.RETRY:
-            wait = parse_retry_after(answer.retry_after, now) if answer.status in (429, 503) else None
-            following = self._policy.next_attempt(
-                attempts=attempts, first_attempt_at=first, now=now, rng=self._rng, retry_after=wait
-            )
-            if following is None:
-                values |= {"status": FAILED, "last_error": f"gave up after {attempts} attempts: {values['last_error']}"}
-            else:
-                values |= {"next_attempt_at": following}
-        else:
-            values |= {"status": FAILED}
-        return Outcome(job, outcome, values)
-
-    def _store(self, outcomes: list[Outcome]) -> None:
-        with self._db.transaction() as session:
-            table = DeliveryRow.__table__  # type: ignore[attr-defined]  # Core: no ORM bookkeeping per row
-            for o in outcomes:
-                session.connection().execute(table.update().where(table.c.id == o.job.delivery_id).values(**o.values))
-                if o.verdict is Verdict.GONE:
-                    _disable(
-                        session, o.job.subscription_id, "the receiver answered 410 Gone", o.values["last_attempt_at"]
-                    )
-        for o in outcomes:
-            metrics.WEBHOOK_ATTEMPTS.labels(outcome=o.verdict.value).inc()
-            if o.values.get("status") == FAILED:
-                metrics.DEAD_LETTERS.labels(reason="webhook_failed").inc()
-                log.warning(
-                    "webhook delivery %s to %s failed for good: %s",
-                    o.job.delivery_id,
-                    o.job.owner,
-                    o.values["last_error"],
-                )
-
-
-def _drain(response: httpx.Response) -> None:
-    """Read a short answer body to the end (so the connection can be reused); stop at MAX_ANSWER_BYTES
-    (the connection is then dropped: a receiver cannot make us read a large body)."""
-    read = 0
-    for chunk in response.iter_raw():
-        read += len(chunk)
-        if read > MAX_ANSWER_BYTES:
-            return
-
-
-def _error_text(answer: Answer, outcome: Verdict) -> str | None:
-    if outcome is Verdict.DELIVERED:
-        return None
-    if answer.error:
-        return answer.error[:200]
-    return f"HTTP {answer.status}"
-
-
-def _disable(session: Session, subscription_id: str, reason: str, now: dt.datetime) -> None:
-    subscription = session.get(SubscriptionRow, subscription_id)
-    if subscription is not None and subscription.enabled:
-        subscription.enabled, subscription.disabled_reason, subscription.updated_at = False, reason, now
-        session.add(subscription)
-        log.warning("webhook subscription of %s disabled: %s", subscription.owner, reason)
-
-
-class FailedDeliveries:
-    """The failed deliveries seen as an outbox for the dead-letter topic (see the core outbox publisher).
-
-    The dead letter's value is the thin JSON payload; headers say which delivery, for whom, after how
-    many attempts and why, in the same ``dlq.*`` vocabulary as the consumers' dead letters.
-    """
-
-    def __init__(self, db: Database, topic: str, *, consumer: str) -> None:
-        self._db = db
-        self._topic = topic
-        self._consumer = consumer
-
-    def unpublished(self, limit: int) -> list[OutboxMessage]:
-        query = (
-            select(DeliveryRow)
-            .where(DeliveryRow.status == FAILED, col(DeliveryRow.dead_lettered_at).is_(None))
-            .order_by(col(DeliveryRow.id))
-            .limit(limit)
+    def _outcome(self, job: Job, answer: Answer, now: dt.datetime, *, refused: bool = False) -> Outcome:
+        state = next_state(
+            answer,
+            attempts=job.attempts,
+            first_attempt_at=job.first_attempt_at,
+            now=now,
+            policy=self._policy,
+            rng=self._rng,
+            refused=refused,
         )
-        with self._db.read() as session:
-            rows = session.exec(query).all()
-        return [
-            OutboxMessage(
-                position=int(row.id or 0),
-                key=row.referral_id.encode(),
-                value=row.payload.encode(),
-                headers=[
-                    ("dlq.source.topic", b"webhook"),
-                    ("dlq.consumer", self._consumer.encode()),
-                    ("dlq.error.class", b"WebhookDeliveryFailed"),
-                    ("dlq.error.message", (row.last_error or "").encode()),
-                    ("dlq.delivery.id", str(row.id).encode()),
-                    ("dlq.delivery.owner", row.owner.encode()),
-                    ("dlq.delivery.attempts", str(row.attempts).encode()),
-                    ("event_id", row.event_id.encode()),
-                    ("event_type", row.webhook_type.encode()),
-                ],
-            )
-            for row in rows
-        ]
-
-    def mark_published(self, positions: list[int | str]) -> None:
-        with self._db.transaction() as session:
-            session.execute(
-                update(DeliveryRow).where(col(DeliveryRow.id).in_(positions)).values(dead_lettered_at=utc_now())
-            )
-
-    def backlog(self) -> int:
-        query = select(func.count()).where(DeliveryRow.status == FAILED, col(DeliveryRow.dead_lettered_at).is_(None))
-        with self._db.read() as session:
-            return int(session.exec(query).one())
-
-    def stored_topic_id(self) -> str | None:
-        with self._db.read() as session:
-            state = session.get(PublisherState, self._topic)
-            return state.topic_id if state is not None else None
-
-    def reset(self, topic_id: str, *, republish: bool) -> None:
-        with self._db.transaction() as session:
-            session.merge(PublisherState(topic=self._topic, topic_id=topic_id))
-            if republish:
-                session.execute(
-                    update(DeliveryRow).where(col(DeliveryRow.status) == FAILED).values(dead_lettered_at=None)
-                )
+        return Outcome(job, state)

@@ -13,24 +13,20 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import bindparam, insert, update
 from sqlmodel import Session, col, select
 
 from rujukan.core.chain import ChainEvent, ChainState, follow
-from rujukan.core.errors import RujukanError
+from rujukan.core.clock import Clock
 from rujukan.core.kafka.chain_consumer import BatchResult, DeadLetter
 from rujukan.core.lifecycle import CREATED_EVENT, LifecycleError, Status
+from rujukan.notifier.errors import Unroutable
 from rujukan.notifier.models import DeliveryRow, ProcessedEvent, ReferralParties, SubscriptionRow
+from rujukan.notifier.retry import DeliveryStatus
 from rujukan.notifier.routing import BREACH_TYPE, WEBHOOK_TYPES, Parties, payload, recipients
-
-Clock = Callable[[], dt.datetime]
-
-
-class Unroutable(RujukanError):
-    """An event the notifier cannot route (its referral's chain is unknown or broken here)."""
 
 
 class _Subscriptions:
@@ -118,7 +114,7 @@ def _delivery(
         "referral_id": str(event["referral_id"]),
         "webhook_type": webhook_type,
         "payload": body,
-        "status": "pending",
+        "status": DeliveryStatus.PENDING.value,
         "attempts": 0,
         "created_at": now,
         "next_attempt_at": now,

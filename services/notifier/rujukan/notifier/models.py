@@ -85,7 +85,7 @@ class DeliveryRow(NotifierTable, table=True):
     referral_id: str = Field(max_length=36)
     webhook_type: str = Field(max_length=40)
     payload: str = Field(sa_column=Column(Text, nullable=False))  # the JSON body, thin by construction
-    status: str = Field(max_length=12)  # pending | delivered | failed
+    status: str = Field(max_length=12)  # a DeliveryStatus value (retry.py): pending | delivered | failed
     attempts: int = 0
     created_at: dt.datetime = Field(sa_column=utc_column())
     first_attempt_at: dt.datetime | None = Field(default=None, sa_column=utc_column(nullable=True))

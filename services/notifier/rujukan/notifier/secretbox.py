@@ -21,17 +21,13 @@ from sqlalchemy import delete
 from sqlmodel import col, select
 
 from rujukan.core.db import Database
-from rujukan.core.errors import RujukanError
 from rujukan.core.loops import Periodic
+from rujukan.notifier.errors import SecretBoxError
 from rujukan.notifier.models import SubscriptionSecret
 
 PREFIX = "enc1:"
 INTERVAL_S = 600.0
 NONCE_SIZE = 12
-
-
-class SecretBoxError(RujukanError):
-    """The notifier key is missing or unusable, or a stored secret does not open with it."""
 
 
 class SecretBox:

@@ -6,12 +6,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from rujukan.core.clock import Clock, utc_now
 from rujukan.core.codec import EventCodec
 from rujukan.core.db import Database
 from rujukan.core.kafka.chain_consumer import ChainConsumer
 from rujukan.core.kafka.outbox import OutboxPublisher
 from rujukan.core.loops import Supervisor
-from rujukan.notifier.dispatch import Clock, Dispatcher, FailedDeliveries, utc_now
+from rujukan.notifier.dead_letters import FailedDeliveries
+from rujukan.notifier.dispatch import Dispatcher
 from rujukan.notifier.intake import route_events
 from rujukan.notifier.models import ConsumerPosition
 from rujukan.notifier.secretbox import secret_housekeeping

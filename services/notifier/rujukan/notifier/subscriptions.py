@@ -20,8 +20,8 @@ from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
 from rujukan.core.db import Database
-from rujukan.core.errors import RujukanError
 from rujukan.notifier.destinations import Resolver, check_destination, resolve
+from rujukan.notifier.errors import InvalidSubscription, NoSubscription
 from rujukan.notifier.models import SubscriptionRow, SubscriptionSecret
 from rujukan.notifier.routing import BREACH_TYPE, WEBHOOK_TYPES
 from rujukan.notifier.secretbox import SecretBox
@@ -43,14 +43,6 @@ class Owner:
 
     def __str__(self) -> str:
         return self.name if self.kind is OwnerKind.AGENCY else f"coordinator {self.name}"
-
-
-class NoSubscription(RujukanError):
-    """The owner has no webhook subscription."""
-
-
-class InvalidSubscription(RujukanError):
-    """A subscription that cannot be set as asked (unknown event type, bad URL)."""
 
 
 class SecretView(BaseModel):

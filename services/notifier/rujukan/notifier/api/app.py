@@ -17,14 +17,20 @@ from rujukan.core.health import Readiness, install_health
 from rujukan.core.http import install_problem_handlers, map_by_kind
 from rujukan.core.http_limits import install_limits
 from rujukan.core.loops import Supervisor
-from rujukan.notifier.api.auth import AgencyCheck, CheckUnavailable, ReferralServiceCheck, Unauthenticated
+from rujukan.notifier.api.auth import AgencyCheck, ReferralServiceCheck
 from rujukan.notifier.api.routes import router
-from rujukan.notifier.deliveries import NoDelivery, NotRedeliverable
-from rujukan.notifier.destinations import UnsafeDestination
+from rujukan.notifier.errors import (
+    CheckUnavailable,
+    InvalidSubscription,
+    NoDelivery,
+    NoSubscription,
+    NotRedeliverable,
+    Unauthenticated,
+    UnsafeDestination,
+)
 from rujukan.notifier.migrate import upgrade
 from rujukan.notifier.service import CONSUMER_LOOPS, Notifier
 from rujukan.notifier.settings import NotifierSettings
-from rujukan.notifier.subscriptions import InvalidSubscription, NoSubscription
 
 log = logging.getLogger("rujukan.notifier")
 DESCRIPTION = """

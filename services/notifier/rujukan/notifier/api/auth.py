@@ -19,19 +19,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from rujukan.core.credentials import plausible, secret_hash
 from rujukan.core.db import Database
-from rujukan.core.errors import RujukanError
+from rujukan.notifier.errors import CheckUnavailable, Unauthenticated
 
 CACHE_S = 30.0
 bearer = HTTPBearer(auto_error=False, description="The agency's credential from `rujukan credentials issue`.")
 AgencyCheck = Callable[[str], str]  # bearer secret -> agency code, or raise Unauthenticated
-
-
-class Unauthenticated(RujukanError):
-    """No valid agency credential."""
-
-
-class CheckUnavailable(RujukanError):
-    """The referral service, which vouches for agency credentials, did not answer."""
 
 
 class ReferralServiceCheck:

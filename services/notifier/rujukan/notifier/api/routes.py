@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rujukan.core.http import COMMON_ERRORS, PROBLEM_CONTENT
 from rujukan.notifier.api.auth import Agency, Db
-from rujukan.notifier.deliveries import DeliveryPage, DeliveryStatus, DeliveryView, list_deliveries, redeliver
+from rujukan.notifier.deliveries import DeliveryPage, DeliveryView, list_deliveries, redeliver
+from rujukan.notifier.retry import DeliveryStatus
 from rujukan.notifier.settings import NotifierSettings
 from rujukan.notifier.subscriptions import (
     MAX_URL_LENGTH,
