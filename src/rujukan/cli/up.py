@@ -34,15 +34,16 @@ from starlette.responses import Response
 
 from rujukan.cli.backing import Backing, BrokerKind, start_backing, supervise
 from rujukan.cli.common import DataDir, notifier_settings, referral_settings, tracker_settings
-from rujukan.cli.demo import DemoError, WebhookInbox, run_demo
+from rujukan.cli.demo import DemoError, run_demo
 from rujukan.cli.output import configure_logging, err, fail
 from rujukan.cli.system import CREDENTIALS, RUNNING, local_webhooks, read_json, running_system, write_private
+from rujukan.cli.webhook_inbox import WebhookInbox
 from rujukan.core.broker import port_in_use
 from rujukan.core.db import Database, make_engine
 from rujukan.core.health import answer, joined
 from rujukan.core.metrics import exposition
 from rujukan.notifier.api.app import create_app as notifier_app
-from rujukan.notifier.api.auth import Unauthenticated as NotifierUnauthenticated
+from rujukan.notifier.errors import Unauthenticated as NotifierUnauthenticated
 from rujukan.notifier.migrate import upgrade as notifier_upgrade
 from rujukan.notifier.models import SubscriptionRow
 from rujukan.notifier.subscriptions import signing_secrets
@@ -178,11 +179,7 @@ def up(
     configure_logging(kafka_log=data / "kafka-clients.log")
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    already = running_system(data)
-    if already is not None:
-        fail(f"Rujukan already runs on {data} (pid {already['pid']}, {already.get('http')}); stop it first")
-    if port_in_use(host, port):
-        fail(f"port {port} on {host} is in use; choose another with --port")
+    _refuse_a_second_start(data, host, port)
     base_url = f"http://{host}:{port}"
     backing = start_backing(
         data, kind=broker, broker_port=broker_port, kafka_bootstrap=kafka_bootstrap, postgres=postgres
@@ -191,25 +188,7 @@ def up(
     supervisor: threading.Thread | None = None
     try:
         app = _compose(data, backing, base_url, demo=demo)
-
-        def record() -> dict[str, Any]:
-            pids = {f"{name}_pid": child.pid for name, child in backing.children().items()}
-            return {
-                "pid": os.getpid(),
-                "http": base_url,
-                "broker": backing.bootstrap,
-                **pids,
-                "databases": backing.databases,
-            }
-
-        write_private(data / RUNNING, record())
-        supervisor = threading.Thread(
-            target=supervise,
-            args=(backing, stop, lambda: write_private(data / RUNNING, record())),
-            name="supervisor",
-            daemon=True,
-        )
-        supervisor.start()
+        supervisor = _supervised(data, backing, base_url, stop)
         if demo:
             threading.Thread(target=_demo_when_ready, args=(data, base_url), name="demo", daemon=True).start()
         err.print(_banner(data, base_url, backing, demo=demo), markup=False, highlight=False)
@@ -222,6 +201,29 @@ def up(
         with contextlib.suppress(OSError):
             (data / RUNNING).unlink()
         err.print("Rujukan stopped", markup=False)
+
+
+def _refuse_a_second_start(data: Path, host: str, port: int) -> None:
+    already = running_system(data)
+    if already is not None:
+        fail(f"Rujukan already runs on {data} (pid {already['pid']}, {already.get('http')}); stop it first")
+    if port_in_use(host, port):
+        fail(f"port {port} on {host} is in use; choose another with --port")
+
+
+def _supervised(data: Path, backing: Backing, base_url: str, stop: threading.Event) -> threading.Thread:
+    """Record the running system in ``running.json`` and start the supervisor, which restarts a dead broker
+    or PostgreSQL (and records the new pids) until ``stop``."""
+
+    def record() -> None:
+        pids = {f"{name}_pid": child.pid for name, child in backing.children().items()}
+        running = {"pid": os.getpid(), "http": base_url, "broker": backing.bootstrap, **pids}
+        write_private(data / RUNNING, {**running, "databases": backing.databases})
+
+    record()
+    supervisor = threading.Thread(target=supervise, args=(backing, stop, record), name="supervisor", daemon=True)
+    supervisor.start()
+    return supervisor
 
 
 def _banner(data: Path, base_url: str, backing: Backing, *, demo: bool) -> str:
@@ -276,14 +278,13 @@ def _compose(data: Path, backing: Backing, base_url: str, *, demo: bool) -> OneA
             found = session.exec(select(SubscriptionRow).where(SubscriptionRow.owner == owner)).first()
             return signing_secrets(session, found.id, dt.datetime.now(dt.UTC), box) if found is not None else []
 
-    app = OneAddress(
+    return OneAddress(
         referral_app(referral, context=ctx),
         tracker_app(tracker, db=tracker_db),
         notifier_app(notifier, db=notifier_db, agency_check=agency_of),
         extra={"/demo/webhooks": WebhookInbox(secrets_of)},
         backing=backing.checks,
     )
-    return app
 
 
 def _database(urls: dict[str, str], service: str) -> dict[str, str]:

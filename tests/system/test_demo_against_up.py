@@ -1,0 +1,134 @@
+"""``rujukan demo`` against a real ``rujukan up``, as a user runs them: the demo's journeys must leave in
+the tracker exactly the referrals, statuses and cases its table describes, every webhook they cause must
+reach the inbox ``up`` serves with a valid signature, and a second run on the same day must change nothing
+but add the one note it takes again."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+
+from rujukan.core.broker import free_port
+from tests.system.test_up import RUJUKAN, clean_env, up, wait_for
+
+pytestmark = pytest.mark.integration
+AGENCIES = 13
+# (from_agency, to_agency, service_type, status) of every handoff the journeys leave behind
+EXPECTED_HANDOFFS = Counter(
+    {
+        # an inmate nearing release
+        ("LAPAS-CIPINANG", "BAPAS-JAKTIM", "supervision", "in_progress"): 1,
+        ("BAPAS-JAKTIM", "SENTRA-HANDAYANI", "skills_training", "completed"): 1,
+        ("BAPAS-JAKTIM", "YAYASAN-KARYA-MANDIRI", "employment", "received"): 1,
+        # a woman victim of violence
+        ("POLRES-JAKTIM-PPA", "UPTD-PPA-DKI", "safe_shelter", "completed"): 1,
+        ("UPTD-PPA-DKI", "RSUD-PASAR-REBO", "health_care", "completed"): 1,
+        ("UPTD-PPA-DKI", "LBH-APIK-JAKARTA", "legal_aid", "in_progress"): 1,
+        # a child victim (and, in the same row, five of the twenty victims below)
+        ("POLRES-JAKTIM-PPA", "UPTD-PPA-DKI", "psychosocial_support", "completed"): 1 + 5,
+        ("UPTD-PPA-DKI", "YAYASAN-PULIH", "counselling", "completed"): 1,
+        ("UPTD-PPA-DKI", "PUSKESMAS-DUREN-SAWIT", "health_care", "received"): 1,
+        # a deradicalisation partner, forwarded on to Dinas Sosial
+        ("LAPAS-CIPINANG", "BNPT", "deradicalisation_programme", "in_progress"): 1,
+        ("BNPT", "KEMENSOS-REHSOS", "family_reintegration", "forwarded"): 1,
+        ("KEMENSOS-REHSOS", "DINSOS-DKI", "family_reintegration", "requested"): 1,
+        # a rejection, the re-referral, a cancellation
+        ("BAPAS-JAKTIM", "SENTRA-HANDAYANI", "skills_training", "rejected"): 1,
+        ("BAPAS-JAKTIM", "DINSOS-DKI", "economic_empowerment", "received"): 1,
+        ("BAPAS-JAKTIM", "DINSOS-DKI", "civil_documentation", "cancelled"): 1,
+        # the other victims of violence
+        ("POLRES-JAKTIM-PPA", "UPTD-PPA-DKI", "psychosocial_support", "requested"): 2,
+        ("POLRES-JAKTIM-PPA", "UPTD-PPA-DKI", "psychosocial_support", "rejected"): 1,
+        ("POLRES-JAKTIM-PPA", "UPTD-PPA-DKI", "psychosocial_support", "accepted"): 2,
+        ("POLRES-JAKTIM-PPA", "YAYASAN-PULIH", "psychosocial_support", "requested"): 2,
+        ("POLRES-JAKTIM-PPA", "YAYASAN-PULIH", "psychosocial_support", "rejected"): 2,
+        ("POLRES-JAKTIM-PPA", "YAYASAN-PULIH", "psychosocial_support", "accepted"): 2,
+        ("POLRES-JAKTIM-PPA", "YAYASAN-PULIH", "psychosocial_support", "completed"): 4,
+        # emergencies nobody answered
+        ("POLRES-JAKTIM-PPA", "SENTRA-HANDAYANI", "safe_shelter", "requested"): 3,
+    }
+)
+# Every event is told to the other party: 37 creates, the forward's new referral and 79 actions.
+EXPECTED_WEBHOOKS = 37 + 1 + 79
+
+
+def run_demo(data: Path) -> str:
+    """``rujukan demo`` on the data dir of the running system; its report (stderr, one line a message)."""
+    done = subprocess.run(
+        [*RUJUKAN, "demo", "--data-dir", str(data)],
+        env=clean_env() | {"COLUMNS": "1000"},
+        capture_output=True,
+        check=True,
+        timeout=240,
+    )
+    return done.stderr.decode()
+
+
+def handoffs(base: str, coordinator: str) -> list[dict[str, Any]]:
+    answer = httpx.get(
+        f"{base}/v1/handoffs", params={"page_size": 500}, headers={"Authorization": f"Bearer {coordinator}"}
+    )
+    assert answer.status_code == 200, answer.text
+    items: list[dict[str, Any]] = answer.json()["items"]
+    return items
+
+
+def shape(items: list[dict[str, Any]]) -> Counter[tuple[str, str, str, str]]:
+    return Counter((h["from_agency"], h["to_agency"], h["service_type"], h["status"]) for h in items)
+
+
+def settled_handoffs(base: str, coordinator: str) -> list[dict[str, Any]]:
+    """The handoffs, once the tracker shows what the journeys leave; otherwise what differs, after 60 s."""
+
+    def as_expected() -> list[dict[str, Any]] | None:
+        found = handoffs(base, coordinator)
+        return found if shape(found) == EXPECTED_HANDOFFS else None
+
+    try:
+        settled: list[dict[str, Any]] = wait_for(as_expected)
+    except AssertionError:
+        assert shape(handoffs(base, coordinator)) == EXPECTED_HANDOFFS
+        raise
+    return settled
+
+
+def inbox(base: str) -> dict[str, Any]:
+    summary: dict[str, Any] = httpx.get(f"{base}/demo/webhooks").json()
+    return summary
+
+
+def test_the_demo_leaves_its_journeys_in_the_tracker_and_its_webhooks_in_the_inbox(tmp_path: Path) -> None:
+    data, port = tmp_path / "data", free_port()
+    base = f"http://127.0.0.1:{port}"
+    with up(data, port):
+        report = run_demo(data)
+        assert (
+            f"demo: 37 referrals created, 79 actions taken; credentials of {AGENCIES} agencies in "
+            f"{data / 'credentials.json'}; webhooks received: {base}/demo/webhooks"
+        ) in report
+        credentials = json.loads((data / "credentials.json").read_text())
+        assert len(credentials["agencies"]) == AGENCIES
+        coordinator = credentials["coordinator"]
+        items = settled_handoffs(base, coordinator)
+
+        by_id = {h["referral_id"]: h for h in items}
+        parents = {by_id[h["parent_referral_id"]]["status"] for h in items if h["parent_referral_id"]}
+        assert parents == {"forwarded", "rejected"}  # the forward's new referral, the re-referral
+        case_sizes = Counter(Counter(h["case_id"] for h in items).values())
+        assert case_sizes == {3: 4, 2: 1, 1: 24}  # four journeys of three handoffs, one of two
+
+        wait_for(lambda: inbox(base)["counts"].get("verified", 0) >= EXPECTED_WEBHOOKS)
+        heard = inbox(base)
+        assert "refused" not in heard["counts"]
+        assert set(heard["by_agency"]) == set(credentials["agencies"])  # every demo agency heard something
+
+        again = run_demo(data)
+        assert "demo: 0 referrals created, 1 actions taken (78 already done before)" in again
+        wait_for(lambda: inbox(base)["counts"].get("verified", 0) >= EXPECTED_WEBHOOKS + 1)  # the note again
+        assert shape(handoffs(base, coordinator)) == EXPECTED_HANDOFFS
