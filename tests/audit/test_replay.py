@@ -68,6 +68,24 @@ def test_a_removed_event_is_named(audit_settings: TrackerSettings, cli: Cli, tmp
     assert violations(tmp_path / "report.json") == [("missing_events", referral_of(chain[0]), 4, 0, 2)]
 
 
+def test_events_the_rebuild_refuses_after_a_gap_are_named_once_each(
+    audit_settings: TrackerSettings, cli: Cli, tmp_path: Path
+) -> None:
+    """After a gap the verifier can no longer judge transitions and goes on; the tracker's projection
+    refuses every later event of that referral (it would dead-letter them). The gap is named once, and
+    each later event the rebuild refused is named as refused_by_projection."""
+    chain = referral_chain()
+    publish(audit_settings, [chain[0], chain[1], chain[3], chain[4]], partition=0)
+    scratch = f"sqlite:///{tmp_path / 'scratch.db'}"
+    result = cli("--rebuild", scratch, "--report", str(tmp_path / "report.json"))
+    assert result.exit_code == 2, result.output
+    rid = referral_of(chain[0])
+    assert violations(tmp_path / "report.json") == [
+        ("missing_events", rid, 4, 0, 2),
+        ("refused_by_projection", rid, 5, 0, 3),
+    ]
+
+
 def test_a_reordered_pair_is_named(audit_settings: TrackerSettings, cli: Cli, tmp_path: Path) -> None:
     chain = referral_chain()
     publish(audit_settings, [chain[0], chain[1], chain[3], chain[2], chain[4]], partition=2)
