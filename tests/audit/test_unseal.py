@@ -13,7 +13,7 @@ import pytest
 from sqlmodel import select
 from typer.testing import CliRunner, Result
 
-from rujukan.cli.common import referral_context, tracker_database
+from rujukan.cli.data_dir import referral_context, tracker_database
 from rujukan.cli.main import app
 from rujukan.core.broker import free_port
 from rujukan.core.codec import EventCodec

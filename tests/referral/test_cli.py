@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from rujukan.cli.common import referral_context
+from rujukan.cli.data_dir import referral_context
 from rujukan.cli.main import app
 from rujukan.core.keyring import Keyring
 from rujukan.referral.errors import Unauthenticated
@@ -93,7 +93,7 @@ def test_a_credential_is_printed_once_alone_and_can_be_revoked(run, tmp_path: Pa
 
 
 def test_coordinator_credentials_go_to_the_tracker(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from rujukan.cli.common import tracker_database
+    from rujukan.cli.data_dir import tracker_database
     from rujukan.tracker.access import authenticate as tracker_authenticate
 
     issued = run("credentials", "issue", "--role", "coordinator", "--name", "Koordinator DKI")

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from pydantic import TypeAdapter, ValidationError
 
-from rujukan.cli.common import DataDir, JsonFlag, referral_context, tracker_database
+from rujukan.cli.data_dir import DataDir, JsonFlag, referral_context, tracker_database
 from rujukan.cli.output import err, fail
 from rujukan.core.vocabulary import AgencyKind, ServiceType
 from rujukan.referral.registry import (

@@ -24,7 +24,7 @@ from rich.table import Table
 from rujukan.audit.export import Unsealer
 from rujukan.audit.reader import Progress as ReadProgress
 from rujukan.audit.replay import ReplayOptions, ReplayReport, replay
-from rujukan.cli.common import DataDir, referral_context, referral_settings, tracker_database, tracker_settings
+from rujukan.cli.data_dir import DataDir, referral_context, referral_settings, tracker_database, tracker_settings
 from rujukan.cli.output import err, fail
 from rujukan.referral.disclosure import DisclosureRequest, SealedFieldOpener, record_disclosure
 from rujukan.tracker.access import TrackerRole, authenticate

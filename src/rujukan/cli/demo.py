@@ -21,7 +21,7 @@ import httpx2 as httpx
 import typer
 from rich.progress import Progress
 
-from rujukan.cli.common import DataDir, notifier_database, notifier_settings, referral_context, referral_settings
+from rujukan.cli.data_dir import DataDir, notifier_database, notifier_settings, referral_context, referral_settings
 from rujukan.cli.demo_scenario import load_scenario, play
 from rujukan.cli.output import err, fail
 from rujukan.cli.system import CREDENTIALS, local_webhooks, read_json, running_system, write_private

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from rujukan.cli.common import DataDir
+from rujukan.cli.data_dir import DataDir
 from rujukan.cli.output import err, fail
 from rujukan.core.apache_kafka import LocalKafka
 from rujukan.core.kafka_install import install, kafka_home, pinned_version

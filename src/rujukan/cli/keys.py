@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from rujukan.cli.common import DataDir, referral_context, referral_settings
+from rujukan.cli.data_dir import DataDir, referral_context, referral_settings
 from rujukan.cli.output import err, fail
 from rujukan.referral.keys import rotate_keys
 

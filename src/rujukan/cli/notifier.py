@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from rujukan.cli.common import DataDir, JsonFlag, notifier_database, notifier_settings
+from rujukan.cli.data_dir import DataDir, JsonFlag, notifier_database, notifier_settings
 from rujukan.cli.output import configure_logging, err, fail
 from rujukan.notifier.api.app import create_app
 from rujukan.notifier.deliveries import failed_ids, list_deliveries, redeliver

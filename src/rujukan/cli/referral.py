@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from rujukan.cli.common import DataDir, referral_context, referral_settings
+from rujukan.cli.data_dir import DataDir, referral_context, referral_settings
 from rujukan.cli.output import configure_logging, err
 from rujukan.referral.api.app import create_app
 from rujukan.referral.relay import referral_loops

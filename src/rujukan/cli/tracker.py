@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from rujukan.cli.common import DataDir, tracker_settings
+from rujukan.cli.data_dir import DataDir, tracker_settings
 from rujukan.cli.output import configure_logging
 from rujukan.tracker.api.app import create_app
 

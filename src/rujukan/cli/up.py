@@ -33,7 +33,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from rujukan.cli.backing import Backing, BrokerKind, start_backing, supervise
-from rujukan.cli.common import DataDir, notifier_settings, referral_settings, tracker_settings
+from rujukan.cli.data_dir import DataDir, notifier_settings, referral_settings, tracker_settings
 from rujukan.cli.demo import DemoError, run_demo
 from rujukan.cli.output import configure_logging, err, fail
 from rujukan.cli.system import CREDENTIALS, RUNNING, local_webhooks, read_json, running_system, write_private

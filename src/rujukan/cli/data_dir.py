@@ -1,4 +1,5 @@
-"""Options and set-up shared by the CLI commands: ``--data-dir`` and the referral service context."""
+"""What lives in ``--data-dir``, for the CLI commands: each service's settings located there (unless a
+database URL is configured) and its store opened, migrated, and closed when the command ends."""
 
 from __future__ import annotations
 
