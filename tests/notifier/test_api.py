@@ -202,3 +202,10 @@ def test_the_cli_sets_rotates_lists_subscriptions(
     assert neither.exit_code == 1
     empty = runner.invoke(cli_app, ["notifier", "deliveries", "--json", *data])
     assert json.loads(empty.stdout) == []
+
+
+def test_a_method_not_allowed_names_every_method_of_the_subscription(api: TestClient) -> None:
+    answer = api.request("OPTIONS", "/v1/subscription")
+    assert answer.status_code == 405
+    assert answer.headers["allow"] == "GET, PUT"  # once only the first route's method
+    assert answer.headers["content-type"] == "application/problem+json"
