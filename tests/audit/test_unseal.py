@@ -8,8 +8,10 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import text
 from sqlmodel import select
 from typer.testing import CliRunner, Result
 
@@ -22,6 +24,7 @@ from rujukan.referral.act import act_on_referral
 from rujukan.referral.commands import ActionBody, CreateReferral
 from rujukan.referral.context import ReferralContext
 from rujukan.referral.create import create_referral
+from rujukan.referral.disclosure import SealedFieldOpener
 from rujukan.referral.models import Disclosure
 from rujukan.referral.registry import add_agency
 from rujukan.referral.relay import Relay, referral_loops
@@ -187,3 +190,33 @@ def test_a_disclosure_that_could_not_be_published_is_published_by_the_referral_s
     assert dict(record.headers)["event_type"] == b"SealedDataDisclosed"
     [published] = disclosures(system.ctx)
     assert published.published_at is not None
+
+
+def test_the_disclosure_is_stored_before_the_first_field_opens(
+    system: System, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stored_when_opening: list[int] = []
+    opens = SealedFieldOpener.__call__
+
+    def watched(opener: SealedFieldOpener, event: dict[str, Any]) -> dict[str, Any]:
+        stored_when_opening.append(len(disclosures(system.ctx)))
+        return opens(opener, event)
+
+    monkeypatch.setattr(SealedFieldOpener, "__call__", watched)
+    result = unseal(system, tmp_path / "opened.jsonl", system.auditor, "--purpose", "Pemeriksaan ST-14/2026")
+    assert result.exit_code == 0, result.output
+    assert stored_when_opening  # fields were opened
+    assert set(stored_when_opening) == {1}  # and the disclosure was in the database before the first
+
+
+def test_when_the_disclosure_cannot_be_stored_nothing_opens_and_no_file_is_written(
+    system: System, tmp_path: Path
+) -> None:
+    with system.ctx.engine.begin() as connection:
+        connection.execute(text("DROP TABLE disclosures"))
+    export = tmp_path / "refused.jsonl"
+    result = unseal(system, export, system.auditor, "--purpose", "Pemeriksaan ST-15/2026")
+    assert result.exit_code == 1, result.output
+    assert "disclosure" in result.output
+    assert "Traceback" not in result.output
+    assert not export.exists()

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kafka.errors import KafkaError
+from sqlalchemy.exc import SQLAlchemyError
 
 from rujukan.core.codec import EventCodec
 from rujukan.core.errors import RujukanError
@@ -67,15 +68,18 @@ def record_disclosure(
             "export_file": request.export_file,
         }
     )
-    with ctx.transaction() as session:
-        session.add(
-            Disclosure(
-                event_id=event_id,
-                auditor_credential_id=request.auditor_credential_id,
-                occurred_at=now,
-                payload=payload,
+    try:
+        with ctx.transaction() as session:
+            session.add(
+                Disclosure(
+                    event_id=event_id,
+                    auditor_credential_id=request.auditor_credential_id,
+                    occurred_at=now,
+                    payload=payload,
+                )
             )
-        )
+    except SQLAlchemyError as exc:
+        raise DisclosureError(f"the disclosure could not be stored ({type(exc).__name__}): nothing was opened") from exc
     _publish(settings, event_id, payload)
     with ctx.transaction() as session:
         row = session.get(Disclosure, event_id)
