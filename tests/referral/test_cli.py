@@ -6,13 +6,18 @@ import json
 from pathlib import Path
 
 import pytest
+from sqlmodel import select
 from typer.testing import CliRunner
 
 from rujukan.cli.data_dir import referral_context
 from rujukan.cli.main import app
 from rujukan.core.keyring import Keyring
+from rujukan.referral.commands import CreateReferral
+from rujukan.referral.create import create_referral
 from rujukan.referral.errors import Unauthenticated
-from rujukan.referral.registry import authenticate
+from rujukan.referral.models import Referral, Subject
+from rujukan.referral.registry import add_agency, authenticate
+from tests.referral.conftest import AGENCIES, referral_body
 
 
 @pytest.fixture
@@ -115,3 +120,27 @@ def test_a_missing_key_file_is_a_message_not_a_new_key(run, tmp_path: Path) -> N
     assert "master.key is missing" in listed.output
     assert "Traceback" not in listed.output
     assert not (tmp_path / "master.key").exists()
+
+
+def test_a_legal_hold_placed_with_the_cli_blocks_erasure_until_released(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    with referral_context(tmp_path / "data") as ctx:
+        for agency in AGENCIES:
+            add_agency(ctx, agency=agency)
+        created = create_referral(ctx, agency="LAPAS-CIPINANG", request=CreateReferral.model_validate(referral_body()))
+        with ctx.read() as session:  # operators name the internal id (as the tracker shows it)
+            subject_id = session.exec(select(Referral.subject_id).where(Referral.id == created.referral.id)).one()
+    placed = run("subject", "hold", subject_id)
+    assert placed.exit_code == 0, placed.output
+    held = run("subject", "erase", subject_id)
+    assert held.exit_code == 1
+    assert "legal hold" in held.output
+    assert "Traceback" not in held.output
+    assert run("subject", "release", subject_id).exit_code == 0
+    erased = run("subject", "erase", subject_id)
+    assert erased.exit_code == 0, erased.output
+    assert f"erased 1 subject(s): {subject_id}" in erased.output
+    with referral_context(tmp_path / "data") as ctx, ctx.read() as session:
+        assert session.get(Subject, subject_id).wrapped_key is None  # type: ignore[union-attr]
+    unknown = run("subject", "hold", "sub_nobody")
+    assert unknown.exit_code == 1
+    assert "Traceback" not in unknown.output
