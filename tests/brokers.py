@@ -14,9 +14,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from rujukan.core.apache_kafka import LocalKafka, topic_replication
+from rujukan.core.apache_kafka import LocalKafka
 from rujukan.core.broker import Broker, EmbeddedBroker
 from rujukan.core.kafka_install import install
+from rujukan.core.kafka_settings import topic_replication
 
 KINDS = {"embedded": 1, "kafka": 1, "kafka-cluster": 3}
 TEST_BROKER = os.environ.get("RUJUKAN_TEST_BROKER", "embedded")

@@ -18,9 +18,9 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from rujukan.cli.main import app
 from rujukan.core import metrics
-from rujukan.core.apache_kafka import BROKER_SETTINGS, replication_settings, topic_replication
 from rujukan.core.kafka.topics import TOPIC_CONFIGS, rujukan_topics
 from rujukan.core.kafka_install import pinned_version
+from rujukan.core.kafka_settings import BROKER_SETTINGS, replication_settings, topic_replication
 from rujukan.core.settings import CoreSettings, KafkaTopics
 from rujukan.notifier.settings import NotifierSettings
 from rujukan.referral.settings import ReferralSettings

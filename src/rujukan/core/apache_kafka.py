@@ -8,15 +8,13 @@ broker and controller (KRaft, a static quorum of every node), listening on loopb
 Ports: node ``i`` (0-based) of ``n`` listens for clients on ``port + i`` and for the quorum on
 ``port + n + i``; ``port=0`` picks free ports on the first start (and keeps them while they stay free).
 
-:data:`BROKER_SETTINGS` and :func:`replication_settings` are the broker settings of every tested node;
-the production compose file sets the same (a test checks them equal).
+The settings of each node and the java command line are in :mod:`rujukan.core.kafka_settings`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import shutil
 import signal
 import subprocess
 import time
@@ -32,40 +30,13 @@ from kafka.errors import KafkaError
 
 from rujukan.core.broker import free_port, pdeathsig_hook, port_in_use, terminate
 from rujukan.core.errors import BrokerError
-from rujukan.core.kafka_install import deploy_dir, is_installed, kafka_home, pinned_version, require_java
+from rujukan.core.kafka_install import is_installed, kafka_home, pinned_version, require_java
+from rujukan.core.kafka_settings import java_command, node_settings, properties, topic_replication
 
 READY_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 30.0
 MAIN_CLASS = "kafka.Kafka"
 STORAGE_TOOL = "kafka.tools.StorageTool"
-
-# Every node's broker settings, here and in docker-compose.yml: the referral log is the audit trail
-# (kept for ever), topics are created by Rujukan (or the compose's topics job) with explicit settings,
-# and a consumer group forms at once.
-BROKER_SETTINGS: dict[str, str] = {
-    "auto.create.topics.enable": "false",
-    "log.retention.hours": "-1",
-    "group.initial.rebalance.delay.ms": "0",
-}
-
-
-def replication_settings(nodes: int) -> dict[str, str]:
-    """Replication of the internal topics for a cluster of ``nodes``: three copies, two in sync, when it can."""
-    copies = min(nodes, 3)
-    in_sync = 2 if copies >= 3 else 1
-    return {
-        "offsets.topic.replication.factor": str(copies),
-        "transaction.state.log.replication.factor": str(copies),
-        "transaction.state.log.min.isr": str(in_sync),
-        "default.replication.factor": str(copies),
-        "min.insync.replicas": str(in_sync),
-    }
-
-
-def topic_replication(nodes: int) -> tuple[int, int]:
-    """(replication factor, min.insync.replicas) of Rujukan's topics on a cluster of ``nodes``."""
-    settings = replication_settings(nodes)
-    return int(settings["default.replication.factor"]), int(settings["min.insync.replicas"])
 
 
 # -- the nodes ---------------------------------------------------------------------------------------------
@@ -228,7 +199,7 @@ class LocalKafka:
         meta = {"cluster_id": self._cluster_id, "nodes": self.nodes, "ports": self._all_ports()}
         meta_path.write_text(json.dumps(meta, indent=2))
         for node in self._nodes:
-            self._config_path(node).write_text(_properties(self._node_settings(node)))
+            self._config_path(node).write_text(properties(self._node_settings(node)))
 
     def _ports(self, stored: list[int] | None) -> list[int]:
         wanted = 2 * self.nodes
@@ -251,25 +222,14 @@ class LocalKafka:
 
     def _node_settings(self, node: _Node) -> dict[str, str]:
         voters = ",".join(f"{n.node_id}@{self.host}:{n.controller_port}" for n in self._nodes)
-        return {
-            "process.roles": "broker,controller",
-            "node.id": str(node.node_id),
-            "controller.quorum.voters": voters,
-            "listeners": f"PLAINTEXT://{self.host}:{node.broker_port},CONTROLLER://{self.host}:{node.controller_port}",
-            "advertised.listeners": f"PLAINTEXT://{self.host}:{node.broker_port}",
-            "controller.listener.names": "CONTROLLER",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-            "inter.broker.listener.name": "PLAINTEXT",
-            "log.dirs": str(self.directory / f"node-{node.node_id}"),
-            "num.partitions": "3",
-            # a small machine: few threads per node
-            "num.network.threads": "2",
-            "num.io.threads": "4",
-            "background.threads": "4",
-            "log.cleaner.enable": "false",
-            **BROKER_SETTINGS,
-            **replication_settings(self.nodes),
-        }
+        return node_settings(
+            node_id=node.node_id,
+            host=self.host,
+            ports=(node.broker_port, node.controller_port),
+            voters=voters,
+            log_dir=self.directory / f"node-{node.node_id}",
+            nodes=self.nodes,
+        )
 
     def _spawn(self, node: _Node, home: Path) -> None:
         if port_in_use(self.host, node.broker_port) or port_in_use(self.host, node.controller_port):
@@ -310,19 +270,7 @@ class LocalKafka:
             )
 
     def _java(self, home: Path, *, heap_mb: int | None = None) -> list[str]:
-        heap = heap_mb or self._heap_mb
-        return [
-            shutil.which("java") or "java",
-            f"-Xmx{heap}m",
-            f"-Xms{min(heap, 128)}m",
-            "-XX:+UseG1GC",
-            "-XX:MaxGCPauseMillis=20",
-            "-XX:TieredStopAtLevel=1",  # C1 only: a fraction of the JIT's CPU at start, ample for our loads
-            "-Djava.awt.headless=true",
-            f"-Dlog4j2.configurationFile={deploy_dir() / 'log4j2.yaml'}",
-            "-cp",
-            str(home / "libs" / "*"),
-        ]
+        return java_command(home, heap_mb=heap_mb or self._heap_mb)
 
     def __enter__(self) -> LocalKafka:
         return self.start()
@@ -331,10 +279,6 @@ class LocalKafka:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
-
-
-def _properties(settings: dict[str, str]) -> str:
-    return "".join(f"{key}={value}\n" for key, value in settings.items())
 
 
 @contextlib.contextmanager

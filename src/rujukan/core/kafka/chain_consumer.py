@@ -35,12 +35,12 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 from sqlmodel import Session
 
-from rujukan.core import metrics
 from rujukan.core.codec import EventCodec
 from rujukan.core.db import Database
 from rujukan.core.errors import CodecError, RujukanError
 from rujukan.core.kafka.clients import close_producer, make_consumer, make_producer
 from rujukan.core.kafka.deadletter import DeadLetterPublisher, SourcePosition
+from rujukan.core.kafka.lag import LagProbe
 from rujukan.core.kafka.topics import describe_topic, ensure_topics, make_admin
 from rujukan.core.lifecycle import CHAIN_EVENTS
 from rujukan.core.loops import run_until
@@ -117,8 +117,9 @@ class ChainConsumer:
         self._producer: KafkaProducer | None = None
         self._consumer: KafkaConsumer | None = None
         self._admin: KafkaAdminClient | None = None
-        self._probe: tuple[KafkaAdminClient, KafkaConsumer] | None = None  # the watchdog's, under its lock
-        self._probe_lock = threading.Lock()
+        self._lag = LagProbe(
+            settings, name=self._name, topic=self._topic, group_id=group_id, stored_offset=self.stored_offset
+        )
         self._checked = 0.0
         self._partitions: list[int] = []
 
@@ -223,34 +224,8 @@ class ChainConsumer:
                 consumer.close(autocommit=False, timeout_ms=1000)
 
     def backlog(self) -> int:
-        """Messages on the broker past the stored positions (for the current topic id), from clients of
-        its own; sets ``rujukan_consumer_lag_messages``. On the embedded broker the log end it reports
-        may fall short by part of the last batch (docs/embedded-broker.md)."""
-        with self._probe_lock:
-            try:
-                return self._measure_lag()
-            except BaseException:
-                self._close_probe()
-                raise
-
-    def _measure_lag(self) -> int:
-        if self._probe is None:
-            self._probe = (
-                make_admin(self._settings, name=f"{self._name}-lag"),
-                make_consumer(self._settings, name=f"{self._name}-lag", group_id=None),
-            )
-        admin, probe = self._probe
-        current, partitions = describe_topic(admin, self._topic)
-        if current is None:
-            return 0
-        ends = probe.end_offsets([TopicPartition(self._topic, p) for p in partitions])
-        stored = {tp.partition: self.stored_offset(tp.partition, str(current)) for tp in ends}
-        total = 0
-        for tp, end in ends.items():
-            lag = max(0, int(end) - stored.get(tp.partition, 0))
-            metrics.CONSUMER_LAG.labels(group=self._group_id, topic=self._topic, partition=str(tp.partition)).set(lag)
-            total += lag
-        return total
+        """Messages on the broker past the stored positions (see :class:`LagProbe`)."""
+        return self._lag.measure()
 
     def run(self, stop: threading.Event) -> None:
         """Run under a supervisor of its own until ``stop`` (tests and single-loop commands)."""
@@ -308,11 +283,7 @@ class ChainConsumer:
 
     def close(self) -> None:
         self._close_session()
-        if self._probe_lock.acquire(timeout=1.0):  # else the watchdog is measuring; its next error closes it
-            try:
-                self._close_probe()
-            finally:
-                self._probe_lock.release()
+        self._lag.close()
         if self._producer is not None:
             close_producer(self._producer)
         self._producer, self._deadletters = None, None
@@ -324,9 +295,3 @@ class ChainConsumer:
             if client is not None:
                 with contextlib.suppress(KafkaError, OSError):
                     client.close()
-
-    def _close_probe(self) -> None:
-        probe, self._probe = self._probe, None
-        for client in probe or ():
-            with contextlib.suppress(KafkaError, OSError):
-                client.close()
