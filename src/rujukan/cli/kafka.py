@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import signal
-import threading
-from types import FrameType
 from typing import Annotated
 
 import typer
 
 from rujukan.cli.data_dir import DataDir
+from rujukan.cli.foreground import run_broker_until_stopped
 from rujukan.cli.output import err, fail
 from rujukan.core.apache_kafka import LocalKafka
 from rujukan.core.kafka_install import install, kafka_home, pinned_version
@@ -18,7 +16,6 @@ from rujukan.core.settings import CoreSettings
 kafka_app = typer.Typer(
     help="Apache Kafka on this machine (needs Java 17+ and Maven to install).", no_args_is_help=True
 )
-POLL_S = 0.5
 
 
 @kafka_app.command("install")
@@ -41,23 +38,7 @@ def run_command(
     """Run Apache Kafka in KRaft mode on loopback in the foreground; its log stays in <data dir>/kafka."""
     if nodes == 2:
         fail("a quorum of 2 survives no failure: run 1 node or 3")
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
     directory = (data_dir or CoreSettings().data_dir).resolve() / "kafka"
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     kafka = LocalKafka(directory, nodes=nodes, port=port, supervised=True)
-    try:
-        err.print(f"starting Apache Kafka {pinned_version()} ({nodes} node(s)) in {directory} ...", markup=False)
-        kafka.start()
-        err.print(f"Apache Kafka listening on {kafka.bootstrap}; Ctrl-C stops it", markup=False)
-        while not stop.wait(POLL_S):
-            if not kafka.is_running():
-                fail(f"a Kafka node exited unexpectedly (logs in {directory})")
-    finally:
-        kafka.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    err.print("Apache Kafka stopped", markup=False)
+    err.print(f"starting Apache Kafka {pinned_version()} ({nodes} node(s)) in {directory} ...", markup=False)
+    run_broker_until_stopped(kafka, name="Apache Kafka", logs=str(directory))

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import signal
-import threading
-from types import FrameType
 from typing import Annotated
 
 import typer
 import uvicorn
 
 from rujukan.cli.data_dir import DataDir, referral_context, referral_settings
+from rujukan.cli.foreground import until_stopped
 from rujukan.cli.output import configure_logging, err
 from rujukan.referral.api.app import create_app
 from rujukan.referral.relay import referral_loops
@@ -38,15 +36,8 @@ def run_relay(data_dir: DataDir = None) -> None:
     """Publish the referral event store to Kafka until Ctrl-C or SIGTERM."""
     settings = referral_settings(data_dir)
     configure_logging()
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, on_signal)
     err.print(f"relay publishing to {settings.topics.referral_events} on {settings.kafka_bootstrap}", markup=False)
-    with referral_context(data_dir) as ctx:
+    with until_stopped() as stop, referral_context(data_dir) as ctx:
         loops = referral_loops(ctx, settings).start()
         stop.wait()
         loops.stop()
