@@ -76,7 +76,7 @@ def rujukan_services() -> dict[str, dict[str, Any]]:
 
 def test_every_service_command_is_a_cli_command_with_its_options() -> None:
     services = rujukan_services()
-    assert set(services) == {"referral", "relay", "tracker", "notifier"}
+    assert set(services) == {"migrate", "referral", "relay", "tracker", "notifier"}
     root = typer.main.get_command(app)
     for name, service in services.items():
         words = service["command"] if isinstance(service["command"], list) else shlex.split(service["command"])
@@ -176,3 +176,12 @@ def test_the_monitoring_files_name_only_metrics_that_exist_and_the_compose_ports
     targets = {t for c in scrape["scrape_configs"] for s in c["static_configs"] for t in s["targets"]}
     served = {f"{name}:{COMPOSE['services'][name]['command'][-1]}" for name in ("referral", "tracker", "notifier")}
     assert targets == served
+
+
+def test_every_service_waits_for_the_migration_and_it_for_the_database() -> None:
+    services = rujukan_services()
+    assert services["migrate"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    assert services["migrate"]["restart"] == "no"
+    for name, service in services.items():
+        if name != "migrate":
+            assert service["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}, name

@@ -12,6 +12,7 @@ from typing import Annotated, TypeVar
 import typer
 from sqlalchemy import Engine
 
+from rujukan.cli.output import err
 from rujukan.cli.system import running_system
 from rujukan.core.db import Database, make_engine
 from rujukan.core.settings import CoreSettings
@@ -105,3 +106,20 @@ def notifier_settings(data_dir: Path | None) -> NotifierSettings:
 def notifier_database(data_dir: Path | None) -> AbstractContextManager[Database]:
     """The notifier database of this data dir (or RUJUKAN_NOTIFIER_DATABASE_URL), migrated, for a block."""
     return _migrated(notifier_settings(data_dir), notifier_upgrade)
+
+
+def migrate(data_dir: DataDir = None) -> None:
+    """Bring the referral, tracker and notifier databases to their latest schema, then exit. Any number of
+    replicas may migrate at the same moment (they take turns); the services also migrate when they start."""
+    for name, settings, upgrade_to_head in (
+        ("referral", referral_settings(data_dir), upgrade),
+        ("tracker", tracker_settings(data_dir), tracker_upgrade),
+        ("notifier", notifier_settings(data_dir), notifier_upgrade),
+    ):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(settings.database_url())
+        try:
+            upgrade_to_head(engine)
+        finally:
+            engine.dispose()
+        err.print(f"{name} database: at the latest schema", markup=False)

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 from typer.core import TyperGroup
 
-from rujukan.cli import agency, audit, broker, demo, kafka, keys, notifier, referral, schemas, tracker, up
+from rujukan.cli import agency, audit, broker, data_dir, demo, kafka, keys, notifier, referral, schemas, tracker, up
 from rujukan.cli.output import report_error
 from rujukan.core.errors import RujukanError
 
@@ -79,6 +79,7 @@ app.add_typer(keys.keys_app, name="keys")
 app.command(name="broker")(broker.run_broker)
 app.command(name="up")(up.up)
 app.command(name="demo")(demo.demo)
+app.command(name="migrate")(data_dir.migrate)
 
 
 def run() -> None:

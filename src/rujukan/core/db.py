@@ -15,8 +15,11 @@ A process that starts while its database refuses connections waits for it (up to
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import hashlib
 import itertools
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -26,7 +29,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Column, DateTime, Engine, TypeDecorator, create_engine, event
+from sqlalchemy import Column, Connection, DateTime, Engine, TypeDecorator, create_engine, event
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
@@ -180,10 +183,42 @@ def forget(engine: Engine, *tables: str) -> bool:
 
 
 def upgrade(engine: Engine, script_location: Path) -> None:
-    """Bring a service's database to its latest migration (idempotent), once it is reachable."""
+    """Bring a service's database to its latest migration (idempotent), once it is reachable. Any number
+    of replicas may call it at the same moment: one migrates while the others wait, then find nothing to
+    do (two used to race on ``alembic_version``, and one died with a UniqueViolation)."""
     wait_until_reachable(engine)
     config = alembic_config(script_location)
-    with engine.connect() as connection:
+    with migration_lock(engine, f"rujukan-migrate:{script_location.resolve()}") as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
         connection.commit()
+
+
+@contextmanager
+def migration_lock(engine: Engine, name: str) -> Iterator[Connection]:
+    """A connection held alone among every process migrating with the same ``name``: a PostgreSQL
+    session advisory lock, or an exclusive ``flock`` on the folder of a SQLite database (SQLite's own
+    locking would let two processes both find the schema missing and both create it)."""
+    if is_postgres(engine):
+        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+        with engine.connect() as connection:
+            connection.exec_driver_sql("SELECT pg_advisory_lock(%s)", (key,))
+            connection.commit()
+            try:
+                yield connection
+            finally:
+                connection.rollback()
+                connection.exec_driver_sql("SELECT pg_advisory_unlock(%s)", (key,))
+                connection.commit()
+        return
+    database = engine.url.database
+    directory = Path(database).resolve().parent if database and database != ":memory:" else None
+    descriptor = os.open(directory, os.O_RDONLY) if directory is not None and directory.is_dir() else None
+    try:
+        if descriptor is not None:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)  # on the database's folder: no file of our own
+        with engine.connect() as connection:
+            yield connection
+    finally:
+        if descriptor is not None:
+            os.close(descriptor)  # releases the lock
