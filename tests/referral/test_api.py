@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -94,6 +95,49 @@ def test_an_idempotent_retry_returns_the_first_answer_and_creates_nothing(
     changed = client.post("/v1/referrals", json=referral_body(urgency="routine"), headers=headers)
     assert changed.status_code == 422
     assert changed.json()["title"] == "Idempotency key reused"
+
+
+def test_an_action_retried_with_its_idempotency_key_is_taken_once(
+    client: TestClient, agencies: Agencies, ctx: ReferralContext
+) -> None:
+    """The answer to a note was lost; the caller retries with the same key: one note, not two. A note is
+    the action a retry would otherwise repeat without any error."""
+    referral_id = _create(client, agencies)["id"]
+    headers = {**agencies[BAPAS], "Idempotency-Key": "note-7"}
+    url = f"/v1/referrals/{referral_id}/note"
+    first = client.post(url, json={"note": "Klien datang"}, headers=headers)
+    retry = client.post(url, json={"note": "Klien datang"}, headers=headers)
+    assert (first.status_code, retry.status_code) == (200, 200), retry.text
+    assert "idempotent-replayed" not in first.headers
+    assert retry.headers["idempotent-replayed"] == "true"
+    assert retry.json()["history"] == first.json()["history"]
+    assert [e.event_type for e in _events(ctx, referral_id)] == ["ReferralCreated", "ReferralNoteAdded"]
+    other = client.post(url, json={"note": "Klien tidak datang"}, headers=headers)
+    assert other.status_code == 422
+    assert other.json()["title"] == "Idempotency key reused"
+    elsewhere = client.post(f"/v1/referrals/{referral_id}/accept", headers=headers)
+    assert elsewhere.status_code == 422  # the key names one request, not one per action
+    accepted = _act(client, agencies, BAPAS, referral_id, "accept")
+    assert accepted.status_code == 200
+    again = client.post(f"/v1/referrals/{referral_id}/accept", headers={**agencies[BAPAS], "Idempotency-Key": "acc-1"})
+    assert again.status_code == 409  # without a record of the first accept, a second is refused as illegal
+
+
+def test_twins_with_one_idempotency_key_at_the_same_moment_take_the_action_once(
+    client: TestClient, agencies: Agencies, ctx: ReferralContext
+) -> None:
+    referral_id = _create(client, agencies)["id"]
+    headers = {**agencies[BAPAS], "Idempotency-Key": "twin-1"}
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(
+            pool.map(
+                lambda _: client.post(f"/v1/referrals/{referral_id}/note", json={"note": "x"}, headers=headers),
+                range(6),
+            )
+        )
+    assert [a.status_code for a in answers] == [200] * 6
+    assert sum(a.headers.get("idempotent-replayed") == "true" for a in answers) == 5
+    assert [e.event_type for e in _events(ctx, referral_id)] == ["ReferralCreated", "ReferralNoteAdded"]
 
 
 def test_a_full_journey_chains_the_events(client: TestClient, agencies: Agencies, ctx: ReferralContext) -> None:

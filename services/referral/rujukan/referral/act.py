@@ -9,9 +9,12 @@ under that agency's own subject.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from rujukan.core.lifecycle import (
@@ -28,11 +31,11 @@ from rujukan.core.lifecycle import (
 from rujukan.core.sealing import DataKey, SealingError
 from rujukan.referral.commands import ActionBody
 from rujukan.referral.context import ReferralContext
-from rujukan.referral.create import check_receiver, insert_referral
+from rujukan.referral.create import check_receiver, insert_referral, taken_before
 from rujukan.referral.errors import ActionNotAllowed, InvalidRequest, NotFound, SubjectErased
 from rujukan.referral.eventstore import append_event
 from rujukan.referral.identity import check_not_restricted, nik_of, subject_for
-from rujukan.referral.models import Referral, Subject
+from rujukan.referral.models import IdempotencyKey, Referral, Subject
 from rujukan.referral.parties import load_as_party
 from rujukan.referral.queries import view_in_session
 from rujukan.referral.views import ReferralView
@@ -41,18 +44,72 @@ from rujukan.referral.views import ReferralView
 def act_on_referral(
     ctx: ReferralContext, *, agency: str, referral_id: str, action: Action, body: ActionBody
 ) -> ReferralView:
-    with ctx.transaction() as session:
-        referral, role = load_as_party(session, referral_id=referral_id, agency=agency, for_update=True)
-        check_not_restricted(session.get(Subject, referral.subject_id), agency)
-        transition = _decide(action, referral, role, body)
-        now = ctx.clock()
-        key = _subject_key(ctx, session, referral) if body.note is not None or action is Action.FORWARD else None
-        fields = _event_fields(ctx, session, referral, transition, body=body, key=key, actor=agency, now=now)
-        referral.status = transition.target.value
-        referral.updated_at = now
-        append_event(session, ctx.codec, referral, transition.event_type, actor=agency, occurred_at=now, fields=fields)
-        session.flush()
-        return view_in_session(ctx, session, referral, role)
+    return act_once(ctx, agency=agency, referral_id=referral_id, action=action, body=body).view
+
+
+@dataclass(frozen=True, slots=True)
+class Acted:
+    view: ReferralView
+    replayed: bool  # True when an Idempotency-Key retry found the action taken already
+
+
+def act_once(
+    ctx: ReferralContext,
+    *,
+    agency: str,
+    referral_id: str,
+    action: Action,
+    body: ActionBody,
+    idempotency_key: str | None = None,
+) -> Acted:
+    """Take the action; with ``idempotency_key``, a retry of the same request (same referral, action and
+    body) takes nothing again and answers with the referral as it is now, and another request with the
+    same key is refused. The key is looked up once the referral is locked, so concurrent twins take turns."""
+    request_hash = ctx.master_key.fingerprint(f"{referral_id}/{action.value}:{body.model_dump_json()}".encode())
+    for attempt in range(2):  # a twin with the same key on another referral makes the first try collide
+        try:
+            with ctx.transaction() as session:
+                referral, role = load_as_party(session, referral_id=referral_id, agency=agency, for_update=True)
+                check_not_restricted(session.get(Subject, referral.subject_id), agency)
+                if idempotency_key is not None and taken_before(session, agency, idempotency_key, request_hash):
+                    return Acted(view_in_session(ctx, session, referral, role), replayed=True)
+                _act(ctx, session, referral, role, action=action, body=body, agency=agency)
+                if idempotency_key is not None:
+                    session.add(
+                        IdempotencyKey(
+                            agency_code=agency,
+                            key=idempotency_key,
+                            request_hash=request_hash,
+                            referral_id=referral.id,
+                            response=json.dumps({"action": action.value}),
+                            created_at=ctx.clock(),
+                        )
+                    )
+                session.flush()
+                return Acted(view_in_session(ctx, session, referral, role), replayed=False)
+        except IntegrityError:
+            if attempt == 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _act(
+    ctx: ReferralContext,
+    session: Session,
+    referral: Referral,
+    role: Role,
+    *,
+    action: Action,
+    body: ActionBody,
+    agency: str,
+) -> None:
+    transition = _decide(action, referral, role, body)
+    now = ctx.clock()
+    key = _subject_key(ctx, session, referral) if body.note is not None or action is Action.FORWARD else None
+    fields = _event_fields(ctx, session, referral, transition, body=body, key=key, actor=agency, now=now)
+    referral.status = transition.target.value
+    referral.updated_at = now
+    append_event(session, ctx.codec, referral, transition.event_type, actor=agency, occurred_at=now, fields=fields)
 
 
 def _decide(action: Action, referral: Referral, role: Role, body: ActionBody) -> Transition:

@@ -70,12 +70,20 @@ def create_referral(
 
 
 def _previous_answer(session: Session, agency: str, key: str, request_hash: str) -> ReferralSummary | None:
+    row = _idempotency_row(session, agency, key, request_hash)
+    return None if row is None else ReferralSummary.model_validate_json(row.response)
+
+
+def taken_before(session: Session, agency: str, key: str, request_hash: str) -> bool:
+    """Whether this agency made this very request with this Idempotency-Key before (raises for another)."""
+    return _idempotency_row(session, agency, key, request_hash) is not None
+
+
+def _idempotency_row(session: Session, agency: str, key: str, request_hash: str) -> IdempotencyKey | None:
     row = session.get(IdempotencyKey, (agency, key))
-    if row is None:
-        return None
-    if row.request_hash != request_hash:
+    if row is not None and row.request_hash != request_hash:
         raise IdempotencyKeyReused("Idempotency-Key was already used for a different request")
-    return ReferralSummary.model_validate_json(row.response)
+    return row
 
 
 def _create(ctx: ReferralContext, session: Session, *, agency: str, request: CreateReferral) -> ReferralSummary:

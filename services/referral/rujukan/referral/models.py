@@ -109,7 +109,9 @@ class ReferralEvent(ReferralTable, table=True):
 
 
 class IdempotencyKey(ReferralTable, table=True):
-    """The first answer to a create request, replayed for retries with the same key."""
+    """An agency's request made with an Idempotency-Key: the first answer to a create (replayed for retries
+    with the same key), or the record that an action was taken (a retry answers with the referral as it
+    is now). The request is kept as a keyed hash only: bodies hold identifying data."""
 
     __tablename__ = "idempotency_keys"
 
@@ -117,7 +119,7 @@ class IdempotencyKey(ReferralTable, table=True):
     key: str = Field(primary_key=True, max_length=200)
     request_hash: str = Field(max_length=64)
     referral_id: str = Field(max_length=36)
-    response: str  # JSON of the 201 body (never identifying data)
+    response: str  # JSON of the 201 body of a create, or {"action": ...} (never identifying data)
     created_at: dt.datetime = Field(sa_column=utc_column())
 
 

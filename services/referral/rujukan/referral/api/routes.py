@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from rujukan.core.http import COMMON_ERRORS, PROBLEM_CONTENT
 from rujukan.core.lifecycle import Action, Status
-from rujukan.referral.act import act_on_referral
+from rujukan.referral.act import act_once
 from rujukan.referral.api.auth import Agency, Context
 from rujukan.referral.api.examples import ACTION_EXAMPLES, CREATE_EXAMPLES
 from rujukan.referral.commands import ActionBody, CreateReferral
@@ -112,10 +112,27 @@ def get(agency: Agency, ctx: Context, referral_id: str) -> ReferralView:
 def act(
     agency: Agency,
     ctx: Context,
+    response: Response,
     referral_id: str,
     action: Action,
     body: Annotated[ActionBody | None, Body(openapi_examples=ACTION_EXAMPLES)] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            max_length=200,
+            description="A retry with the same key and body takes nothing again and answers with the referral"
+            " as it is now (Idempotent-Replayed: true); the same key with another request is refused (422).",
+        ),
+    ] = None,
 ) -> ReferralView:
-    return act_on_referral(
-        ctx, agency=agency, referral_id=_referral_id(referral_id), action=action, body=body or ActionBody()
+    acted = act_once(
+        ctx,
+        agency=agency,
+        referral_id=_referral_id(referral_id),
+        action=action,
+        body=body or ActionBody(),
+        idempotency_key=idempotency_key,
     )
+    if acted.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return acted.view
