@@ -37,6 +37,9 @@ SLA_BREACHES = Counter("rujukan_sla_breaches_total", "SLA breaches detected (eac
 LOOP_RESTARTS = Counter(
     "rujukan_loop_restarts_total", "Background loops rebuilt after an unexpected error or a stall.", ["loop"]
 )
+LEASE_HELD = Gauge(
+    "rujukan_lease_held", "1 while this instance holds the lease of a role that runs once (relay, SLA ...).", ["lease"]
+)
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]

@@ -11,6 +11,7 @@ from rujukan.core.codec import EventCodec
 from rujukan.core.db import Database
 from rujukan.core.kafka.chain_consumer import ChainConsumer
 from rujukan.core.kafka.outbox import OutboxPublisher
+from rujukan.core.lease import once
 from rujukan.core.loops import Supervisor
 from rujukan.notifier.dead_letters import FailedDeliveries
 from rujukan.notifier.dispatch import Dispatcher
@@ -68,8 +69,11 @@ class Notifier:
         supervisor = Supervisor()
         for name, consumer in zip(CONSUMER_LOOPS, self.consumers, strict=True):
             supervisor.add(name, consumer)
-        supervisor.add("notifier-dispatcher", self.dispatcher).add("notifier-dlq", self.dead_letters)
-        return supervisor.add("notifier-secrets", secret_housekeeping(self._db, self._settings.secret_box()))
+        engine = self._db.engine  # the consumers run in every instance; what follows in one at a time
+        supervisor.add("notifier-dispatcher", once(engine, "notifier-dispatcher", self.dispatcher))
+        supervisor.add("notifier-dlq", once(engine, "notifier-dlq", self.dead_letters))
+        secrets = secret_housekeeping(self._db, self._settings.secret_box())
+        return supervisor.add("notifier-secrets", once(engine, "notifier-secrets", secrets))
 
     def threads(self, stop: threading.Event) -> list[threading.Thread]:
         """Every part running (under a supervisor) until ``stop`` is set; the thread that waits for it."""

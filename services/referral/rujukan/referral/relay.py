@@ -14,6 +14,7 @@ from sqlalchemy import func, update
 from sqlmodel import col, select
 
 from rujukan.core.kafka.outbox import OutboxMessage, OutboxPublisher
+from rujukan.core.lease import once
 from rujukan.core.loops import Supervisor
 from rujukan.referral.context import ReferralContext
 from rujukan.referral.housekeeping import housekeeping
@@ -110,8 +111,15 @@ class DisclosureOutbox(_StoredEvents):
 
 def referral_loops(ctx: ReferralContext, settings: ReferralSettings) -> Supervisor:
     """The referral service's background loops (the relay, the disclosure outbox and housekeeping) under
-    one supervisor, not started."""
+    one supervisor, not started. Any number of instances may run them on one database: each loop works
+    in one instance at a time, under a lease; a standby takes over within seconds of the active one's
+    death."""
     audit = settings.topics.audit_events
     disclosures = OutboxPublisher(settings, DisclosureOutbox(ctx, audit), topic=audit, name="disclosures")
     tidying = housekeeping(ctx, idempotency_hours=settings.idempotency_hours, retention_days=settings.retention_days)
-    return Supervisor().add("relay", Relay(ctx, settings)).add("disclosures", disclosures).add("housekeeping", tidying)
+    return (
+        Supervisor()
+        .add("relay", once(ctx.engine, "relay", Relay(ctx, settings)))
+        .add("disclosures", once(ctx.engine, "disclosures", disclosures))
+        .add("housekeeping", once(ctx.engine, "housekeeping", tidying))
+    )

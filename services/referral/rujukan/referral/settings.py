@@ -32,7 +32,7 @@ class ReferralSettings(CoreSettings):
         '"default", as JSON; then it is erased (unless held).',
     )
     idempotency_hours: float = Field(
-        default=72.0, gt=0, le=24 * 30, description="How long an Idempotency-Key is kept for retries (creates and actions)."
+        default=72.0, gt=0, le=24 * 30, description="How long an Idempotency-Key is kept (creates and actions)."
     )
 
     def database_url(self) -> str:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from rujukan.core import metrics
 from rujukan.core.db import Database
+from rujukan.core.lease import once
 from rujukan.core.loops import Periodic, Supervisor
 from rujukan.tracker.breaches import BreachPublisher, sweep
 from rujukan.tracker.consumer import TrackerConsumer
@@ -34,11 +35,13 @@ def sla_sweep(db: Database, settings: TrackerSettings, consumer: TrackerConsumer
 def tracker_loops(
     db: Database, settings: TrackerSettings, *, on_change: Callable[[list[str]], None] | None = None
 ) -> Supervisor:
-    """The consumer, the sweep and the breach publisher under one supervisor, not started."""
+    """The consumer, the sweep and the breach publisher under one supervisor, not started. Any number of
+    trackers may share a database: each consumes (applying an event once, by its id), while the sweep
+    and the breach publisher run in one of them at a time, under a lease."""
     consumer = TrackerConsumer(db, settings, on_change=on_change)
     return (
         Supervisor()
         .add(CONSUMER_LOOP, consumer)
-        .add("sla-sweep", sla_sweep(db, settings, consumer))
-        .add("sla-publisher", BreachPublisher(db, settings))
+        .add("sla-sweep", once(db.engine, "sla-sweep", sla_sweep(db, settings, consumer)))
+        .add("sla-publisher", once(db.engine, "sla-publisher", BreachPublisher(db, settings)))
     )
