@@ -19,8 +19,8 @@ inside an attempt counts as a failed attempt, retried on the schedule: a worker 
 A delivery that fails for good (retry window exhausted, a permanent 4xx, a 410 that also disables the
 subscription, an unsafe destination) is marked failed and then published to the dead-letter topic by
 :class:`~rujukan.notifier.dead_letters.FailedDeliveries`, an outbox, so a broker outage delays the dead
-letter but cannot lose it. The notifier is meant to run as a single instance (like the relay): two would
-send deliveries twice.
+letter but cannot lose it. Several notifiers may run on one database: the dispatcher works in one of them
+at a time, under a lease (:mod:`rujukan.core.lease`), so no attempt is made by two.
 
 The dispatcher is a worker of the loop supervisor (:mod:`rujukan.core.loops`): ``step`` stores finished
 attempts and hands out due ones, ``close`` waits for the attempts under way and drops the pool and the
