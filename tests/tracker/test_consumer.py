@@ -76,6 +76,21 @@ def test_events_are_applied_once_even_when_delivered_twice(
         assert done.completed_at == sample[0].events[-1]["occurred_at"]
 
 
+def test_two_trackers_on_one_database_apply_every_event_once(
+    tracker_db: Database, tracker_settings: TrackerSettings
+) -> None:
+    """Tracker replicas each consume into the shared database (ADR 0006): racing on every batch, they
+    still apply each event once and agree with one tracker."""
+    sample = [journey for _ in range(25) for journey in journeys()]
+    events = [e for j in sample for e in j.events]
+    publish(tracker_settings, events)
+    with running(tracker_db, tracker_settings), running(tracker_db, tracker_settings):
+        wait_for(lambda: statuses(tracker_db, sample) == EXPECTED * 25, timeout=60)
+        wait_for(lambda: _processed(tracker_db) == len(events))
+        time.sleep(0.5)
+    assert history_count(tracker_db) == len(events)
+
+
 def _processed(db: Database) -> int:
     with db.read() as session:
         return len(session.exec(select(ProcessedEvent)).all())
