@@ -4,8 +4,9 @@ three PostgreSQL databases; the harness kills (SIGKILL) and restarts any of them
 refuse connections for a while.
 
 Processes: ``referral serve`` (the agency API, relay out of process), ``relay run``, ``tracker serve``
-(coordinator API and the tracker consumer), ``notifier run`` (consumers, dispatcher, subscription API).
-Webhooks go to a recording receiver on loopback in the test process.
+(coordinator API and the tracker consumer), ``notifier run`` (consumers, dispatcher, subscription API),
+each ``REPLICAS`` times (``RUJUKAN_FAULT_REPLICAS``, default 2): the second instance of a role is
+``<role>-2``. Webhooks go to a recording receiver on loopback in the test process.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from tests.databases import database_url
 
 RUJUKAN = [sys.executable, "-m", "rujukan.cli.main"]
 START_TIMEOUT_S = 60.0
+REPLICAS = int(os.environ.get("RUJUKAN_FAULT_REPLICAS", "2"))
+ROLES = ("referral", "relay", "tracker", "notifier")
 
 
 @dataclass
@@ -89,6 +92,10 @@ class Service:
             except subprocess.TimeoutExpired:
                 self.kill()
 
+    def log_since_start(self) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return text.rsplit(f"==== start {self.starts}\n", 1)[-1]
+
     def tail(self, lines: int = 40) -> str:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
@@ -105,6 +112,23 @@ class Cluster:
     @property
     def referral_api(self) -> str:
         return str(self.services["referral"].health_url).removesuffix("/healthz")
+
+    @property
+    def referral_apis(self) -> list[str]:
+        """Every referral API instance: the load spreads over them, as a proxy would."""
+        return [str(s.health_url).removesuffix("/healthz") for s in self.instances("referral")]
+
+    def instances(self, role: str) -> list[Service]:
+        return [s for name, s in self.services.items() if name == role or name.startswith(f"{role}-")]
+
+    def holder(self, lease: str) -> Service | None:
+        """The instance that holds ``lease`` now (it logged taking it since its last start and not losing it)."""
+        for service in self.instances(ROLE_OF_LEASE[lease]):
+            log = service.log_since_start()
+            taken, lost = log.rfind(f"{lease}: holding the lease"), log.rfind(f"{lease}: lost the lease")
+            if taken > lost and service.process is not None and service.process.poll() is None:
+                return service
+        return None
 
     @property
     def tracker_api(self) -> str:
@@ -140,7 +164,7 @@ class Cluster:
         if port is not None:
             argv += ["--port", str(port)]
         env = self.env()
-        if name == "notifier":
+        if name.startswith("notifier"):
             env["RUJUKAN_REFERRAL_URL"] = self.referral_api
         health = f"http://127.0.0.1:{port}/healthz" if port is not None else None
         service = Service(name, argv, env, self.work / f"{name}.log", health_url=health)
@@ -166,10 +190,12 @@ def cluster(work: Path) -> Iterator[Cluster]:
         broker = stack.enter_context(own_broker(work))
         running = Cluster(work, broker, urls, base64.b64encode(secrets.token_bytes(32)).decode())
         try:
-            running.add("referral", "referral", "serve", port=free_port())
-            running.add("relay", "relay", "run")
-            running.add("tracker", "tracker", "serve", port=free_port())
-            running.add("notifier", "notifier", "run", port=free_port())
+            for replica in range(1, REPLICAS + 1):
+                suffix = "" if replica == 1 else f"-{replica}"
+                running.add(f"referral{suffix}", "referral", "serve", port=free_port())
+                running.add(f"relay{suffix}", "relay", "run")
+                running.add(f"tracker{suffix}", "tracker", "serve", port=free_port())
+                running.add(f"notifier{suffix}", "notifier", "run", port=free_port())
             yield running
         finally:
             for service in reversed(running.services.values()):
@@ -177,3 +203,4 @@ def cluster(work: Path) -> Iterator[Cluster]:
 
 
 SERVICES_WITH_DB = ("referral", "tracker", "notifier")
+ROLE_OF_LEASE = {"relay": "relay", "sla-publisher": "tracker", "notifier-dispatcher": "notifier"}

@@ -1,7 +1,8 @@
 """The load: worker threads create referrals between the demo agencies over the HTTP API and take random
-lifecycle actions on them, as a careful integrator would: a 503 or 429 is retried after its Retry-After,
-a create is retried with the same Idempotency-Key, and an action answered 503 is only retried once a read
-of the referral shows it was not applied (a note sent twice would be two notes).
+lifecycle actions on them, as a careful integrator would: every create and every action carries an
+Idempotency-Key; a 503 or 429 is retried after its Retry-After, and a lost answer (a connection cut, an
+API instance killed mid-request) is retried with the same key on the next API instance, as a client
+behind a proxy would see it. The API takes each request once however often it is retried.
 
 Each referral is driven by one worker only, so its confirmed history (what the API answered 2xx, or
 what a read showed applied) is known exactly and in order: the checker holds every other record of the
@@ -43,6 +44,24 @@ class Confirmed:
     children: list[tuple[str, str]] = field(default_factory=list)  # (child id, receiving agency)
 
 
+class Clients:
+    """A worker's HTTP clients, one per API instance; it moves to the next one when an answer is lost."""
+
+    def __init__(self, clients: list[httpx.Client], first: int) -> None:
+        self._clients, self._at = clients, first % len(clients)
+
+    @property
+    def current(self) -> httpx.Client:
+        return self._clients[self._at]
+
+    def next(self) -> None:
+        self._at = (self._at + 1) % len(self._clients)
+
+    def close(self) -> None:
+        for client in self._clients:
+            client.close()
+
+
 @dataclass
 class LoadTally:
     requests: int = 0
@@ -51,14 +70,15 @@ class LoadTally:
     retry_after_missing: int = 0  # a 503 or 429 without Retry-After
     server_errors: list[str] = field(default_factory=list)  # "METHOD path -> status"
     unexpected: list[str] = field(default_factory=list)  # answers a correct client cannot get
-    idempotent_replays: int = 0
-    applied_but_unavailable: int = 0  # an action answered 503 that a read showed applied
+    idempotent_replays: int = 0  # retries the API recognised as taken already (creates and actions)
     gave_up: int = 0
 
 
 class Load:
-    def __init__(self, base_url: str, secrets: dict[str, str], *, seed: int, referrals: int, deadline: float) -> None:
-        self.base_url = base_url
+    def __init__(
+        self, base_urls: list[str], secrets: dict[str, str], *, seed: int, referrals: int, deadline: float
+    ) -> None:
+        self.base_urls = base_urls
         self.secrets = secrets
         self.seed = seed
         self.total = referrals  # at least this many; more while the faults are still being injected
@@ -87,33 +107,33 @@ class Load:
 
     def _worker(self, n: int) -> None:
         rng = random.Random(f"{self.seed}-{n}")
-        with httpx.Client(base_url=self.base_url, timeout=30, trust_env=False) as client:
+        clients = Clients([httpx.Client(base_url=url, timeout=30, trust_env=False) for url in self.base_urls], n)
+        try:
             while (number := self.claim()) is not None:
-                referral = self._create(client, rng, number)
+                referral = self._create(clients, rng, number)
                 if referral is None:
                     continue
                 for _ in range(rng.randint(0, 4)):
-                    if not self._act(client, rng, referral):
+                    if not self._act(clients, rng, referral):
                         break
+        finally:
+            clients.close()
 
     # -- one request, retried as the API asks ------------------------------------------------------------
-    def _send(self, client: httpx.Client, method: str, path: str, agency: str, **kw: Any) -> httpx.Response | None:
-        """The first answer that is not 503/429, or None after MAX_TRIES (for an action: at the first
-        503, 429 or lost answer)."""
+    def _send(self, clients: Clients, method: str, path: str, agency: str, **kw: Any) -> httpx.Response | None:
+        """The first answer that is not 503/429, or None after MAX_TRIES; a lost answer is sent again (with
+        its Idempotency-Key) to the next API instance."""
         headers = {"Authorization": f"Bearer {self.secrets[agency]}", **kw.pop("headers", {})}
-        # an action may have been applied although its answer was lost: the caller reads before resending
-        is_action = method == "POST" and path.endswith(tuple(a.value for a in Action))
         for _ in range(MAX_TRIES):
             with self._lock:
                 self.tally.requests += 1
             try:
-                answer = client.request(method, path, headers=headers, **kw)
+                answer = clients.current.request(method, path, headers=headers, **kw)
             except httpx.TransportError:
                 with self._lock:
                     self.tally.transport_errors += 1
-                time.sleep(0.5)
-                if is_action:
-                    return None
+                clients.next()
+                time.sleep(0.2)
                 continue
             with self._lock:
                 self.tally.answers[answer.status_code] += 1
@@ -127,8 +147,6 @@ class Load:
                     self.tally.retry_after_missing += 1
                 retry_after = "1"
             time.sleep(min(float(retry_after), RETRY_AFTER_CAP_S))
-            if is_action:
-                return None
         with self._lock:
             self.tally.gave_up += 1
         return None
@@ -140,7 +158,7 @@ class Load:
             self.tally.unexpected.append(f"{what}: {status} {title}")
 
     # -- create ----------------------------------------------------------------------------------------
-    def _create(self, client: httpx.Client, rng: random.Random, number: int) -> Confirmed | None:
+    def _create(self, clients: Clients, rng: random.Random, number: int) -> Confirmed | None:
         sender = rng.choice(sorted(OFFERS))
         service = rng.choice(sorted({s for code, offers in OFFERS.items() if code != sender for s in offers}))
         receiver = rng.choice(sorted(code for code, offers in OFFERS.items() if service in offers and code != sender))
@@ -158,7 +176,7 @@ class Load:
             },
         }
         key = {"Idempotency-Key": f"fault-{self.seed}-{number}"}
-        answer = self._send(client, "POST", "/v1/referrals", sender, json=body, headers=key)
+        answer = self._send(clients, "POST", "/v1/referrals", sender, json=body, headers=key)
         if answer is None or answer.status_code != 201:
             self._unexpected("create", answer)
             return None
@@ -200,34 +218,24 @@ class Load:
             body["to_agency"] = rng.choice(targets)
         return action, agency, body
 
-    def _act(self, client: httpx.Client, rng: random.Random, referral: Confirmed) -> bool:
+    def _act(self, clients: Clients, rng: random.Random, referral: Confirmed) -> bool:
         """Take one random allowed action; False when nothing more can be done with the referral."""
         chosen = self._choose(rng, referral)
         if chosen is None:
             return False
         action, agency, body = chosen
-        path = f"/v1/referrals/{referral.id}"
         expected_seq = len(referral.events) + 1
-        for _ in range(MAX_TRIES):
-            answer = self._send(client, "POST", f"{path}/{action.value}", agency, json=body)
-            if answer is not None:
-                if answer.status_code != 200:
-                    self._unexpected(action.value, answer)
-                    return False
-                view = answer.json()
-                break
-            # 503: was it applied? Read before sending it again.
-            read = self._send(client, "GET", path, agency)
-            if read is None or read.status_code != 200:
-                self._unexpected("read after 503", read)
-                return False
-            view = read.json()
-            if len(view["history"]) >= expected_seq:
-                with self._lock:
-                    self.tally.applied_but_unavailable += 1
-                break
-        else:
+        key = {"Idempotency-Key": f"fault-{self.seed}-{referral.id}-{expected_seq}"}
+        answer = self._send(
+            clients, "POST", f"/v1/referrals/{referral.id}/{action.value}", agency, json=body, headers=key
+        )
+        if answer is None or answer.status_code != 200:
+            self._unexpected(action.value, answer)
             return False
+        if answer.headers.get("Idempotent-Replayed") == "true":
+            with self._lock:
+                self.tally.idempotent_replays += 1
+        view = answer.json()
         entry = view["history"][expected_seq - 1]
         if entry["seq"] != expected_seq or entry["event_type"] != RULES[action].event_type:
             self._unexpected(f"{action.value} recorded as {entry['event_type']} at {entry['seq']}", None)

@@ -1,7 +1,12 @@
 """The fault suite: thousands of referrals with random lifecycle actions through the HTTP API while the
-harness kills -9 and restarts, at random moments, the broker (5 times), the relay, the tracker and the
-notifier, and makes PostgreSQL refuse connections; then the checker holds every record of the system
-against what the API confirmed. 0 lost, 0 applied twice, 0 out of order; never a 500.
+harness kills -9 and restarts, at random moments, the broker (5 times), the relay, the tracker, the
+notifier and the referral API (mid-request), and makes PostgreSQL refuse connections; then the checker
+holds every record of the system against what the API confirmed. 0 lost, 0 applied twice, 0 out of
+order; never a 500.
+
+Every role runs as two instances (``RUJUKAN_FAULT_REPLICAS``): the load spreads over both APIs and
+retries a lost answer on the other with the same Idempotency-Key; a relay or notifier fault kills the
+instance that holds the role's lease, and the suite measures how long the standby takes to hold it.
 
 On a three-node Apache Kafka cluster (``RUJUKAN_TEST_BROKER=kafka-cluster``) the broker faults are those
 of a cluster: kill -9 the leader of the busiest partition (twice), kill -9 the active controller (twice),
@@ -41,7 +46,7 @@ from tests.brokers import NODES
 from tests.databases import postgres_refusing
 from tests.faults import check
 from tests.faults.catchup import CatchUp, CatchUpWatch
-from tests.faults.cluster import Cluster, cluster
+from tests.faults.cluster import REPLICAS, Cluster, cluster
 from tests.faults.kafka_faults import cluster_fault
 from tests.faults.load import NAMES, Load
 from tests.notifier.receiver import Receiver, receiving
@@ -51,7 +56,9 @@ REFERRALS = int(os.environ.get("RUJUKAN_FAULT_REFERRALS", "2000"))
 WORKERS = 8
 LOAD_DEADLINE_S = 420.0
 DRAIN_TIMEOUT_S = 180.0
-SERVICE_FAULTS = ["relay"] * 2 + ["tracker"] * 2 + ["notifier"] * 2 + ["postgres"] * 2
+SERVICE_FAULTS = ["relay"] * 2 + ["tracker"] * 2 + ["notifier"] * 2 + ["referral"] * 2 + ["postgres"] * 2
+LEASE_OF = {"relay": "relay", "notifier": "notifier-dispatcher"}  # kill the instance that holds it
+TAKEOVER_LIMIT_S = 10.0
 BROKER_FAULTS = ["leader"] * 2 + ["controller"] * 2 + ["rolling"] if NODES > 1 else ["broker"] * 5
 FAULTS = [*BROKER_FAULTS, *SERVICE_FAULTS] + (["node-down"] if NODES > 1 else [])
 
@@ -75,7 +82,7 @@ def test_nothing_lost_duplicated_or_reordered_under_faults(tmp_path: Path, capsy
     with cluster(tmp_path) as system, receiving() as receiver:
         secrets = _register(system, receiver)
         load = Load(
-            system.referral_api, secrets, seed=seed, referrals=REFERRALS, deadline=time.monotonic() + LOAD_DEADLINE_S
+            system.referral_apis, secrets, seed=seed, referrals=REFERRALS, deadline=time.monotonic() + LOAD_DEADLINE_S
         )
         injected: Counter[str] = Counter()
         catchup = CatchUpWatch(system.urls)
@@ -89,6 +96,9 @@ def test_nothing_lost_duplicated_or_reordered_under_faults(tmp_path: Path, capsy
         drained = _drain(system, receiver, sum(len(chain) for chain in expected.values()))
         layers, audit = _check(system, load, receiver, expected)
         tallies = _tallies(load, injected, layers, audit, load_s=load_s, drained=drained, catchup=catchup.wait())
+        tallies += "\n  takeovers " + (
+            ", ".join(f"{lease} {seconds:.1f} s" for lease, seconds in TAKEOVERS) or "none (one instance per role)"
+        )
         say(tallies)
         exits = system.unexpected_exits()
         assert not exits, f"services died on their own: {exits}\n{system.logs()}"
@@ -101,6 +111,7 @@ def test_nothing_lost_duplicated_or_reordered_under_faults(tmp_path: Path, capsy
     assert load.tally.gave_up == 0
     assert sum(injected.values()) == len(FAULTS), injected
     assert load.tally.answers[503] > 0, "the database outages never reached the API"
+    assert all(seconds < TAKEOVER_LIMIT_S for _, seconds in TAKEOVERS), TAKEOVERS
     assert len(load.referrals) >= REFERRALS
     for layer in layers:
         assert layer.clean, f"{layer.line()}\n" + "\n".join((layer.lost + layer.duplicated + layer.reordered)[:20])
@@ -185,10 +196,27 @@ def _fault(system: Cluster, kind: str, rng: random.Random) -> None:
         with postgres_refusing(list(system.urls.values())):
             time.sleep(rng.uniform(3.0, 6.0))
     else:
-        service = system.services[kind]
+        lease = LEASE_OF.get(kind)
+        holder = system.holder(lease) if lease else None
+        service = holder or rng.choice(system.instances(kind))
         service.kill()
-        time.sleep(down_s)
+        killed = time.monotonic()
+        if lease and REPLICAS > 1:
+            TAKEOVERS.append((lease, _takeover(system, lease, killed)))
+        time.sleep(max(0.0, down_s - (time.monotonic() - killed)))
         service.start()
+
+
+TAKEOVERS: list[tuple[str, float]] = []  # (lease, seconds from the holder's kill to a standby holding it)
+
+
+def _takeover(system: Cluster, lease: str, killed: float) -> float:
+    """Seconds until another instance holds ``lease`` (the limit and more when none does)."""
+    while time.monotonic() - killed < TAKEOVER_LIMIT_S + 5:
+        if system.holder(lease) is not None:
+            return time.monotonic() - killed
+        time.sleep(0.05)
+    return time.monotonic() - killed
 
 
 def _drain(system: Cluster, receiver: Receiver, events: int) -> float:
@@ -249,7 +277,7 @@ def _tallies(
         f"  load      {len(load.referrals)} referrals, {actions} confirmed actions (incl. creates), "
         f"{load.tally.requests} requests in {load_s:.0f} s; caught up {drained:.0f} s later",
         f"  answers   {dict(sorted(load.tally.answers.items()))}; 500s {len(load.tally.server_errors)}; "
-        f"unexpected {len(load.tally.unexpected)}; 503 applied anyway {load.tally.applied_but_unavailable}; "
+        f"unexpected {len(load.tally.unexpected)}; lost answers retried {load.tally.transport_errors}; "
         f"idempotent replays {load.tally.idempotent_replays}",
         f"  faults    {sum(injected.values())}: {dict(sorted(injected.items()))}",
         *(f"  {layer.line()}" for layer in layers),
