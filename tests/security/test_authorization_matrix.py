@@ -5,6 +5,12 @@ placed in the matrix.
 Referral service: an agency that is not a party gets exactly the answer an id that does not exist gets
 (status and body), and changes nothing; no credential, a malformed, a revoked or another service's
 credential gets 401. Tracker: only coordinator and auditor credentials read; agency credentials get 401.
+Notifier: another agency's delivery answers exactly as a delivery id that does not exist (status, and
+the body but for the id it echoes), and its redelivery changes nothing; the routes without an id act on
+the caller's own subscription and log only, so nothing another agency does there shows or changes the
+victim's; no credential, a malformed, a revoked or another service's credential gets 401. (The notifier
+asks the referral service whose a credential is; a revocation reaches it within ``auth.CACHE_S`` seconds,
+immediately for a credential it has not seen, as here.)
 """
 
 from __future__ import annotations
@@ -18,9 +24,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from rujukan.core.lifecycle import RULES, Action
-from rujukan.referral.registry import list_credentials, revoke_credential
-from rujukan.tracker.access import TrackerRole
-from tests.security.conftest import OUTSIDER, REQUESTER, RESPONDER, ReferralApi, TrackerApi
+from tests.security.conftest import (
+    REQUESTER,
+    RESPONDER,
+    NotifierApi,
+    ReferralApi,
+    TrackerApi,
+    agency_strangers,
+)
 
 pytestmark = pytest.mark.integration
 PARAMETER = re.compile(r"\{(\w+)\}")
@@ -97,16 +108,7 @@ def test_referral_routes_refuse_callers_without_a_valid_agency_credential(
     referral_api: ReferralApi, tracker_api: TrackerApi
 ) -> None:
     client, referral = referral_api.client, referral_api.referral
-    revoked = referral_api.secrets[OUTSIDER]
-    for credential in list_credentials(referral_api.ctx, agency_code=OUTSIDER):
-        revoke_credential(referral_api.ctx, credential_id=credential.id)
-    callers = {
-        "none": {},
-        "malformed": {"Authorization": "Bearer not-a-credential"},
-        "basic scheme": {"Authorization": f"Basic {referral_api.secrets[REQUESTER]}"},
-        "revoked": {"Authorization": f"Bearer {revoked}"},
-        "coordinator of the tracker": {"Authorization": f"Bearer {tracker_api.secrets[TrackerRole.COORDINATOR]}"},
-    }
+    callers = agency_strangers(referral_api, tracker_api)
     values = {"referral_id": [referral["id"]], "subject_id": [referral["subject_id"]], "action": ["accept", "note"]}
     for name, headers in callers.items():
         for method, url, body in requests_for(id_routes(client), values):
@@ -147,3 +149,81 @@ def test_tracker_routes_answer_coordinators_and_auditors_only(
             answer = call(client, method, url, body, headers)
             assert answer.status_code == 401, (name, url)
             assert str(journey.referral_id) not in answer.text
+
+
+def _own(notifier_api: NotifierApi, referral_api: ReferralApi, agency: str) -> tuple[Any, Any]:
+    """What ``agency`` itself sees of its subscription and delivery log."""
+    headers = referral_api.auth(agency)
+    subscription = notifier_api.client.get("/v1/subscription", headers=headers)
+    log = notifier_api.client.get("/v1/deliveries", headers=headers)
+    assert subscription.status_code == log.status_code == 200, agency
+    return subscription.json(), log.json()
+
+
+def _headers(answer: Any) -> dict[str, str]:
+    return {name: value for name, value in answer.headers.items() if name != "content-length"}
+
+
+def _echoing(text: str, delivery_id: str) -> str:
+    """The answer with the id it names replaced, digits around it left alone ("404" stays "404")."""
+    return re.sub(rf"(?<!\d){re.escape(delivery_id)}(?!\d)", "{delivery_id}", text)
+
+
+def test_notifier_routes_tell_outsiders_nothing_and_let_them_change_nothing(
+    notifier_api: NotifierApi, referral_api: ReferralApi
+) -> None:
+    client, victim = notifier_api.client, RESPONDER
+    routes = id_routes(client)
+    assert len(routes) == 1, routes  # redeliver
+    real = {"delivery_id": [str(notifier_api.deliveries[victim])]}
+    ghost = {"delivery_id": [str(max(notifier_api.deliveries.values()) + 1000)]}
+    before = _own(notifier_api, referral_api, victim)
+    outsiders = [code for code in referral_api.secrets if code != victim]  # the requester too: not its delivery
+    checked = 0
+    for agency in outsiders:
+        for (method, url, body), (_, ghost_url, _) in zip(
+            requests_for(routes, real), requests_for(routes, ghost), strict=True
+        ):
+            seen = call(client, method, url, body, referral_api.auth(agency))
+            unknown = call(client, method, ghost_url, body, referral_api.auth(agency))
+            assert seen.status_code == unknown.status_code == 404, (agency, method, url, seen.status_code)
+            assert _headers(seen) == _headers(unknown), (agency, url)
+            assert _echoing(seen.text, real["delivery_id"][0]) == _echoing(unknown.text, ghost["delivery_id"][0])
+            checked += 1
+        _act_on_own_things(notifier_api, referral_api, agency)
+    assert checked == len(outsiders)
+    assert _own(notifier_api, referral_api, victim) == before  # same URL, secrets, delivery status and attempts
+    again = client.post(url, headers=referral_api.auth(victim))  # the other side: the owner is recognised
+    assert again.status_code == 202, again.text
+
+
+def _act_on_own_things(notifier_api: NotifierApi, referral_api: ReferralApi, agency: str) -> None:
+    """The routes without an id, used by an outsider: they read and change the outsider's own only."""
+    client, headers = notifier_api.client, referral_api.auth(agency)
+    mine = client.get("/v1/subscription", headers=headers)
+    if agency in notifier_api.deliveries:  # the requester has a subscription of its own
+        assert mine.json()["owner"] == agency
+    else:
+        assert mine.status_code == 404, mine.text  # as for any agency without one
+        assert client.post("/v1/subscription/rotate", headers=headers).status_code == 404
+    log = client.get("/v1/deliveries", params={"referral_id": referral_api.referral["id"]}, headers=headers)
+    assert {item["owner"] for item in log.json()["items"]} <= {agency}, log.text
+    made = client.put("/v1/subscription", json={"url": f"http://127.0.0.1:9/{agency.lower()}"}, headers=headers)
+    assert made.json()["subscription"]["owner"] == agency, made.text
+    rotated = client.post("/v1/subscription/rotate", json={"overlap_hours": 0}, headers=headers)
+    assert rotated.json()["subscription"]["owner"] == agency, rotated.text
+
+
+def test_notifier_routes_refuse_callers_without_a_valid_agency_credential(
+    notifier_api: NotifierApi, referral_api: ReferralApi, tracker_api: TrackerApi
+) -> None:
+    client, victim = notifier_api.client, RESPONDER
+    before = _own(notifier_api, referral_api, victim)
+    values = {"delivery_id": [str(notifier_api.deliveries[victim])]}
+    for name, headers in agency_strangers(referral_api, tracker_api).items():
+        for method, url, body in requests_for(id_routes(client), values):
+            answer = call(client, method, url, body, headers)
+            assert answer.status_code == 401, (name, method, url, answer.status_code)
+            assert answer.headers["content-type"] == "application/problem+json"
+            assert referral_api.referral["id"] not in answer.text
+    assert _own(notifier_api, referral_api, victim) == before

@@ -98,7 +98,7 @@ def deliveries(
     db: Db,
     status: DeliveryStatus | None = None,
     referral_id: Annotated[str | None, Query(max_length=36)] = None,
-    before: Annotated[int | None, Query(ge=1, description="next_before of the previous page")] = None,
+    before: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="next_before of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> DeliveryPage:
     return list_deliveries(db, owner=agency, status=status, referral_id=referral_id, before=before, limit=limit)

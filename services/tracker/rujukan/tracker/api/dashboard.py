@@ -82,7 +82,10 @@ def _over_https(request: Request) -> bool:
 
 @router.get("/static/{name}")
 def static(name: str) -> Response:
-    path = (STATIC / name).resolve()
-    if path.parent != STATIC or not path.is_file():
+    """Public by design (the sign-in page needs its stylesheet and scripts). The name is looked up among the
+    directory's files, never joined into a path: no name (``..``, a NUL, one too long for the file system)
+    reaches the file system, so none can leave the directory or fail with a 500."""
+    path = next((file for file in STATIC.iterdir() if file.name == name and file.is_file()), None)
+    if path is None:
         return Response(status_code=404)
     return FileResponse(path, headers={"Cache-Control": "no-cache"})
