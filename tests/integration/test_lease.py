@@ -126,3 +126,32 @@ def test_a_holder_killed_9_is_replaced_within_seconds(url: str) -> None:
             holder.stdout.close()
         standby.release()
         engine.dispose()
+
+
+def test_a_holder_cut_off_from_the_database_stops_holding(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PostgreSQL: the holder's lease connection is terminated (a restart, a network cut); the holder learns
+    it at its next check and stands by, and another instance takes the lease."""
+    if not url.startswith("postgresql"):
+        pytest.skip("an flock cannot be taken from a living process")
+    monkeypatch.setattr(lease_module, "TRY_EVERY_S", 60.0)  # each tries once here: first cannot take it back
+    monkeypatch.setattr(lease_module, "CHECK_EVERY_S", 0.1)
+    first_engine, second_engine = engines(url, 2)
+    first, second = Lease(first_engine, "relay"), Lease(second_engine, "relay")
+    try:
+        assert first.held()
+        with second_engine.connect() as connection:
+            connection.exec_driver_sql(
+                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            )
+            connection.commit()
+        deadline, lost = time.monotonic() + 5, False
+        while not lost and time.monotonic() < deadline:  # the server ends the backend in its own time
+            lost = not first.held()
+            time.sleep(0.05)
+        assert lost
+        assert second.held()
+    finally:
+        first.release()
+        second.release()
+        first_engine.dispose()
+        second_engine.dispose()

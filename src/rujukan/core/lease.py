@@ -4,8 +4,9 @@ publisher, the notifier's dispatcher).
 
 On PostgreSQL a lease is a session advisory lock held on a connection of its own: when the holder dies,
 even by kill -9, the server sees the connection close and the lock is free at once; a standby takes it
-on its next try (``TRY_EVERY_S``). The holder checks its connection before each round, so a holder cut
-off from the database stops at once instead of working on beside a new one. On SQLite (one machine)
+on its next try (``TRY_EVERY_S``). The holder confirms its connection at least every ``CHECK_EVERY_S``
+before a round, so a holder cut off from the database stops within that instead of working on beside a
+new one. On SQLite (one machine)
 it is an ``flock`` on a file beside the database, released by the kernel when the holder exits.
 
 :class:`Leased` wraps a loop worker: it works only while it holds the lease; otherwise it stands by,
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("rujukan.lease")
 TRY_EVERY_S = 1.0  # how often a standby tries to take the lease (a handover takes about this long)
+CHECK_EVERY_S = 0.5  # how often a holder confirms its hold (a round may be 50 ms: not a query each)
 
 
 class Lease:
@@ -46,6 +48,7 @@ class Lease:
         self._connection: Connection | None = None
         self._descriptor: int | None = None
         self._last_try = -TRY_EVERY_S
+        self._last_check = 0.0
 
     def held(self) -> bool:
         if self._connection is not None or self._descriptor is not None:
@@ -104,6 +107,10 @@ class Lease:
     def _still_held(self) -> bool:
         if self._connection is None:
             return True  # a file lock lasts as long as its descriptor
+        now = time.monotonic()
+        if now - self._last_check < CHECK_EVERY_S:
+            return True
+        self._last_check = now
         try:
             self._connection.exec_driver_sql("SELECT 1")
             self._connection.commit()
