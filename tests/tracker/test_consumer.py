@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +16,13 @@ from sqlmodel import select
 from rujukan.core.codec import EventCodec
 from rujukan.core.db import Database
 from rujukan.core.kafka.chain_consumer import ChainConsumer
+from rujukan.core.kafka.topics import make_admin, topic_id
 from rujukan.tracker.batch import apply_events
 from rujukan.tracker.consumer import TrackerConsumer
 from rujukan.tracker.models import ConsumerPosition, HandoffRow, HistoryRow, ProcessedEvent
 from rujukan.tracker.settings import TrackerSettings
 from tests.brokers import own_broker
-from tests.kafka_helpers import publish_events, read_topic
+from tests.kafka_helpers import own_topics, publish_events, read_topic
 from tests.tracker.journeys import Journey
 from tests.tracker.running import running, wait_for
 
@@ -151,6 +153,37 @@ def test_poison_messages_are_dead_lettered_and_the_partition_moves_on(
         assert headers["dlq.source.topic"] == tracker_settings.topics.referral_events
         assert headers["dlq.consumer"] == "tracker-v1"
         assert int(headers["dlq.source.offset"]) >= 0
+
+
+def test_a_new_log_served_at_the_old_logs_offsets_is_never_applied(
+    tracker_settings: TrackerSettings, tracker_db: Database
+) -> None:
+    """Found in CI: a broker that lost its log serves the new one at the offsets the consumer had reached
+    in the old one. Read there, the sixth event of a referral whose first five sit below that offset looks
+    like a broken chain; it was dead-lettered, recorded as processed, and skipped when the new log was read
+    again from 0, so the referral never reached its status. The topic id is now checked first."""
+    settings = tracker_settings.model_copy(update={"topics": own_topics(partitions=1)})
+    old = Journey().then("ReferralAccepted", hours=1).then("ReferralStarted", hours=2)
+    new = Journey().then("ReferralAcknowledged", hours=1).then("ReferralAccepted", hours=2)
+    new.then("ReferralStarted", hours=3).then("ReferralPutOnHold", hours=4).then("ReferralStarted", hours=5)
+    publish(settings, old.events + old.events[:2])  # five messages: the consumer reaches offset 5
+    with running(tracker_db, settings):
+        wait_for(lambda: statuses(tracker_db, [old]) == ["in_progress"])
+        wait_for(lambda: _outcomes(tracker_db) == Counter(applied=3))
+        admin = make_admin(settings)
+        try:
+            admin.delete_topics([settings.topics.referral_events])
+            wait_for(lambda: topic_id(admin, settings.topics.referral_events) is None)
+        finally:
+            admin.close()
+        publish(settings, new.events)  # the sixth event lands at offset 5
+        wait_for(lambda: statuses(tracker_db, [old, new]) == ["in_progress", "in_progress"])
+    assert _outcomes(tracker_db) == Counter(applied=9)  # nothing dead-lettered
+
+
+def _outcomes(db: Database) -> Counter[str]:
+    with db.read() as session:
+        return Counter(row.outcome for row in session.exec(select(ProcessedEvent)).all())
 
 
 def test_a_broker_log_reset_is_followed_and_deduplicated(

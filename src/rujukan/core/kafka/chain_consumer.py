@@ -6,12 +6,11 @@ holds the service's own changes (and the ids of the events it processed, which t
 keeps to skip redeliveries) and the next offset of every partition together with the topic id. The
 consumer reads every partition of the topic, each from the offset stored for the current topic id; when
 the topic id changes (the broker's log was reset) it starts the partitions over from offset 0 and the
-applier deduplicates by event id.
+applier deduplicates by event id. The id is checked after every poll that brought records, before they
+are applied: a new log served at the old log's offsets is never applied.
 
-It joins no Kafka consumer group: its positions live in its own database, so a group would only add a
-coordinator that must answer first. The embedded broker's does not always: after two restarts in a row
-it left group joins unanswered for good, and every consumer of the group polled nothing while its poll
-call blocked (docs/adr/0005). The group id setting names the consumer in metrics.
+It joins no Kafka consumer group (docs/adr/0005: the embedded broker's coordinator left joins unanswered
+for good after two restarts); the group id setting names the consumer in metrics.
 
 Undecodable events, unknown schemas, events of other topics and events the applier refuses are
 dead-lettered (the dead letter is durable before the batch commits) and the partition moves on.
@@ -196,14 +195,15 @@ class ChainConsumer:
         try:
             batches = consumer.poll(timeout_ms=200)
             records = [r for tp in sorted(batches, key=lambda t: t.partition) for r in batches[tp]]
+            if records and not self._follow_topic_reset(admin, consumer):
+                return 0  # fetched from a new log at the old one's offsets: never applied, read again from 0
             if records:
                 self.caught_up.clear()
                 self.apply(records, topic_id=self._topic_id or "")
             else:
                 self.caught_up.set()
-            if time.monotonic() - self._checked > TOPIC_CHECK_S:
-                self._checked = time.monotonic()
-                self._follow_topic_reset(admin, consumer)
+                if time.monotonic() - self._checked > TOPIC_CHECK_S:
+                    self._follow_topic_reset(admin, consumer)
         except BaseException:
             self._close_session()
             raise
@@ -215,8 +215,7 @@ class ChainConsumer:
     round_limit_s = ROUND_LIMIT_S
 
     def abort(self) -> None:
-        """Close the Kafka consumer from the watchdog's thread: a poll blocked in a group join that the broker
-        never answers (the embedded broker after two restarts in a row) then fails, and the next step
+        """Close the Kafka consumer from the watchdog's thread: a blocked poll then fails, and the next step
         builds a new consumer."""
         consumer = self._consumer
         if consumer is not None:
@@ -267,16 +266,20 @@ class ChainConsumer:
             raise KafkaError(f"topic {self._topic} has no id or no partitions")
         return str(found), partitions
 
-    def _follow_topic_reset(self, admin: KafkaAdminClient, consumer: KafkaConsumer) -> None:
-        """A new topic id means a new log: the Kafka consumer is rebuilt (its fetch state belongs to the old
-        one) and starts each partition over, deduplicating by event id. New partitions are read too."""
+    def _follow_topic_reset(self, admin: KafkaAdminClient, consumer: KafkaConsumer) -> bool:
+        """Whether the topic still has this session's id (new partitions are assigned); a new id means a new
+        log: the session is rebuilt and starts over. Checked before records are applied: a broker that lost
+        its log serves the new one at the old one's offsets, where records look like broken chains."""
         current, partitions = self._describe(admin)
+        self._checked = time.monotonic()
         if current != self._topic_id:
             log.warning("%s: topic %s was reset (new id); reading it again from offset 0", self._name, self._topic)
             self._close_session()
-        elif partitions != self._partitions:
+            return False
+        if partitions != self._partitions:
             log.info("%s: topic %s now has %d partitions", self._name, self._topic, len(partitions))
             self._assign(consumer, partitions)
+        return True
 
     def current_topic_id(self) -> str | None:
         return self._topic_id
