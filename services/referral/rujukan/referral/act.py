@@ -31,11 +31,11 @@ from rujukan.core.lifecycle import (
 from rujukan.core.sealing import DataKey, SealingError
 from rujukan.referral.commands import ActionBody
 from rujukan.referral.context import ReferralContext
-from rujukan.referral.create import check_receiver, insert_referral, taken_before
+from rujukan.referral.create import check_receiver, insert_referral, remember_request, taken_before
 from rujukan.referral.errors import ActionNotAllowed, InvalidRequest, NotFound, SubjectErased
 from rujukan.referral.eventstore import append_event
 from rujukan.referral.identity import check_not_restricted, nik_of, subject_for
-from rujukan.referral.models import IdempotencyKey, Referral, Subject
+from rujukan.referral.models import Referral, Subject
 from rujukan.referral.parties import load_as_party
 from rujukan.referral.queries import view_in_session
 from rujukan.referral.views import ReferralView
@@ -75,16 +75,8 @@ def act_once(
                     return Acted(view_in_session(ctx, session, referral, role), replayed=True)
                 _act(ctx, session, referral, role, action=action, body=body, agency=agency)
                 if idempotency_key is not None:
-                    session.add(
-                        IdempotencyKey(
-                            agency_code=agency,
-                            key=idempotency_key,
-                            request_hash=request_hash,
-                            referral_id=referral.id,
-                            response=json.dumps({"action": action.value}),
-                            created_at=ctx.clock(),
-                        )
-                    )
+                    answer = json.dumps({"action": action.value})
+                    remember_request(ctx, session, agency, idempotency_key, request_hash, referral.id, answer)
                 session.flush()
                 return Acted(view_in_session(ctx, session, referral, role), replayed=False)
         except IntegrityError:

@@ -52,15 +52,8 @@ def create_referral(
                         return Created(referral=previous, replayed=True)
                 created = _create(ctx, session, agency=agency, request=request)
                 if idempotency_key is not None:
-                    session.add(
-                        IdempotencyKey(
-                            agency_code=agency,
-                            key=idempotency_key,
-                            request_hash=request_hash,
-                            referral_id=created.id,
-                            response=created.model_dump_json(),
-                            created_at=ctx.clock(),
-                        )
+                    remember_request(
+                        ctx, session, agency, idempotency_key, request_hash, created.id, created.model_dump_json()
                     )
                 return Created(referral=created, replayed=False)
         except IntegrityError:
@@ -77,6 +70,22 @@ def _previous_answer(session: Session, agency: str, key: str, request_hash: str)
 def taken_before(session: Session, agency: str, key: str, request_hash: str) -> bool:
     """Whether this agency made this very request with this Idempotency-Key before (raises for another)."""
     return _idempotency_row(session, agency, key, request_hash) is not None
+
+
+def remember_request(
+    ctx: ReferralContext, session: Session, agency: str, key: str, request_hash: str, referral_id: str, answer: str
+) -> None:
+    """Record a request made with an Idempotency-Key: its keyed hash and ``answer`` (no identifying data)."""
+    session.add(
+        IdempotencyKey(
+            agency_code=agency,
+            key=key,
+            request_hash=request_hash,
+            referral_id=referral_id,
+            response=answer,
+            created_at=ctx.clock(),
+        )
+    )
 
 
 def _idempotency_row(session: Session, agency: str, key: str, request_hash: str) -> IdempotencyKey | None:
