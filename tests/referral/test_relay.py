@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -32,8 +33,8 @@ def _relay_settings(settings: ReferralSettings, bootstrap: str) -> ReferralSetti
     return settings.model_copy(update={"kafka_bootstrap": bootstrap, "topics": own_topics()})
 
 
-def _make_referrals(ctx: ReferralContext, count: int) -> dict[str, int]:
-    """``count`` referrals with 1-3 events each; the number of events per referral id."""
+def make_referrals(ctx: ReferralContext, count: int, *, pause_s: float = 0.0) -> dict[str, int]:
+    """``count`` referrals with 1-3 events each (``pause_s`` after each); the number of events per id."""
     events: dict[str, int] = {}
     for index in range(count):
         created = create_referral(ctx, agency="LAPAS-CIPINANG", request=CreateReferral.model_validate(referral_body()))
@@ -42,6 +43,7 @@ def _make_referrals(ctx: ReferralContext, count: int) -> dict[str, int]:
         for action in [Action.ACKNOWLEDGE, Action.ACCEPT][: index % 3]:
             act_on_referral(ctx, agency="BAPAS-JAKTIM", referral_id=referral_id, action=action, body=ActionBody())
             events[referral_id] += 1
+        time.sleep(pause_s)
     return events
 
 
@@ -75,7 +77,7 @@ def test_relay_publishes_every_event_in_per_referral_order_and_marks_it(
     ctx: ReferralContext, settings: ReferralSettings, broker: Broker
 ) -> None:
     relay_settings = _relay_settings(settings, broker.bootstrap)
-    expected = _make_referrals(ctx, 12)
+    expected = make_referrals(ctx, 12)
     relay = Relay(ctx, relay_settings, batch_size=5)
     try:
         assert _drain(relay) == sum(expected.values())
@@ -93,7 +95,7 @@ def test_a_relay_killed_between_send_and_mark_resends_and_skips_nothing(
     ctx: ReferralContext, settings: ReferralSettings, broker: Broker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     relay_settings = _relay_settings(settings, broker.bootstrap)
-    expected = _make_referrals(ctx, 6)
+    expected = make_referrals(ctx, 6)
     crashing = Relay(ctx, relay_settings)
 
     def crash(positions: list[int]) -> None:
@@ -126,10 +128,10 @@ def test_after_a_broker_restart_the_topic_holds_every_event_once(
         relay_settings = _relay_settings(settings, broker.bootstrap)
         relay = Relay(ctx, relay_settings)
         try:
-            first = _make_referrals(ctx, 4)
+            first = make_referrals(ctx, 4)
             _drain(relay)
             broker.restart()
-            second = _make_referrals(ctx, 3)
+            second = make_referrals(ctx, 3)
             published = 0
             for _ in range(100):  # the first rounds fail until the producer is rebuilt
                 try:
@@ -161,13 +163,13 @@ def test_no_event_is_marked_published_on_a_partition_no_consumer_can_see(
     relay = Relay(ctx, relay_settings)
     admin = make_admin(relay_settings)
     try:
-        first = _make_referrals(ctx, 6)
+        first = make_referrals(ctx, 6)
         _drain(relay)  # the producer now knows 6 partitions
         admin.delete_topics([topic])
         fewer = relay_settings.model_copy(update={"topics": relay_settings.topics.model_copy(update={"partitions": 4})})
         ensure_topics(admin, fewer, [topic])
         assert len(describe_topic(admin, topic)[1]) == 4
-        second = _make_referrals(ctx, 12)
+        second = make_referrals(ctx, 12)
         for _ in range(5):  # a round that found unreadable writes publishes nothing; the next one resends
             _drain(relay)
         assert _unpublished(ctx) == 0

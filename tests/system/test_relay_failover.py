@@ -19,15 +19,12 @@ from sqlmodel import select
 
 from rujukan.core.broker import Broker
 from rujukan.core.codec import EventCodec
-from rujukan.core.lifecycle import Action
-from rujukan.referral.act import act_on_referral
-from rujukan.referral.commands import ActionBody, CreateReferral
 from rujukan.referral.context import ReferralContext
-from rujukan.referral.create import create_referral
 from rujukan.referral.models import ReferralEvent
 from rujukan.referral.settings import ReferralSettings
 from tests.kafka_helpers import own_topics, read_topic
-from tests.referral.conftest import MASTER_KEY_B64, ctx, referral_body, settings
+from tests.referral.conftest import MASTER_KEY_B64, ctx, settings
+from tests.referral.test_relay import make_referrals
 from tests.system.test_up import RUJUKAN, clean_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -58,7 +55,9 @@ def test_the_standby_relay_takes_over_within_10_s_and_nothing_is_lost_or_reorder
         second, second_log = relay(env, tmp_path / "relay-b.log")
         wait_for_line(second_log, "relay publishing to")
         events: dict[str, int] = {}
-        writer = threading.Thread(target=make_referrals, args=(ctx, events), daemon=True)
+        writer = threading.Thread(
+            target=lambda: events.update(make_referrals(ctx, REFERRALS, pause_s=0.02)), daemon=True
+        )
         writer.start()
         time.sleep(2.0)
         os.kill(first.pid, signal.SIGKILL)
@@ -110,17 +109,6 @@ def wait_for_line(log: IO[str], text: str, timeout: float = 60) -> None:
             return
         time.sleep(0.05)
     raise AssertionError(f"{text!r} not logged within {timeout:.0f} s: {seen[-2000:]}")
-
-
-def make_referrals(ctx: ReferralContext, events: dict[str, int]) -> None:
-    for index in range(REFERRALS):
-        created = create_referral(ctx, agency="LAPAS-CIPINANG", request=CreateReferral.model_validate(referral_body()))
-        referral_id = created.referral.id
-        events[referral_id] = 1
-        for action in [Action.ACKNOWLEDGE, Action.ACCEPT][: index % 3]:
-            act_on_referral(ctx, agency="BAPAS-JAKTIM", referral_id=referral_id, action=action, body=ActionBody())
-            events[referral_id] += 1
-        time.sleep(0.02)
 
 
 def unpublished(ctx: ReferralContext) -> int:
