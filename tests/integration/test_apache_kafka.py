@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
+from kafka import KafkaAdminClient
+from kafka.errors import KafkaError
 
 from rujukan.core.apache_kafka import LocalKafka
 from rujukan.core.broker import free_port, port_in_use
@@ -80,7 +82,7 @@ def test_kafka_run_keeps_its_log_across_a_restart_and_stops_on_sigint(tmp_path: 
         deadline = time.monotonic() + 90
         while not port_in_use("127.0.0.1", port) and time.monotonic() < deadline and process.poll() is None:
             time.sleep(0.2)
-        admin = make_admin(settings)
+        admin = _admin_when_answering(settings, deadline)  # listening comes before answering, on a busy machine
         ensure_topics(admin, settings)
         ids.append(topic_id(admin, settings.topics.referral_events))
         admin.close()
@@ -95,6 +97,15 @@ def test_kafka_run_keeps_its_log_across_a_restart_and_stops_on_sigint(tmp_path: 
         assert not port_in_use("127.0.0.1", port)
     assert ids[0] is not None
     assert ids[0] == ids[1]  # the same topic, its messages kept: no log reset on Apache Kafka
+
+
+def _admin_when_answering(settings: CoreSettings, deadline: float) -> KafkaAdminClient:
+    while True:
+        try:
+            return make_admin(settings)
+        except KafkaError:
+            if time.monotonic() > deadline:
+                raise
 
 
 def test_a_three_node_cluster_elects_a_new_controller_when_the_active_one_is_killed(tmp_path: Path) -> None:
