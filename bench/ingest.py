@@ -25,6 +25,7 @@ from rujukan.core.broker import EmbeddedBroker, free_port
 from rujukan.core.db import make_engine
 from rujukan.core.postgres import EmbeddedPostgres
 from rujukan.core.sealing import MasterKey
+from rujukan.core.signatures import SigningKeys
 from rujukan.core.vocabulary import AgencyKind
 from rujukan.referral.context import ReferralContext
 from rujukan.referral.migrate import upgrade
@@ -49,7 +50,7 @@ def database(backend: str, directory: Path) -> Iterator[str]:
 def prepare(url: str, key: bytes) -> str:
     engine = make_engine(url)
     upgrade(engine)
-    ctx = ReferralContext(engine=engine, master_key=MasterKey(key))
+    ctx = ReferralContext(engine=engine, master_key=MasterKey(key), signing=SigningKeys.generate("bench.local/log"))
     for code, kind in (("LAPAS-CIPINANG", AgencyKind.CORRECTIONS), ("BAPAS-JAKTIM", AgencyKind.CORRECTIONS)):
         add_agency(ctx, agency=AgencyIn(code=code, name=code, kind=kind, region_code="31.75"))
     secret = issue_credential(ctx, agency_code="LAPAS-CIPINANG").secret

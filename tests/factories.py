@@ -30,6 +30,8 @@ _PAYLOADS: dict[str, dict[str, Any]] = {
         "consent": {"given_by": "subject", "recorded_at": dt.datetime(2026, 11, 1, 9, 0, tzinfo=dt.UTC)},
         "sealed_subject": b"\x01sealed-subject-bytes" * 8,
         "sealed_reason": b"\x01sealed-reason-bytes" * 4,
+        "ack_due_at": OCCURRED_AT + dt.timedelta(hours=24),  # v2: the due times of the default urgent clocks
+        "respond_due_at": OCCURRED_AT + dt.timedelta(hours=72),
     },
     "ReferralAcknowledged": {"sealed_note": None},
     "ReferralAccepted": {"sealed_note": b"\x01sealed-note"},

@@ -54,6 +54,7 @@ def own_topics(*, partitions: int = 3) -> KafkaTopics:
         sla_events=f"{prefix}.sla.events",
         dead_letter=f"{prefix}.deadletter",
         audit_events=f"{prefix}.audit.events",
+        audit_checkpoints=f"{prefix}.audit.checkpoints",
         partitions=partitions,
     )
 
@@ -62,15 +63,21 @@ def publish_events(
     settings: CoreSettings, events: list[dict[str, Any]], *, topic: str | None = None, raw: list[bytes] | None = None
 ) -> None:
     """Encode ``events`` and publish them keyed by referral id, as the relay does (to the referral events
-    topic unless ``topic`` is given), then any ``raw`` bytes; the topics are created first."""
+    topic unless ``topic`` is given), then any ``raw`` bytes; the topics are created first. On the referral
+    events topic, each event's ``log_index`` header is where its id first comes in ``events``."""
     codec = EventCodec()
     admin = make_admin(settings)
     ensure_topics(admin, settings)
     admin.close()
     producer = make_producer(settings, name="test-publisher")
     target = topic or settings.topics.referral_events
+    first: dict[str, int] = {}
     for event in events:
-        producer.send(target, key=str(event["referral_id"]).encode(), value=codec.encode(event))
+        index = first.setdefault(str(event["event_id"]), len(first))
+        headers = [("event_id", str(event["event_id"]).encode())]
+        if target == settings.topics.referral_events:
+            headers.append(("log_index", str(index).encode()))
+        producer.send(target, key=str(event["referral_id"]).encode(), value=codec.encode(event), headers=headers)
     for value in raw or []:
         producer.send(target, key=b"poison", value=value)
     producer.flush(20)

@@ -4,13 +4,26 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from rujukan.core.codec import EventCodec
+from rujukan.core.signatures import SigningKeys
 from rujukan.referral.eventstore import chain_event
 
 T0 = dt.datetime(2026, 11, 2, 8, 0, tzinfo=dt.UTC)
 CODEC = EventCodec()
+
+
+@dataclass(frozen=True)
+class Writer:
+    """Stores events as the referral service does: encoded, and signed with the event key."""
+
+    codec: EventCodec
+    signing: SigningKeys
+
+
+WRITER = Writer(CODEC, SigningKeys.generate("test.rujukan.local/log"))
 CREATED: dict[str, Any] = {
     "from_agency": "POLRES-JAKTIM-PPA",
     "to_agency": "UPTD-PPA-DKI",
@@ -45,7 +58,7 @@ def referral_chain(steps: int = 4) -> list[bytes]:
     ]
     for hours, (event_type, actor, fields) in enumerate(plan):
         event = chain_event(
-            CODEC,
+            WRITER,
             referral_id=referral_id,
             case_id=case_id,
             last_seq=last_seq,

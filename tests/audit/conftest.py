@@ -54,6 +54,7 @@ def cli(audit_settings: TrackerSettings, monkeypatch: pytest.MonkeyPatch) -> Cli
     """``rujukan audit replay ...`` with the environment pointing at this test's topics."""
     monkeypatch.setenv("RUJUKAN_KAFKA_BOOTSTRAP", audit_settings.kafka_bootstrap)
     monkeypatch.setenv("RUJUKAN_TOPICS__REFERRAL_EVENTS", audit_settings.topics.referral_events)
+    monkeypatch.setenv("RUJUKAN_TOPICS__AUDIT_CHECKPOINTS", audit_settings.topics.audit_checkpoints)
     runner = CliRunner()
 
     def invoke(*args: str) -> Result:

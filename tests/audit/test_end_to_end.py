@@ -114,7 +114,12 @@ def test_after_a_run_and_a_broker_restart_the_log_is_clean_and_the_rebuild_match
     )
     engine = make_engine(referral_settings.database_url())
     referral_upgrade(engine)
-    ctx = ReferralContext(engine=engine, master_key=referral_settings.load_master_key(), max_page_size=100)
+    ctx = ReferralContext(
+        engine=engine,
+        master_key=referral_settings.load_master_key(),
+        signing=referral_settings.load_signing_keys(),
+        max_page_size=100,
+    )
     for agency in AGENCIES:
         add_agency(ctx, agency=agency)
     headers = {
@@ -137,7 +142,8 @@ def test_after_a_run_and_a_broker_restart_the_log_is_clean_and_the_rebuild_match
     with running(tracker_db, tracker_settings):
         wait_for(lambda: unpublished(ctx) == 0 and tracker_history() == events)
         restartable_broker.restart()  # embedded: the log is gone and the relay refills it; Kafka: it stays
-        assert len(read_topic(tracker_settings, topics.referral_events, expected=events, timeout=60)) == events
+        republished = read_topic(tracker_settings, topics.referral_events, expected=events, timeout=60)
+        assert len({dict(r.headers)["event_id"] for r in republished}) == events  # at least once: copies may come
         wait_for(lambda: unpublished(ctx) == 0)
     relay.stop()
 

@@ -65,7 +65,12 @@ def test_every_right_reaches_the_tracker_and_replays_clean(
     tracker_settings = TrackerSettings(**common, tracker_database_url=tracker_url)  # type: ignore[arg-type]
     engine = make_engine(referral_settings.database_url())
     referral_upgrade(engine)
-    ctx = ReferralContext(engine=engine, master_key=referral_settings.load_master_key(), max_page_size=100)
+    ctx = ReferralContext(
+        engine=engine,
+        master_key=referral_settings.load_master_key(),
+        signing=referral_settings.load_signing_keys(),
+        max_page_size=100,
+    )
     for agency in AGENCIES:
         add_agency(ctx, agency=agency)
     headers = {a.code: bearer(ctx, a.code) for a in AGENCIES}

@@ -56,6 +56,7 @@ def system(audit_settings: TrackerSettings, tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setenv("RUJUKAN_KAFKA_BOOTSTRAP", audit_settings.kafka_bootstrap)
     monkeypatch.setenv("RUJUKAN_TOPICS__REFERRAL_EVENTS", audit_settings.topics.referral_events)
     monkeypatch.setenv("RUJUKAN_TOPICS__AUDIT_EVENTS", audit_settings.topics.audit_events)
+    monkeypatch.setenv("RUJUKAN_TOPICS__AUDIT_CHECKPOINTS", audit_settings.topics.audit_checkpoints)
     with referral_context(data_dir) as ctx:
         yield _seeded(ctx, audit_settings)
 

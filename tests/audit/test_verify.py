@@ -7,7 +7,7 @@ import datetime as dt
 from rujukan.audit.verify import ChainVerifier, Violation
 from rujukan.core.codec import event_hash
 from rujukan.referral.eventstore import chain_event
-from tests.audit.chains import CODEC, reencode, referral_chain
+from tests.audit.chains import CODEC, WRITER, reencode, referral_chain
 from tests.factories import sample_event
 
 
@@ -82,7 +82,7 @@ def test_an_illegal_transition_is_named_even_with_a_valid_chain() -> None:
     # Rebuild seq 2 as an acceptance by the requesting agency, with a correct prev_hash.
     first = CODEC.decode(chain[0]).record
     forged = chain_event(
-        CODEC,
+        WRITER,
         referral_id=str(first["referral_id"]),
         case_id=str(first["case_id"]),
         last_seq=1,

@@ -48,7 +48,9 @@ def referral_client(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str]
     )
     engine = make_engine(settings.database_url())
     referral_upgrade(engine)
-    ctx = ReferralContext(engine=engine, master_key=settings.load_master_key(), max_page_size=100)
+    ctx = ReferralContext(
+        engine=engine, master_key=settings.load_master_key(), signing=settings.load_signing_keys(), max_page_size=100
+    )
     for code in AGENCIES:
         add_agency(ctx, agency=AgencyIn(code=code, name=code.title(), kind=AgencyKind.CORRECTIONS, region_code="31.75"))
     secrets = {code: issue_credential(ctx, agency_code=code).secret for code in AGENCIES}

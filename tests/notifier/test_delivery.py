@@ -132,6 +132,9 @@ def test_each_party_hears_the_others_events_signed_in_order_exactly_once(
     )
     assert to_dinsos[0]["type"] == "sla.breached"
     assert to_dinsos[0]["data"]["clock"] == "acknowledge"
+    leaves = {str(event["event_id"]): index for index, event in enumerate(events)}  # as publish_events numbers
+    for message in to_lapas + to_bapas:
+        assert message["data"].get("log_index") == leaves.get(message["data"]["event_id"]), message["type"]
     completed = next(m for m in to_lapas if m["type"] == "referral.completed")
     assert completed["data"]["status"] == "completed"
     assert completed["data"]["outcome"] == "goals_met"

@@ -62,7 +62,9 @@ def settings(backend: str, tmp_path: Path) -> Iterator[ReferralSettings]:
 def ctx(settings: ReferralSettings) -> Iterator[ReferralContext]:
     engine = make_engine(settings.database_url())
     upgrade(engine)
-    context = ReferralContext(engine=engine, master_key=settings.load_master_key(), max_page_size=100)
+    context = ReferralContext(
+        engine=engine, master_key=settings.load_master_key(), signing=settings.load_signing_keys(), max_page_size=100
+    )
     for agency in AGENCIES:
         add_agency(context, agency=agency)
     yield context

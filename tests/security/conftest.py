@@ -77,7 +77,12 @@ def referral_api(tmp_path: Path) -> Iterator[ReferralApi]:
         settings.data_dir.mkdir(parents=True)
         engine = make_engine(url)
         referral_upgrade(engine)
-        ctx = ReferralContext(engine=engine, master_key=settings.load_master_key(), max_page_size=200)
+        ctx = ReferralContext(
+            engine=engine,
+            master_key=settings.load_master_key(),
+            signing=settings.load_signing_keys(),
+            max_page_size=200,
+        )
         credentials = {}
         for agency in AGENCIES:
             add_agency(ctx, agency=agency)

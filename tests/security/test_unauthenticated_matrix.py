@@ -70,6 +70,10 @@ ROUTES: dict[str, dict[tuple[str, str], Rule]] = {
     "referral": {
         **OPEN_TO_ALL,
         **{route: Rule.REFUSED for route in [("GET", "/v1/me"), ("GET", "/v1/referrals"), ("POST", "/v1/referrals")]},
+        **{
+            ("GET", f"/v1/transparency/{path}"): Rule.REFUSED
+            for path in ("checkpoint", "public-keys", "proofs/inclusion", "proofs/consistency")
+        },
     },
     "tracker": {
         **OPEN_TO_ALL,
@@ -191,7 +195,7 @@ def test_referral_routes_without_an_id_refuse_strangers(referral_api: ReferralAp
     callers = with_forged_session(agency_strangers(referral_api, tracker_api))
     private = [referral_api.referral["id"], referral_api.referral["subject_id"]]
     sent = run_matrix("referral", referral_api.client, callers, private)
-    assert sent == len(ROUTES["referral"]) * len(callers) == 14 * 7
+    assert sent == len(ROUTES["referral"]) * len(callers) == 18 * 7
 
 
 def test_notifier_routes_without_an_id_refuse_strangers(

@@ -6,9 +6,10 @@ import datetime as dt
 
 import pytest
 
+from rujukan.core.sla import SlaPolicy
 from rujukan.core.vocabulary import SlaClock
 from rujukan.tracker.projection import Handoff, project
-from rujukan.tracker.sla import SlaPolicy, breaches, due_times, is_overdue
+from rujukan.tracker.sla import breaches, due_times, is_overdue
 from tests.tracker.journeys import T0, Journey
 
 H = dt.timedelta(hours=1)

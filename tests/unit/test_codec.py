@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from rujukan.core.catalogue import SchemaCatalogue, default_schemas_dir
+from rujukan.core.catalogue import EventSchema, SchemaCatalogue, default_schemas_dir
 from rujukan.core.codec import HEADER_SIZE, MAGIC, EventCodec, event_hash
 from rujukan.core.errors import EncodeError
 from tests.factories import EVENT_TYPES, sample_event
@@ -42,11 +42,27 @@ GOLDEN_FILES = sorted(GOLDEN.glob("*.hex"))
 
 @pytest.mark.parametrize("golden", GOLDEN_FILES, ids=lambda p: p.stem)
 def test_golden_bytes_of_every_version_decode_to_the_sample(codec: EventCodec, golden: Path) -> None:
-    """Bytes written by every version, old ones too, read back as the latest version of the sample."""
+    """Bytes written by every version, old ones too, read back as the latest version of the sample; a field
+    added after the writer's version reads as its default."""
     event_type, version = golden.stem.rsplit(".v", 1)
     decoded = codec.decode(bytes.fromhex(golden.read_text()))
     assert (decoded.event_type, decoded.writer.version) == (event_type, int(version))
-    assert decoded.record == sample_event(event_type)
+    assert decoded.record == {**sample_event(event_type), **added_after(decoded.writer, codec)}
+
+
+def added_after(writer: EventSchema, codec: EventCodec) -> dict[str, Any]:
+    """The fields of the latest version that ``writer`` lacks, with their defaults."""
+    latest = codec.catalogue.latest(writer.name)
+    assert latest is not None
+    known = {field["name"] for field in writer.raw["fields"]}
+    return {field["name"]: field["default"] for field in latest.raw["fields"] if field["name"] not in known}
+
+
+def test_a_v1_referral_created_reads_without_due_times(codec: EventCodec) -> None:
+    """ReferralCreated v1 carried no SLA due times: they read as null (the tracker then uses its policy)."""
+    decoded = codec.decode(bytes.fromhex((GOLDEN / "ReferralCreated.v1.hex").read_text()))
+    assert decoded.writer.version == 1
+    assert (decoded.record["ack_due_at"], decoded.record["respond_due_at"]) == (None, None)
 
 
 def test_every_event_type_has_golden_bytes_of_its_latest_version(codec: EventCodec) -> None:

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from rujukan.cli.main import app
 from rujukan.notifier.settings import NotifierSettings
+from rujukan.referral.settings import ReferralSettings
 from rujukan.tracker.settings import TrackerSettings
 
 RUNNER = CliRunner()
@@ -30,6 +31,17 @@ def test_a_partial_sla_setting_keeps_the_defaults_of_the_other_urgencies() -> No
     assert policy.limits("emergency", "legal_aid") == (dt.timedelta(hours=2), dt.timedelta(hours=6))
     assert policy.limits("urgent", "legal_aid") == (dt.timedelta(hours=24), dt.timedelta(hours=72))
     assert policy.limits("routine", "legal_aid") == (dt.timedelta(hours=72), dt.timedelta(hours=168))
+
+
+def test_the_referral_service_and_the_tracker_read_the_same_sla_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The referral service writes the due times into its events; the tracker falls back to its own policy
+    only for older events: one variable configures both."""
+    monkeypatch.setenv("RUJUKAN_SLA_HOURS", '{"urgent": [2, 5]}')
+    referral = ReferralSettings(_env_file=None).sla_policy()  # type: ignore[call-arg]
+    tracker = TrackerSettings(_env_file=None).sla_policy()  # type: ignore[call-arg]
+    assert referral == tracker
+    assert referral.limits("urgent", "legal_aid") == (dt.timedelta(hours=2), dt.timedelta(hours=5))
+    assert referral.limits("emergency", "legal_aid") == (dt.timedelta(hours=1), dt.timedelta(hours=4))
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,13 @@ from rich.table import Table
 from rujukan.audit.export import Unsealer
 from rujukan.audit.reader import Progress as ReadProgress
 from rujukan.audit.replay import ReplayOptions, ReplayReport, replay
+from rujukan.cli.audit_log import (
+    checkpoint_command,
+    leaf_names_of,
+    public_key_command,
+    public_keys_of,
+    saved_checkpoint,
+)
 from rujukan.cli.data_dir import DataDir, referral_context, referral_settings, tracker_database, tracker_settings
 from rujukan.cli.output import err, fail
 from rujukan.referral.disclosure import DisclosureRequest, SealedFieldOpener, record_disclosure
@@ -31,6 +38,8 @@ from rujukan.tracker.access import TrackerRole, authenticate
 from rujukan.tracker.errors import Unauthenticated
 
 audit_app = typer.Typer(help="Audit: replay and verify the event log.", no_args_is_help=True)
+audit_app.command("public-key")(public_key_command)
+audit_app.command("checkpoint")(checkpoint_command)
 WIB = dt.timezone(dt.timedelta(hours=7), "WIB")
 SHOWN_FINDINGS = 20
 
@@ -72,11 +81,30 @@ def replay_command(
     idle_timeout: Annotated[
         float, typer.Option(help="Give up when the broker sends nothing for this many seconds.", min=1)
     ] = 30.0,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            "--checkpoint",
+            help="Hold the log against this signed checkpoint saved earlier (from `rujukan audit checkpoint` or "
+            "GET /v1/transparency/checkpoint): every event up to its size present, the same root, and the "
+            "newest checkpoint an extension of it.",
+        ),
+    ] = None,
+    public_key: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--public-key",
+            help="A note verifier key of the log (twice: the log's and the events' key, as `rujukan audit "
+            "public-key --all` prints them). Default: the keys of the referral service in the data dir.",
+        ),
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Read the referral events topic and prove it complete, untampered and consistent."""
+    """Read the referral events topic and prove it complete, untampered and consistent: every referral's
+    chain, every event's signature, and the whole log against its signed checkpoints."""
     logging.getLogger("kafka").setLevel(logging.ERROR)
     settings = tracker_settings(data_dir)
+    keys = public_keys_of(data_dir, public_key)
     options = ReplayOptions(
         since=parse_time(since, "--from"),
         until=parse_time(until, "--to"),
@@ -84,6 +112,9 @@ def replay_command(
         compare_url=compare,
         export_path=export,
         idle_timeout_s=idle_timeout,
+        keys=keys,
+        checkpoint=saved_checkpoint(checkpoint),
+        leaf_names=leaf_names_of(data_dir) if keys is not None else None,
     )
     options.check()
     with ExitStack() as stack:
@@ -170,7 +201,8 @@ def _summarise(result: ReplayReport) -> None:
     if result.violations:
         table = _table("violations", "kind", "referral", "seq", "partition", "offset", "detail")
         for v in result.violations[:SHOWN_FINDINGS]:
-            table.add_row(v.kind, v.referral_id or "-", str(v.seq or "-"), str(v.partition), str(v.offset), v.detail)
+            partition, offset = (str(v.partition), str(v.offset)) if v.offset >= 0 else ("-", "-")
+            table.add_row(v.kind, v.referral_id or "-", str(v.seq or "-"), partition, offset, v.detail)
         err.print(table)
         if len(result.violations) > SHOWN_FINDINGS:
             err.print(f"... and {len(result.violations) - SHOWN_FINDINGS} more (see --report)")
@@ -183,8 +215,20 @@ def _summarise(result: ReplayReport) -> None:
             err.print(f"... and {len(result.differences) - SHOWN_FINDINGS} more (see --report)")
     if result.differences is not None and not result.differences:
         err.print("rebuild matches the live tracker: 0 differences")
+    _summarise_log(result)
     verdict = "[green]clean[/]" if result.clean else "[red]NOT clean[/]"
     err.print(f"{verdict}: {len(result.violations)} violations", markup=True)
+
+
+def _summarise_log(result: ReplayReport) -> None:
+    counts = result.counts
+    if result.as_dict()["transparency_log_checked"]:
+        err.print(
+            f"transparency log: {counts.get('leaves', 0):,} of {counts.get('log_size', 0):,} leaves read, "
+            f"{counts.get('checkpoints_checked', 0):,} signed checkpoints held against them"
+        )
+    elif result.options.keys is None:
+        err.print("[yellow]event signatures and checkpoints not checked: no public keys (give --public-key)[/]")
 
 
 def _table(title: str, *columns: str) -> Table:

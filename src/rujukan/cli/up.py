@@ -250,7 +250,8 @@ def _compose(data: Path, backing: Backing, base_url: str, *, demo: bool) -> OneA
     bootstrap, urls = backing.bootstrap, backing.databases
     referral = referral_settings(data).model_copy(update={"kafka_bootstrap": bootstrap, **_database(urls, "referral")})
     tracker = tracker_settings(data).model_copy(update={"kafka_bootstrap": bootstrap, **_database(urls, "tracker")})
-    if demo and not env_sla:
+    if demo and not env_sla:  # both: the referral service writes the due times into its events
+        referral = referral.model_copy(update={"sla_hours": DEMO_SLA_HOURS})
         tracker = tracker.model_copy(update={"sla_hours": DEMO_SLA_HOURS})
     notifier = local_webhooks(
         notifier_settings(data).model_copy(

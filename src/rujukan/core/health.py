@@ -2,8 +2,9 @@
 
 - ``GET /healthz``: liveness: the process answers. Nothing else.
 - ``GET /readyz``: 200 when every background loop of the service is alive and not failing for more than
-  a few seconds, its database answers, and each consumer is within ``max_lag`` messages of the log end
-  (and can see the broker); otherwise 503. The JSON body names each part and what is wrong with it:
+  a few seconds, its database answers, each consumer is within ``max_lag`` messages of the log end
+  (and can see the broker), and no alarm of the service is raised (such as events refused by the relay
+  for a missing or bad signature); otherwise 503. The JSON body names each part and what is wrong with it:
   ``{"status": "not ready", "checks": {"database": "ok", "relay": "failing for 12 s (KafkaConnectionError)"}}``.
 - ``GET /metrics``: the Prometheus exposition of the process (:mod:`rujukan.core.metrics`).
 
@@ -14,7 +15,7 @@ three services' into one.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from fastapi import FastAPI, Request
@@ -38,6 +39,7 @@ class Readiness:
     supervisor: Supervisor | None = None
     consumers: frozenset[str] = field(default_factory=frozenset)  # loop names whose backlog is a lag
     max_lag: int = MAX_LAG
+    alarms: dict[str, Callable[[], str | None]] = field(default_factory=dict)  # name -> a problem, or None
 
     def checks(self) -> dict[str, str]:
         found: dict[str, str] = {}
@@ -50,6 +52,8 @@ class Readiness:
                 if problem is None and name in self.consumers:
                     problem = _lag(state.backlog, state.probe_failing_since, now, self.max_lag)
                 found[name] = problem or OK
+        for name, alarm in self.alarms.items():
+            found[name] = _alarm(alarm)
         return found
 
 
@@ -71,6 +75,13 @@ def _database(engine: Engine) -> str:
     except SQLAlchemyError as exc:
         return f"not answering ({type(getattr(exc, 'orig', None) or exc).__name__})"
     return OK
+
+
+def _alarm(alarm: Callable[[], str | None]) -> str:
+    try:
+        return alarm() or OK
+    except SQLAlchemyError as exc:
+        return f"cannot be checked ({type(getattr(exc, 'orig', None) or exc).__name__})"
 
 
 def _lag(backlog: int | None, probe_failing_since: float | None, now: float, max_lag: int) -> str | None:

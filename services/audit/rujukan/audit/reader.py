@@ -31,6 +31,7 @@ class Message:
     partition: int
     offset: int
     value: bytes | None
+    headers: tuple[tuple[str, bytes | None], ...] = ()
 
 
 @dataclass
@@ -133,7 +134,7 @@ class _Ends:
             for record in records:
                 if end is not None and record.offset >= end:
                     break  # written after the replay began
-                batch.append(Message(tp.partition, record.offset, record.value))
+                batch.append(Message(tp.partition, record.offset, record.value, tuple(record.headers or ())))
                 self._next[tp] = record.offset + 1
         for tp in self._next:
             if self._end_of(tp) is not None and self._next[tp] >= self._ends[tp]:

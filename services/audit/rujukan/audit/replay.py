@@ -16,11 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rujukan.audit.errors import ReplayOptionError
+from rujukan.audit.errors import ReadError, ReplayOptionError
 from rujukan.audit.export import Exporter, Unsealer
+from rujukan.audit.log_check import LeafNames, LogCheck, SignedCheckpoint
 from rujukan.audit.reader import Progress, read_topic
 from rujukan.audit.verify import ChainVerifier, Violation
 from rujukan.core.settings import CoreSettings
+from rujukan.core.signatures import PublicKeys
 from rujukan.tracker.rebuild import (
     Difference,
     Rebuild,
@@ -42,8 +44,15 @@ class ReplayOptions:
     export_path: Path | None = None
     unsealer: Unsealer | None = None
     idle_timeout_s: float = 30.0
+    keys: PublicKeys | None = None  # the transparency log is checked only with the public keys
+    checkpoint: SignedCheckpoint | None = None  # a checkpoint saved earlier, to hold the log against
+    leaf_names: LeafNames | None = None  # names what is missing from the log (the referral service's record)
 
     def check(self) -> None:
+        if self.checkpoint and not self.keys:
+            raise ReplayOptionError("--checkpoint needs the log's public key (--public-key)")
+        if self.checkpoint and (self.since or self.until):
+            raise ReplayOptionError("--checkpoint holds the whole log against it: it cannot take --from or --to")
         if self.since and self.until and self.since >= self.until:
             raise ReplayOptionError("--from must be before --to")
         if self.since and (self.rebuild_url or self.compare_url):
@@ -86,6 +95,8 @@ class ReplayReport:
             "compared": self.options.compare_url is not None,
             "exported": str(self.options.export_path) if self.options.export_path else None,
             "unsealed": self.options.unsealer is not None,
+            "transparency_log_checked": self.options.keys is not None and self.options.since is None,
+            "checkpoint": self.options.checkpoint.text if self.options.checkpoint else None,
             "counts": dict(sorted(self.counts.items())),
             "clean": self.clean,
             "violations": [v.as_dict() for v in self.violations],
@@ -105,6 +116,8 @@ def replay(
     report = ReplayReport(topic=topic, options=options, started_at=dt.datetime.now(dt.UTC))
     began = time.perf_counter()
     verifier = ChainVerifier(starts_midway=options.since is not None)
+    whole_log = options.since is None and options.until is None
+    log_check = LogCheck(options.keys) if options.keys is not None and whole_log else None
     rebuild = Rebuild() if options.rebuild_url or options.compare_url else None
     with ExitStack() as resources:  # every database is checked before the log is read
         scratch = live = None
@@ -114,7 +127,11 @@ def replay(
         if options.compare_url:
             live = open_live_database(options.compare_url)
             resources.callback(live.dispose)
-        in_window = _read(settings, options, verifier, rebuild, report, on_progress)
+        published = _published_checkpoints(settings, options) if log_check is not None else []
+        in_window = _read(settings, options, verifier, log_check, rebuild, report, on_progress)
+        if log_check is not None:
+            log_check.finish(saved=options.checkpoint, published=published, names=options.leaf_names)
+            report.counts.update(log_check.counts)
         report.counts = {**verifier.counts, **report.counts, "referrals": verifier.referrals}
         report.counts["events_in_window"] = in_window
         if rebuild is not None and scratch is not None:
@@ -122,7 +139,7 @@ def replay(
             report.counts["rebuilt_handoffs"] = len(rebuild.handoffs)
             if live is not None:
                 report.differences = compare(scratch, live)
-    report.violations = verifier.violations
+    report.violations = verifier.violations + (log_check.violations if log_check is not None else [])
     report.seconds = time.perf_counter() - began
     return report
 
@@ -131,6 +148,7 @@ def _read(
     settings: CoreSettings,
     options: ReplayOptions,
     verifier: ChainVerifier,
+    log_check: LogCheck | None,
     rebuild: Rebuild | None,
     report: ReplayReport,
     on_progress: Callable[[Progress], None] | None,
@@ -144,6 +162,16 @@ def _read(
         ):
             for message in batch:
                 event = verifier.feed(partition=message.partition, offset=message.offset, value=message.value)
+                if log_check is not None:
+                    event_id, referral_id = verifier.last_ids or (None, None)
+                    log_check.feed(
+                        partition=message.partition,
+                        offset=message.offset,
+                        value=message.value,
+                        headers=message.headers,
+                        event_id=event_id,
+                        referral_id=referral_id or None,
+                    )
                 if event is None or not options.in_window(event["occurred_at"]):
                     continue
                 in_window += 1
@@ -156,3 +184,19 @@ def _read(
             exporter.close()
             report.counts["exported"] = exporter.written
     return in_window
+
+
+def _published_checkpoints(settings: CoreSettings, options: ReplayOptions) -> list[SignedCheckpoint]:
+    """Every checkpoint on the checkpoints topic, read before the events (so each covers events that were
+    published before the replay began). A log from before checkpoints has no such topic: none."""
+    topic = settings.topics.audit_checkpoints
+    found: list[SignedCheckpoint] = []
+    try:
+        for batch in read_topic(settings, topic, idle_timeout_s=min(options.idle_timeout_s, 2.0)):
+            for message in batch:
+                text = (message.value or b"").decode("utf-8", errors="replace")
+                found.append(SignedCheckpoint(text, f"{topic} partition {message.partition} offset {message.offset}"))
+    except ReadError as exc:
+        if "does not exist" not in str(exc):
+            raise
+    return found

@@ -27,7 +27,8 @@ from rujukan.core.lifecycle import CHAIN_EVENTS
 @dataclass(frozen=True, slots=True)
 class Violation:
     # undecodable | foreign_event | conflicting_duplicate | missing_events | out_of_order | hash_mismatch
-    # | illegal | refused_by_projection
+    # | illegal | refused_by_projection; of the transparency log (rujukan.audit.log_check): bad_event_signature
+    # | missing_from_log | checkpoint_mismatch | inconsistent_history | bad_checkpoint_signature
     kind: str
     partition: int
     offset: int
@@ -68,15 +69,18 @@ class ChainVerifier:
     counts: Counter[str] = field(default_factory=Counter)
     _chains: dict[str, _Chain] = field(default_factory=dict)
     _digests: dict[str, bytes] = field(default_factory=dict)  # event id -> SHA-256 of its bytes
+    last_ids: tuple[str, str] | None = None  # (event id, referral id) of the message fed last, if it decoded
 
     def feed(self, *, partition: int, offset: int, value: bytes | None) -> dict[str, Any] | None:
         """Check one message; the decoded event when it extends its chain (for rebuild and export)."""
         self.counts["messages"] += 1
+        self.last_ids = None
         try:
             event = self.codec.decode(value).record
         except CodecError as exc:
             self._violate("undecodable", partition, offset, str(exc))
             return None
+        self.last_ids = (str(event["event_id"]), str(event.get("referral_id") or ""))
         if event["event_type"] not in CHAIN_EVENTS:
             self._violate("foreign_event", partition, offset, f"{event['event_type']} does not belong on this topic")
             return None

@@ -22,6 +22,7 @@ from sqlmodel import Session, col, select
 from rujukan.core.chain import ChainEvent, ChainState, follow
 from rujukan.core.clock import Clock
 from rujukan.core.kafka.chain_consumer import BatchResult, DeadLetter
+from rujukan.core.kafka.headers import log_index_of
 from rujukan.core.lifecycle import CREATED_EVENT, LifecycleError, Status
 from rujukan.notifier.errors import Unroutable
 from rujukan.notifier.models import DeliveryRow, ProcessedEvent, ReferralParties, SubscriptionRow
@@ -90,7 +91,8 @@ def route_events(
             result.dead_lettered += 1
             continue
         webhook_type = WEBHOOK_TYPES[str(event["event_type"])]
-        body = json.dumps(payload(event, parties), separators=(",", ":"))
+        leaf = log_index_of(record) if webhook_type != BREACH_TYPE else None  # only referral events are leaves
+        body = json.dumps(payload(event, parties, log_index=leaf), separators=(",", ":"))
         for row in subscriptions.for_event(webhook_type, recipients(event, parties)):
             deliveries.append(_delivery(row, event, webhook_type, body, now))
             result.changed.append(str(event["referral_id"]))

@@ -65,8 +65,9 @@ def recipients(event: Mapping[str, Any], parties: Parties) -> list[str]:
     return [agency for agency in both if agency != event["actor_agency"]]
 
 
-def payload(event: Mapping[str, Any], parties: Parties) -> dict[str, Any]:
-    """The JSON body of the webhook for ``event``."""
+def payload(event: Mapping[str, Any], parties: Parties, *, log_index: int | None = None) -> dict[str, Any]:
+    """The JSON body of the webhook for ``event``; ``log_index`` is the event's leaf in the transparency log
+    (a referral event's), so the agency can later ask for a proof that it is still in the log."""
     data: dict[str, Any] = {
         "event_id": str(event["event_id"]),
         "referral_id": str(event["referral_id"]),
@@ -78,6 +79,8 @@ def payload(event: Mapping[str, Any], parties: Parties) -> dict[str, Any]:
     }
     if parties.status is not None:
         data["status"] = parties.status
+    if log_index is not None:
+        data["log_index"] = log_index
     if event["event_type"] == "ReferralForwarded":
         data["forwarded_to"] = event["to_agency"]
     for name in THIN_FIELDS:

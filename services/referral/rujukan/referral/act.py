@@ -101,7 +101,7 @@ def _act(
     fields = _event_fields(ctx, session, referral, transition, body=body, key=key, actor=agency, now=now)
     referral.status = transition.target.value
     referral.updated_at = now
-    append_event(session, ctx.codec, referral, transition.event_type, actor=agency, occurred_at=now, fields=fields)
+    append_event(session, ctx, referral, transition.event_type, actor=agency, occurred_at=now, fields=fields)
 
 
 def _decide(action: Action, referral: Referral, role: Role, body: ActionBody) -> Transition:

@@ -13,14 +13,18 @@ from rujukan.core.clock import Clock, utc_now
 from rujukan.core.codec import EventCodec
 from rujukan.core.db import Database
 from rujukan.core.sealing import MasterKey
+from rujukan.core.signatures import SigningKeys
+from rujukan.core.sla import SlaPolicy
 
 
 @dataclass(frozen=True)
 class ReferralContext:
     engine: Engine
     master_key: MasterKey
+    signing: SigningKeys  # signs each event as it is stored, and the log's checkpoints
     codec: EventCodec = field(default_factory=EventCodec)
     max_page_size: int = 200
+    sla: SlaPolicy = field(default_factory=SlaPolicy)  # the due times written into each new referral's event
     clock: Clock = utc_now
     db: Database = field(init=False, repr=False, compare=False)
 

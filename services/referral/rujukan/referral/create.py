@@ -20,6 +20,7 @@ from sqlmodel import Session, select
 from rujukan.core.lifecycle import Status
 from rujukan.core.regions import KABUPATEN_KOTA, region_at
 from rujukan.core.sealing import DataKey
+from rujukan.core.sla import SlaPolicy
 from rujukan.referral.commands import CreateReferral
 from rujukan.referral.context import ReferralContext
 from rujukan.referral.domain import age_band, check_create
@@ -135,7 +136,7 @@ def _create(ctx: ReferralContext, session: Session, *, agency: str, request: Cre
 def insert_referral(ctx: ReferralContext, session: Session, values: dict[str, Any], *, actor: str) -> None:
     """Insert a new referral row (``values``, completed with its chain head) and its ReferralCreated event."""
     event = chain_event(
-        ctx.codec,
+        ctx,
         referral_id=values["id"],
         case_id=values["case_id"],
         last_seq=0,
@@ -143,7 +144,7 @@ def insert_referral(ctx: ReferralContext, session: Session, values: dict[str, An
         event_type="ReferralCreated",
         actor=actor,
         occurred_at=values["created_at"],
-        fields=created_fields(values),
+        fields=created_fields(values, sla=ctx.sla),
     )
     values.update(last_seq=event.seq, last_hash=event.hash)
     session.execute(insert(REFERRALS), [values])
@@ -163,16 +164,22 @@ def seal_identity(key: DataKey, request: CreateReferral, *, subject_id: str, ref
     return key.seal(json.dumps(identity).encode(), subject_id=subject_id, referral_id=referral_id, field="subject")
 
 
-def created_fields(values: Mapping[str, Any]) -> dict[str, Any]:
-    """The payload of a ReferralCreated event for the values of a referral row."""
+def created_fields(values: Mapping[str, Any], *, sla: SlaPolicy) -> dict[str, Any]:
+    """The payload of a ReferralCreated event for the values of a referral row, with the SLA due times of
+    the policy in force now (they travel in the event: the tracker and the audit read them from the log)."""
     consent = None
     if values["consent_given_by"] and values["consent_recorded_at"]:
         consent = {"given_by": values["consent_given_by"], "recorded_at": values["consent_recorded_at"]}
     parent = values["parent_referral_id"]
+    ack_due_at, respond_due_at = sla.due_at(
+        urgency=values["urgency"], service_type=values["service_type"], created_at=values["created_at"]
+    )
     return {
         **{name: values[name] for name in CREATED_COPIED},
         "parent_referral_id": uuid.UUID(parent) if parent else None,
         "consent": consent,
+        "ack_due_at": ack_due_at,
+        "respond_due_at": respond_due_at,
     }
 
 

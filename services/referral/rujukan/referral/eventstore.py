@@ -5,7 +5,8 @@ previous event's encoded bytes; the referral row keeps the chain's head (``last_
 The caller holds the referral row locked (``FOR UPDATE`` on PostgreSQL, the single writer on SQLite),
 so two actions on one referral cannot interleave.
 
-Event rows are written with SQLAlchemy Core: the hot path needs no ORM unit of work.
+Each event's bytes are signed as they are stored (the event key, :mod:`rujukan.core.signatures`): the relay
+publishes nothing else. Event rows are written with SQLAlchemy Core: the hot path needs no ORM unit of work.
 """
 
 from __future__ import annotations
@@ -13,15 +14,26 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import insert
 from sqlmodel import Session
 
 from rujukan.core.codec import EventCodec, event_hash
+from rujukan.core.signatures import SigningKeys
 from rujukan.referral.models import Referral, ReferralEvent
 
 EVENTS = ReferralEvent.__table__  # type: ignore[attr-defined]
+
+
+class EventWriter(Protocol):
+    """What storing an event needs (a ReferralContext is one): the codec, and the key that signs it."""
+
+    @property
+    def codec(self) -> EventCodec: ...
+
+    @property
+    def signing(self) -> SigningKeys: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +46,7 @@ class ChainedEvent:
 
 
 def chain_event(
-    codec: EventCodec,
+    ctx: EventWriter,
     *,
     referral_id: str,
     case_id: str,
@@ -47,7 +59,7 @@ def chain_event(
 ) -> ChainedEvent:
     seq = last_seq + 1
     event_id = uuid.uuid4()
-    payload = codec.encode(
+    payload = ctx.codec.encode(
         {
             "event_id": event_id,
             "event_type": event_type,
@@ -68,6 +80,7 @@ def chain_event(
         "actor_agency": actor,
         "occurred_at": occurred_at,
         "payload": payload,
+        "signature": ctx.signing.sign_event(payload),
         "published_at": None,
     }
     return ChainedEvent(row=row, seq=seq, hash=event_hash(payload))
@@ -79,7 +92,7 @@ def insert_events(session: Session, events: list[ChainedEvent]) -> None:
 
 def append_event(
     session: Session,
-    codec: EventCodec,
+    ctx: EventWriter,
     referral: Referral,
     event_type: str,
     *,
@@ -89,7 +102,7 @@ def append_event(
 ) -> ChainedEvent:
     """Append to a referral loaded (and locked) through the ORM; moves its chain head."""
     event = chain_event(
-        codec,
+        ctx,
         referral_id=referral.id,
         case_id=referral.case_id,
         last_seq=referral.last_seq,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Column, Index, LargeBinary, String, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -89,12 +89,16 @@ class Referral(ReferralTable, table=True):
 
 
 class ReferralEvent(ReferralTable, table=True):
-    """One encoded event; ``position`` is the publishing order, ``published_at`` the outbox mark."""
+    """One encoded event and its signature. ``position`` is the order of storing; ``log_index`` the event's
+    leaf in the transparency log (given by the relay, in the order it publishes); ``published_at`` the
+    outbox mark; ``refused`` why the relay would not publish it (a missing or bad signature)."""
 
     __tablename__ = "referral_events"
     __table_args__ = (
         UniqueConstraint("referral_id", "seq", name="uq_referral_events_referral_seq"),
-        Index("ix_referral_events_unpublished", "published_at", "position"),
+        Index("ix_referral_events_unpublished", "published_at", "log_index"),
+        Index("ix_referral_events_log_index", "log_index", unique=True),
+        Index("ix_referral_events_refused", "refused"),
     )
 
     position: int | None = Field(default=None, primary_key=True)
@@ -105,6 +109,47 @@ class ReferralEvent(ReferralTable, table=True):
     actor_agency: str = Field(max_length=40)
     occurred_at: dt.datetime = Field(sa_column=utc_column())
     payload: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    signature: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    log_index: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    published_at: dt.datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    refused: str | None = Field(default=None, max_length=200)
+    refused_at: dt.datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+
+
+class LogNode(ReferralTable, table=True):
+    """A perfect subtree of the transparency log: level 0 holds each leaf's hash, level L index k the hash of
+    leaves [k * 2^L, (k + 1) * 2^L). Written once, never changed (:mod:`rujukan.core.tlog`)."""
+
+    __tablename__ = "log_nodes"
+
+    level: int = Field(primary_key=True)
+    idx: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    hash: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    event_id: str | None = Field(default=None, max_length=36)  # a leaf's event, to name what went missing
+    referral_id: str | None = Field(default=None, max_length=36)
+
+
+class LogState(ReferralTable, table=True):
+    """The transparency log's size; events stored before signatures (``position`` up to ``legacy_position``)
+    are signed when the relay first reaches them."""
+
+    __tablename__ = "log_state"
+
+    name: str = Field(primary_key=True, max_length=40)
+    size: int = Field(sa_column=Column(BigInteger, nullable=False))
+    legacy_position: int = Field(sa_column=Column(BigInteger, nullable=False))
+    updated_at: dt.datetime = Field(sa_column=utc_column())
+
+
+class LogCheckpoint(ReferralTable, table=True):
+    """A signed checkpoint (C2SP signed note) of the log, and its outbox mark for the checkpoints topic."""
+
+    __tablename__ = "log_checkpoints"
+
+    tree_size: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    root_hash: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    note: str = Field(max_length=4000)
+    created_at: dt.datetime = Field(sa_column=utc_column())
     published_at: dt.datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
 
 

@@ -1,27 +1,41 @@
-"""The referral service's outboxes: the event store (the relay) and the record of disclosures, each
-published by rujukan.core.kafka.outbox under the loop supervisor.
+"""The referral service's outboxes: the event store (the relay), the record of disclosures and the log's
+signed checkpoints, each published by rujukan.core.kafka.outbox under the loop supervisor.
 
-Events go out in ``position`` order with key = referral_id and the headers ``event_type`` and
-``event_id``. See the outbox module for the guarantees (at least once, in order, republish after a
-broker log reset, producer rebuilt after errors).
+Each relay round first sequences the newest stored events into the transparency log
+(:mod:`rujukan.referral.transparency`): an event whose signature is missing or bad is refused, sent to the
+dead-letter topic with the reason, and raised as an alarm in ``/readyz``; it is never published. Events go
+out in log index order with key = referral_id and the headers ``event_type``, ``event_id``,
+``log_index`` (decimal) and ``signature``. After publishing, the round signs a checkpoint when one is
+due. See the outbox module for the guarantees (at least once, in order, republish after a broker log
+reset, producer rebuilt after errors).
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
 
 from sqlalchemy import func, update
 from sqlmodel import col, select
 
+from rujukan.core.errors import RujukanError
+from rujukan.core.kafka.deadletter import DeadLetterPublisher, SourcePosition
 from rujukan.core.kafka.outbox import OutboxMessage, OutboxPublisher
 from rujukan.core.lease import once
 from rujukan.core.loops import Supervisor
 from rujukan.referral.context import ReferralContext
 from rujukan.referral.housekeeping import housekeeping
-from rujukan.referral.models import Disclosure, ReferralEvent, RelayState
+from rujukan.referral.models import Disclosure, LogCheckpoint, ReferralEvent, RelayState
 from rujukan.referral.settings import ReferralSettings
+from rujukan.referral.transparency import Refusal, sequence, sign_checkpoint
 
 BATCH_SIZE = 1000
+log = logging.getLogger("rujukan.relay")
+
+
+class RefusedEvent(RujukanError):
+    """A stored event the relay does not publish: its signature is missing or bad (the reason says which)."""
 
 
 class _StoredEvents:
@@ -75,23 +89,76 @@ class _StoredEvents:
 
 
 class EventStoreOutbox(_StoredEvents):
-    """The referral event store seen as an outbox."""
+    """The referral event store seen as an outbox: the events given a log index, in log index order."""
 
-    table, position, order = ReferralEvent, "position", "position"
+    table, position, order = ReferralEvent, "position", "log_index"
+
+    def unpublished(self, limit: int) -> list[OutboxMessage]:
+        query = (
+            select(ReferralEvent)
+            .where(col(ReferralEvent.published_at).is_(None), col(ReferralEvent.log_index).is_not(None))
+            .order_by(col(ReferralEvent.log_index))
+            .limit(limit)
+        )
+        with self._ctx.read() as session:
+            return [self.message(row) for row in session.exec(query).all()]
 
     def message(self, row: ReferralEvent) -> OutboxMessage:
         return OutboxMessage(
             position=row.position or 0,
             key=row.referral_id.encode(),
             value=row.payload,
-            headers=[("event_type", row.event_type.encode()), ("event_id", row.event_id.encode())],
+            headers=[
+                ("event_type", row.event_type.encode()),
+                ("event_id", row.event_id.encode()),
+                ("log_index", str(row.log_index).encode()),
+                ("signature", row.signature or b""),
+            ],
         )
 
 
 class Relay(OutboxPublisher):
+    """Sequences, publishes and checkpoints the event store (see the module docstring)."""
+
     def __init__(self, ctx: ReferralContext, settings: ReferralSettings, *, batch_size: int = BATCH_SIZE) -> None:
         topic = settings.topics.referral_events
         super().__init__(settings, EventStoreOutbox(ctx, topic), topic=topic, name="relay", batch_size=batch_size)
+        self._ctx = ctx
+        self._dead_letter_topic = settings.topics.dead_letter
+        self._checkpoint_every_s = settings.checkpoint_interval_s
+        self._last_checkpoint = -settings.checkpoint_interval_s
+        self._refusals: list[Refusal] = []
+
+    def run_once(self) -> int:
+        self._refusals.extend(sequence(self._ctx, self._batch_size))
+        self._dead_letter_refused()
+        published = super().run_once()
+        now = time.monotonic()
+        if now - self._last_checkpoint >= self._checkpoint_every_s:
+            self._last_checkpoint = now
+            sign_checkpoint(self._ctx)
+        return published
+
+    def _dead_letter_refused(self) -> None:
+        """Each refused event to the dead-letter topic (kept until the broker took it), and to the log."""
+        if not self._refusals:
+            return
+        dead_letters = DeadLetterPublisher(self._producer_or_new(), topic=self._dead_letter_topic, consumer="relay")
+        while self._refusals:
+            refusal = self._refusals[0]
+            log.error(
+                "relay: event %s of referral %s refused: %s; it stays in the event store, unpublished",
+                refusal.event_id,
+                refusal.referral_id,
+                refusal.reason,
+            )
+            dead_letters.publish(
+                source=SourcePosition(topic="event-store", partition=0, offset=refusal.position),
+                key=refusal.key,
+                value=refusal.value,
+                error=RefusedEvent(f"event {refusal.event_id}: {refusal.reason}"),
+            )
+            self._refusals.pop(0)
 
 
 class DisclosureOutbox(_StoredEvents):
@@ -109,17 +176,38 @@ class DisclosureOutbox(_StoredEvents):
         )
 
 
+class CheckpointOutbox(_StoredEvents):
+    """Signed checkpoints seen as an outbox of the checkpoints topic: each note as UTF-8 text, as it was
+    signed (C2SP tlog-checkpoint in a signed note), keyed by the log's origin."""
+
+    table, position, order = LogCheckpoint, "tree_size", "tree_size"
+
+    def message(self, row: LogCheckpoint) -> OutboxMessage:
+        return OutboxMessage(
+            position=row.tree_size,
+            key=self._ctx.signing.origin.encode(),
+            value=row.note.encode(),
+            headers=[("content-type", b"text/plain; charset=utf-8"), ("tree_size", str(row.tree_size).encode())],
+        )
+
+
 def referral_loops(ctx: ReferralContext, settings: ReferralSettings) -> Supervisor:
-    """The referral service's background loops (the relay, the disclosure outbox and housekeeping) under
+    """The referral service's background loops (the relay, the disclosure and checkpoint outboxes and
+    housekeeping) under
     one supervisor, not started. Any number of instances may run them on one database: each loop works
     in one instance at a time, under a lease; a standby takes over within seconds of the active one's
     death."""
     audit = settings.topics.audit_events
     disclosures = OutboxPublisher(settings, DisclosureOutbox(ctx, audit), topic=audit, name="disclosures")
+    checkpoints_topic = settings.topics.audit_checkpoints
+    checkpoints = OutboxPublisher(
+        settings, CheckpointOutbox(ctx, checkpoints_topic), topic=checkpoints_topic, name="checkpoints"
+    )
     tidying = housekeeping(ctx, idempotency_hours=settings.idempotency_hours, retention_days=settings.retention_days)
     return (
         Supervisor()
         .add("relay", once(ctx.engine, "relay", Relay(ctx, settings)))
         .add("disclosures", once(ctx.engine, "disclosures", disclosures))
+        .add("checkpoints", once(ctx.engine, "checkpoints", checkpoints))
         .add("housekeeping", once(ctx.engine, "housekeeping", tidying))
     )

@@ -187,4 +187,4 @@ def _append(
     fields: dict[str, Any],
 ) -> None:
     referral.updated_at = now
-    append_event(session, ctx.codec, referral, event_type, actor=actor, occurred_at=now, fields=fields)
+    append_event(session, ctx, referral, event_type, actor=actor, occurred_at=now, fields=fields)

@@ -8,6 +8,7 @@ from pydantic import AliasChoices, Field, SecretStr
 
 from rujukan.core.sealing import MasterKey
 from rujukan.core.settings import CoreSettings
+from rujukan.core.signatures import SigningKeyError, SigningKeys
 
 
 class ReferralSettings(CoreSettings):
@@ -22,6 +23,25 @@ class ReferralSettings(CoreSettings):
         default=None,
         description="The key file (keyring): in production outside the data dir, and it must exist. Default: "
         "master.key in the data dir, created on the first start of an empty data dir.",
+    )
+    signing_key: SecretStr | None = Field(
+        default=None, description="Base64 of the 32-byte secret of the signing keys (events and checkpoints)."
+    )
+    signing_key_file: Path | None = Field(
+        default=None,
+        description="The signing key file: in production outside the data dir, and it must exist. Default: "
+        "signing.key in the data dir, created on the first start of an empty data dir.",
+    )
+    log_origin: str = Field(
+        default="rujukan.local/referral-log",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[^\s+]+$",
+        description="The transparency log's origin line and its checkpoint key's name: this deployment's host "
+        "name and a path, such as rujukan.kemensos.go.id/log.",
+    )
+    checkpoint_interval_s: float = Field(
+        default=5.0, gt=0, le=10, description="Seconds between signed checkpoints while events flow."
     )
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, description="Largest request body accepted.")
     max_page_size: int = Field(default=200, ge=1, le=1000, description="Largest page a list returns.")
@@ -53,3 +73,20 @@ class ReferralSettings(CoreSettings):
         if self.master_key_file is not None or (self.data_dir / "referral.db").exists():
             return MasterKey.from_file(path)
         return MasterKey.load_or_create(path)
+
+    def signing_key_path(self) -> Path:
+        return self.signing_key_file or self.data_dir / "signing.key"
+
+    def load_signing_keys(self, *, create: bool = True) -> SigningKeys:
+        """The event and checkpoint keys. A configured key file must exist; the default one is made on first
+        use (a data dir from before signatures gets one: its events are signed as the relay first reaches them).
+        A lost key cannot be replaced unnoticed: every replay would report the old signatures as bad."""
+        if self.signing_key is not None:
+            return SigningKeys.parse(self.signing_key.get_secret_value(), self.log_origin)
+        path = self.signing_key_path()
+        if path.exists() or not create or self.signing_key_file is not None:
+            return SigningKeys.read(path, self.log_origin)
+        try:
+            return SigningKeys.create(path, self.log_origin)
+        except SigningKeyError:  # another process made it first
+            return SigningKeys.read(path, self.log_origin)

@@ -88,7 +88,7 @@ def erase(ctx: ReferralContext, session: Session, subject: Subject, *, actor: st
         referral.updated_at = now
         append_event(
             session,
-            ctx.codec,
+            ctx,
             referral,
             "SubjectErased",
             actor=actor,

@@ -17,11 +17,12 @@ from sqlalchemy import select as table_select  # sqlmodel's select takes models,
 from sqlmodel import Session, col, select
 
 from rujukan.core.kafka.chain_consumer import BatchResult, DeadLetter
+from rujukan.core.sla import SlaPolicy
 from rujukan.tracker.breaches import breach_event_id
 from rujukan.tracker.errors import ProjectionError
 from rujukan.tracker.models import HandoffRow, HistoryRow, ProcessedEvent, SlaBreachRow
 from rujukan.tracker.projection import HANDOFF_FIELDS, Handoff, history_dict, project
-from rujukan.tracker.sla import SlaPolicy, breaches
+from rujukan.tracker.sla import breaches
 from rujukan.tracker.store import handoff_values
 
 HANDOFFS: Table = HandoffRow.__table__  # type: ignore[attr-defined]

@@ -13,11 +13,12 @@ from rujukan.core.codec import EventCodec
 from rujukan.core.db import Database
 from rujukan.core.kafka.outbox import OutboxMessage, OutboxPublisher
 from rujukan.core.settings import CoreSettings
+from rujukan.core.sla import SlaPolicy
 from rujukan.core.vocabulary import SlaClock
 from rujukan.tracker.models import HandoffRow, PublisherState, SlaBreachRow
 from rujukan.tracker.projection import Handoff
 from rujukan.tracker.queries import overdue_condition
-from rujukan.tracker.sla import SlaPolicy, breaches
+from rujukan.tracker.sla import breaches
 from rujukan.tracker.store import handoff_of
 
 BREACH_NAMESPACE = uuid.UUID("4f9a3c1e-7b2d-5e60-9a8b-2c1d0e3f4a5b")

@@ -5,6 +5,7 @@
     ├── NotFound            404: no such handoff, case or credential, or outside the caller's region
     ├── InvalidQuery        422: a query parameter that parses but makes no sense (a malformed period)
     ├── ProjectionError     an event contradicts its chain or the lifecycle: dead-lettered, never applied
+    ├── SlaPolicyNeeded     an old event carries no SLA due times and no policy was given to compute them
     └── RebuildError        a database given to ``audit replay --rebuild/--compare`` cannot serve
 
 Messages name ids, codes and statuses, never personal data.
@@ -33,6 +34,11 @@ class InvalidQuery(TrackerError):
 
 class ProjectionError(TrackerError):
     """An event that contradicts the chain or the lifecycle; it is dead-lettered, never applied."""
+
+
+class SlaPolicyNeeded(TrackerError):
+    """A ReferralCreated event written before the due times travelled in the events (v1), and no SLA policy
+    to compute them with."""
 
 
 class RebuildError(TrackerError):

@@ -8,6 +8,8 @@ ProjectionError, and the consumer dead-letters it. Duplicates are the consumer's
 event ids it has processed); here a repeated ``seq`` is a contradiction.
 
 No identifying data enters the projection: sealed fields are ignored.
+The SLA due times are the ones ReferralCreated carries (None for an event written before they travelled
+in it: :func:`rujukan.tracker.sla.due_times` then falls back to a policy).
 The audit replay rebuilds the tracker's state with this same function.
 """
 
@@ -57,6 +59,8 @@ class Handoff:
     completed_at: dt.datetime | None = None
     closed_at: dt.datetime | None = None  # when it reached a terminal status
     subject_erased: bool = False
+    ack_due_at: dt.datetime | None = None  # from the event (ReferralCreated v2); None for a v1 event
+    respond_due_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +151,8 @@ def _created(event: ChainEvent) -> Handoff:
         created_at=event.occurred_at,
         updated_at=event.occurred_at,
         last_seq=1,
+        ack_due_at=record.get("ack_due_at"),
+        respond_due_at=record.get("respond_due_at"),
     )
 
 

@@ -2,9 +2,11 @@
 audit replay needs of the tracker, in one module (the audit imports nothing else of it).
 
 ``Rebuild`` folds verified events through the tracker's own pure ``project`` function in memory; its
-``write`` puts the handoffs (with their SLA due times, as the tracker writes them) and their history into
-a scratch database migrated with the tracker's own migrations. The comparison reads the same two tables
-from both databases and lists every row missing on one side and every column that differs.
+``write`` puts the handoffs (with their SLA due times, as the tracker writes them: those the events carry)
+and their history into a scratch database migrated with the tracker's own migrations; it needs an SLA
+policy only for events written before the due times travelled in them (ReferralCreated v1). The
+comparison reads the same two tables from both databases and lists every row missing on one side and
+every column that differs.
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ from sqlalchemy import Engine, Table, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from rujukan.core.db import Database, make_engine
-from rujukan.tracker.errors import ProjectionError, RebuildError
+from rujukan.core.sla import SlaPolicy
+from rujukan.tracker.errors import ProjectionError, RebuildError, SlaPolicyNeeded
 from rujukan.tracker.migrate import upgrade
 from rujukan.tracker.models import HandoffRow, HistoryRow
 from rujukan.tracker.projection import Handoff, history_dict, project
-from rujukan.tracker.sla import SlaPolicy
 from rujukan.tracker.store import handoff_values
 
 __all__ = [
@@ -72,20 +74,24 @@ class Rebuild:
         self.history.append(history_dict(entry))
         return None
 
-    def write(self, engine: Engine, policy: SlaPolicy) -> None:
-        """Write into the database prepared by ``open_rebuild_database``."""
+    def write(self, engine: Engine, policy: SlaPolicy | None = None) -> None:
+        """Write into the database prepared by ``open_rebuild_database``; ``policy`` serves only the
+        referrals whose ReferralCreated event carries no due times (v1)."""
         write_rebuilt(engine, self.handoffs.values(), self.history, policy)
 
 
 def write_rebuilt(
-    engine: Engine, handoffs: Iterable[Handoff], history: Iterable[dict[str, Any]], policy: SlaPolicy
+    engine: Engine, handoffs: Iterable[Handoff], history: Iterable[dict[str, Any]], policy: SlaPolicy | None = None
 ) -> None:
     """Write rebuilt handoffs and history into the database prepared by ``open_rebuild_database``."""
-    with Database(engine).transaction() as session:
-        for chunk in _chunks((handoff_values(h, policy) for h in handoffs), INSERT_CHUNK):
-            session.execute(insert(HANDOFFS), chunk)
-        for chunk in _chunks(iter(history), INSERT_CHUNK):
-            session.execute(insert(HISTORY), chunk)
+    try:
+        with Database(engine).transaction() as session:
+            for chunk in _chunks((handoff_values(h, policy) for h in handoffs), INSERT_CHUNK):
+                session.execute(insert(HANDOFFS), chunk)
+            for chunk in _chunks(iter(history), INSERT_CHUNK):
+                session.execute(insert(HISTORY), chunk)
+    except SlaPolicyNeeded as exc:
+        raise RebuildError(f"{exc}: an SLA policy is needed to rebuild its due times") from exc
 
 
 def open_rebuild_database(url: str) -> Engine:

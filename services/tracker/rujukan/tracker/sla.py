@@ -1,36 +1,25 @@
-"""SLA clocks (DESIGN.md section 2), pure: due times per urgency, optionally per service type, and breaches.
+"""SLA clocks (DESIGN.md section 2), pure: the due times of a handoff, when its clocks stopped, breaches.
 
 Two clocks start when a referral is created. *acknowledge* stops at the first answer of the receiving
 agency (acknowledge, accept or reject) or when the referral closes; *respond* stops at accept or reject,
 or when the referral closes. A clock is breached when it stopped after its due time, or is still running
 past it. Each breach is published once.
+
+The due times come from the log: the referral service writes them into ReferralCreated (v2) with the
+policy in force then. :func:`due_times` is the one place that decides them for the live tracker, the
+sweep, the breach publisher and the audit's rebuild; only an event written before the due times
+travelled in it (ReferralCreated v1) falls back to the policy given here.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from rujukan.core.sla import SlaPolicy
 from rujukan.core.vocabulary import SlaClock
+from rujukan.tracker.errors import SlaPolicyNeeded
 from rujukan.tracker.projection import Handoff
-
-HOUR = dt.timedelta(hours=1)
-DEFAULT_CLOCKS: dict[str, tuple[dt.timedelta, dt.timedelta]] = {
-    "emergency": (1 * HOUR, 4 * HOUR),
-    "urgent": (24 * HOUR, 72 * HOUR),
-    "routine": (72 * HOUR, 7 * 24 * HOUR),
-}
-
-
-@dataclass(frozen=True)
-class SlaPolicy:
-    """Acknowledge and respond limits per urgency; ``overrides`` per (urgency, service type)."""
-
-    clocks: dict[str, tuple[dt.timedelta, dt.timedelta]] = field(default_factory=lambda: dict(DEFAULT_CLOCKS))
-    overrides: dict[tuple[str, str], tuple[dt.timedelta, dt.timedelta]] = field(default_factory=dict)
-
-    def limits(self, urgency: str, service_type: str) -> tuple[dt.timedelta, dt.timedelta]:
-        return self.overrides.get((urgency, service_type)) or self.clocks[urgency]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,9 +29,17 @@ class Breach:
     due_at: dt.datetime
 
 
-def due_times(handoff: Handoff, policy: SlaPolicy) -> dict[SlaClock, dt.datetime]:
-    acknowledge, respond = policy.limits(handoff.urgency, handoff.service_type)
-    return {SlaClock.ACKNOWLEDGE: handoff.created_at + acknowledge, SlaClock.RESPOND: handoff.created_at + respond}
+def due_times(handoff: Handoff, policy: SlaPolicy | None) -> dict[SlaClock, dt.datetime]:
+    """The due times the handoff's ReferralCreated event carried; for an older event without them, the
+    ``policy``'s (SlaPolicyNeeded when none is given)."""
+    ack, respond = handoff.ack_due_at, handoff.respond_due_at
+    if ack is None or respond is None:
+        if policy is None:
+            raise SlaPolicyNeeded(f"referral {handoff.referral_id}: its ReferralCreated event carries no due times")
+        ack, respond = policy.due_at(
+            urgency=handoff.urgency, service_type=handoff.service_type, created_at=handoff.created_at
+        )
+    return {SlaClock.ACKNOWLEDGE: ack, SlaClock.RESPOND: respond}
 
 
 def stopped_at(handoff: Handoff, clock: SlaClock) -> dt.datetime | None:
@@ -54,7 +51,7 @@ def stopped_at(handoff: Handoff, clock: SlaClock) -> dt.datetime | None:
     return min(stops) if stops else None
 
 
-def breaches(handoff: Handoff, policy: SlaPolicy, now: dt.datetime) -> list[Breach]:
+def breaches(handoff: Handoff, policy: SlaPolicy | None, now: dt.datetime) -> list[Breach]:
     """Every clock of the handoff that is past due at ``now`` (or stopped late)."""
     found = []
     for clock, due in due_times(handoff, policy).items():
@@ -64,6 +61,6 @@ def breaches(handoff: Handoff, policy: SlaPolicy, now: dt.datetime) -> list[Brea
     return found
 
 
-def is_overdue(handoff: Handoff, policy: SlaPolicy, now: dt.datetime) -> bool:
+def is_overdue(handoff: Handoff, policy: SlaPolicy | None, now: dt.datetime) -> bool:
     """A clock still running past its due time: what a coordinator must chase now."""
     return any(stopped_at(handoff, clock) is None and now > due for clock, due in due_times(handoff, policy).items())

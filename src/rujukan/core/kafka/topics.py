@@ -29,7 +29,13 @@ def make_admin(settings: CoreSettings, *, name: str = "admin") -> KafkaAdminClie
 
 def rujukan_topics(settings: CoreSettings) -> list[str]:
     topics = settings.topics
-    return [topics.referral_events, topics.sla_events, topics.dead_letter, topics.audit_events]
+    return [
+        topics.referral_events,
+        topics.sla_events,
+        topics.dead_letter,
+        topics.audit_events,
+        topics.audit_checkpoints,
+    ]
 
 
 TOPIC_CONFIGS = {"retention.ms": "-1"}  # the referral log is the audit trail: kept for ever

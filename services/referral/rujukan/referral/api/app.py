@@ -19,10 +19,12 @@ from rujukan.core.loops import Supervisor
 from rujukan.referral.api import problems
 from rujukan.referral.api.routes import router
 from rujukan.referral.api.subject_routes import router as subject_router
+from rujukan.referral.api.transparency_routes import router as transparency_router
 from rujukan.referral.context import ReferralContext
 from rujukan.referral.migrate import upgrade
 from rujukan.referral.relay import referral_loops
 from rujukan.referral.settings import ReferralSettings
+from rujukan.referral.transparency import refused_alarm
 
 DESCRIPTION = """
 The agency-facing API of Rujukan. Every route but `/healthz`, `/readyz` and `/metrics` needs
@@ -37,7 +39,9 @@ def build_context(settings: ReferralSettings) -> ReferralContext:
     return ReferralContext(
         engine=make_engine(settings.database_url()),
         master_key=settings.load_master_key(),
+        signing=settings.load_signing_keys(),
         max_page_size=settings.max_page_size,
+        sla=settings.sla_policy(),
     )
 
 
@@ -48,7 +52,9 @@ def create_app(settings: ReferralSettings, *, context: ReferralContext | None = 
         upgrade(ctx.engine)
         app.state.context = ctx
         loops = referral_loops(ctx, settings) if settings.relay_in_process else Supervisor()
-        app.state.readiness = Readiness(database=ctx.engine, supervisor=loops.start())
+        app.state.readiness = Readiness(
+            database=ctx.engine, supervisor=loops.start(), alarms={"event_store": lambda: refused_alarm(ctx)}
+        )
         try:
             yield
         finally:
@@ -61,5 +67,6 @@ def create_app(settings: ReferralSettings, *, context: ReferralContext | None = 
     install_limits(app, settings, max_body_bytes=settings.max_body_bytes)
     app.include_router(router)
     app.include_router(subject_router)
+    app.include_router(transparency_router)
     install_health(app, service="referral")
     return app
