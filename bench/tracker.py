@@ -130,14 +130,22 @@ def bench_settings(bootstrap: str, **values: Any) -> TrackerSettings:
             sla_events=f"{prefix}.sla",
             dead_letter=f"{prefix}.dlq",
             audit_events=f"{prefix}.audit",
+            audit_checkpoints=f"{prefix}.checkpoints",
             partitions=3,
         ),
         **values,
     )
 
 
-def publish(settings: TrackerSettings, messages: Iterable[tuple[bytes, bytes]], *, total: int) -> int:
-    """Send (key, value) pairs to the referral topic with a bulk producer and a progress bar; how many."""
+def publish(
+    settings: TrackerSettings,
+    messages: Iterable[tuple[bytes, bytes]],
+    *,
+    total: int,
+    headers_of: Callable[[int, bytes], list[tuple[str, bytes]]] | None = None,
+) -> int:
+    """Send (key, value) pairs to the referral topic with a bulk producer and a progress bar, each with the
+    headers ``headers_of(index, value)`` gives (as the relay's); how many."""
     admin = make_admin(settings)
     ensure_topics(admin, settings)
     admin.close()
@@ -146,7 +154,8 @@ def publish(settings: TrackerSettings, messages: Iterable[tuple[bytes, bytes]], 
     with Progress(transient=True) as bar:
         task = bar.add_task("publishing", total=total)
         for key, value in messages:
-            producer.send(settings.topics.referral_events, key=key, value=value)
+            headers = headers_of(sent, value) if headers_of is not None else None
+            producer.send(settings.topics.referral_events, key=key, value=value, headers=headers)
             sent += 1
             if sent % 5_000 == 0:
                 bar.update(task, completed=sent)

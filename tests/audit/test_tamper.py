@@ -54,12 +54,13 @@ def publish(
     settings: CoreSettings,
     messages: list[Message],
     *,
-    partition: int = 0,
+    partition: int | None = 0,
     signer: SigningKeys = KEYS,
     signed_as: dict[bytes, bytes] | None = None,
 ) -> None:
-    """As the relay would, but onto one partition so that the order is the test's; each event signed by
-    ``signer``, or a changed one with the signature of the bytes it was (``signed_as``: a tamperer has no key)."""
+    """As the relay would (``partition`` None: keyed by referral), or onto one partition so that the order
+    is the test's; each event signed by ``signer``, or a changed one with the signature of the bytes it was
+    (``signed_as``: a tamperer has no key)."""
     admin = make_admin(settings)
     ensure_topics(admin, settings)
     admin.close()
@@ -124,14 +125,14 @@ def test_an_untouched_log_holds_against_the_saved_and_the_newest_checkpoint(
 ) -> None:
     log = the_log()
     saved = checkpoint(log[:20])
-    publish(audit_settings, indexed(log))
-    publish(audit_settings, indexed(log[:3]))  # the relay published a batch twice
+    publish(audit_settings, indexed(log), partition=None)  # three partitions, as the relay spreads them
+    publish(audit_settings, indexed(log[:3]), partition=None)  # the relay published a batch twice
     publish_checkpoints(audit_settings, [saved, checkpoint(log)])
     code, found = check(saved)
     assert (code, found) == (0, {})
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["counts"]["leaves"] == report["counts"]["log_size"] == len(log)
-    assert report["counts"]["checkpoints_checked"] == 3
+    assert report["counts"]["checkpoints_checked"] == 2  # the saved one and the newest of the topic
     assert report["counts"]["consistency_proofs"] == 1
 
 
@@ -188,6 +189,7 @@ def test_a_referral_deleted_from_the_event_store_is_named(audit_settings: Tracke
     log = the_log()
     victim = referral_of(log[2])
     publish(audit_settings, [m for m in indexed(log) if referral_of(m[0]) != victim])
+    publish_checkpoints(audit_settings, [checkpoint(log)])  # the relay republished its checkpoints too
     leaves = {i: (event_of(v), referral_of(v)) for i, v in enumerate(log)}
     options = ReplayOptions(
         keys=KEYS.public,
@@ -263,3 +265,13 @@ def test_a_checkpoint_not_signed_by_the_log_key_is_refused(audit_settings: Track
     assert code == 2
     assert set(found) == {"bad_checkpoint_signature"}
     assert "no signature by" in found["bad_checkpoint_signature"][0]["detail"]
+
+
+def test_a_bogus_log_index_far_beyond_the_log_neither_hangs_the_replay_nor_hides_a_hole(
+    audit_settings: TrackerSettings, check: Any
+) -> None:
+    log = the_log()
+    publish(audit_settings, [m for m in indexed(log) if m[1] != 4] + [(log[4], 10**15)])
+    code, found = check(checkpoint(log))
+    assert code == 2
+    assert "1 event(s) missing from the log: log index 4" in found["missing_from_log"][0]["detail"]

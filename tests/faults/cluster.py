@@ -107,6 +107,7 @@ class Cluster:
     broker: Broker
     urls: dict[str, str]  # database URLs: referral, tracker, notifier
     master_key: str
+    signing_key: str  # one for every referral service and relay: they sign and check one log
     services: dict[str, Service] = field(default_factory=dict)
 
     @property
@@ -149,6 +150,7 @@ class Cluster:
             "RUJUKAN_TRACKER_DATABASE_URL": self.urls["tracker"],
             "RUJUKAN_NOTIFIER_DATABASE_URL": self.urls["notifier"],
             "RUJUKAN_MASTER_KEY": self.master_key,
+            "RUJUKAN_SIGNING_KEY": self.signing_key,
             "RUJUKAN_RELAY_IN_PROCESS": "false",
             "RUJUKAN_WEBHOOK_ALLOWED_NETWORKS": '["127.0.0.0/8"]',
             "RUJUKAN_WEBHOOK_ALLOW_HTTP": "true",
@@ -188,7 +190,8 @@ def cluster(work: Path) -> Iterator[Cluster]:
     with ExitStack() as stack:
         urls = {name: stack.enter_context(database_url("postgresql", work / name)) for name in SERVICES_WITH_DB}
         broker = stack.enter_context(own_broker(work))
-        running = Cluster(work, broker, urls, base64.b64encode(secrets.token_bytes(32)).decode())
+        master_key, signing_key = (base64.b64encode(secrets.token_bytes(32)).decode() for _ in range(2))
+        running = Cluster(work, broker, urls, master_key, signing_key)
         try:
             for replica in range(1, REPLICAS + 1):
                 suffix = "" if replica == 1 else f"-{replica}"

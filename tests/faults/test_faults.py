@@ -39,6 +39,7 @@ from standardwebhooks.webhooks import Webhook
 from rujukan.audit.replay import ReplayOptions, replay
 from rujukan.cli.demo import AGENCIES
 from rujukan.core.settings import CoreSettings
+from rujukan.core.signatures import SigningKeys
 from rujukan.notifier.routing import BREACH_TYPE, WEBHOOK_TYPES
 from rujukan.referral.api.app import build_context
 from rujukan.referral.registry import add_agency, issue_credential
@@ -122,6 +123,7 @@ def test_nothing_lost_duplicated_or_reordered_under_faults(tmp_path: Path, capsy
     for layer in layers:
         assert layer.clean, f"{layer.line()}\n" + "\n".join((layer.lost + layer.duplicated + layer.reordered)[:20])
     assert audit["violations"] == [], audit["violations"][:20]
+    assert audit["counts"]["checkpoints_checked"] == 1  # the newest, signed over the log as it was rebuilt
     assert audit["differences"] == [], audit["differences"][:20]
 
 
@@ -175,6 +177,7 @@ def _register(system: Cluster, receiver: Receiver) -> tuple[dict[str, str], dict
         data_dir=system.work / "registry",
         referral_database_url=system.urls["referral"],
         master_key=SecretStr(system.master_key),
+        signing_key=SecretStr(system.signing_key),
     )
     ctx = build_context(settings)
     try:
@@ -286,7 +289,11 @@ def _check(
     webhooks = check.webhook_layer(events, check.parties_of(system.urls["referral"]), received)
     report = replay(
         settings,
-        ReplayOptions(compare_url=system.urls["tracker"], idle_timeout_s=10),
+        ReplayOptions(
+            compare_url=system.urls["tracker"],
+            idle_timeout_s=10,
+            keys=SigningKeys.parse(system.signing_key, ReferralSettings(_env_file=None).log_origin).public,  # type: ignore[call-arg]
+        ),
         policy=TrackerSettings(_env_file=None).sla_policy(),  # type: ignore[call-arg]
     )
     return [database, topic, tracker, webhooks], report.as_dict()
@@ -314,7 +321,9 @@ def _tallies(
         f"  faults    {sum(injected.values())}: {dict(sorted(injected.items()))}",
         *(f"  {layer.line()}" for layer in layers),
         f"  audit     {audit['counts'].get('events', 0)} events read, {len(audit['violations'])} violations, "
-        f"{len(audit['differences'] or [])} differences from the live tracker",
+        f"{len(audit['differences'] or [])} differences from the live tracker; transparency log "
+        f"{audit['counts'].get('leaves', 0)} signed leaves, {audit['counts'].get('checkpoints_checked', 0)} "
+        "checkpoints held",
         f"  TOTAL     lost {total['lost']}  duplicated {total['duplicated']}  reordered {total['reordered']}",
         "  caught up after each fault (relay: all stored events published; tracker, notifier: all processed)",
         *(f"    {result.line()}" for result in catchup),

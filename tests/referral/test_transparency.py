@@ -7,23 +7,29 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import uuid
+from dataclasses import replace
+from typing import Any
 
 import pytest
+from alembic import command
 from fastapi.testclient import TestClient
 from sqlalchemy import insert, update
 from sqlmodel import col, select
 
 from rujukan.core import tlog
 from rujukan.core.broker import Broker
+from rujukan.core.db import alembic_config
 from rujukan.core.kafka.outbox import OutboxPublisher
-from rujukan.core.signatures import SigningKeys
+from rujukan.core.signatures import SigningKeyError, SigningKeys
+from rujukan.referral.checkpoints import sign_checkpoint
 from rujukan.referral.context import ReferralContext
 from rujukan.referral.eventstore import chain_event
+from rujukan.referral.migrate import MIGRATIONS
 from rujukan.referral.models import LogCheckpoint, LogState, Referral, ReferralEvent
 from rujukan.referral.relay import CheckpointOutbox, Relay
 from rujukan.referral.settings import ReferralSettings
-from rujukan.referral.transparency import refused_alarm, sign_checkpoint
-from tests.audit.chains import Writer
+from rujukan.referral.transparency import adopt_log, refused_alarm
+from tests.audit.chains import Writer, reencode
 from tests.kafka_helpers import own_topics, read_topic
 from tests.referral.conftest import Agencies, referral_body
 from tests.referral.test_relay import make_referrals
@@ -196,21 +202,114 @@ def test_proofs_from_the_api_verify_and_an_outsider_gets_404(
     assert client.get("/v1/transparency/checkpoint").status_code == 401
 
 
-def test_an_event_from_before_signatures_is_signed_when_the_relay_first_reaches_it(
+def stray_note(ctx: ReferralContext, referral_id: str) -> dict[str, Any]:
+    """The row of a well-formed note, signed, for someone to write into the store by hand."""
+    return chain_event(
+        Writer(ctx.codec, ctx.signing),
+        referral_id=referral_id,
+        case_id=str(uuid.uuid4()),
+        last_seq=40,
+        last_hash=None,
+        event_type="ReferralNoteAdded",
+        actor="BAPAS-JAKTIM",
+        occurred_at=dt.datetime.now(dt.UTC),
+        fields={"sealed_note": b"\x01"},
+    ).row
+
+
+def migrate_to(ctx: ReferralContext, revision: str, *, down: bool) -> None:
+    config = alembic_config(MIGRATIONS)
+    with ctx.engine.connect() as connection:
+        config.attributes["connection"] = connection
+        (command.downgrade if down else command.upgrade)(config, revision)
+        connection.commit()
+
+
+def test_a_data_dir_from_before_signatures_is_adopted_once_and_only_its_own_events(
     ctx: ReferralContext, settings: ReferralSettings, broker: Broker
 ) -> None:
-    """A data dir from before the transparency log: its events have no signature and no log index; the
-    migration marked them as legacy, and the relay signs them as it gives them their leaves."""
-    make_referrals(ctx, 3)
+    """Events stored before revision 0004 have no signature and no leaf. The migration marks them as
+    legacy; the first start with the key signs them (and only them: a row slipped in with a position the
+    migration never saw stays unsigned and is refused), records the key, and clears the mark."""
+    events = sum(make_referrals(ctx, 3).values())
+    migrate_to(ctx, "0003", down=True)
+    migrate_to(ctx, "head", down=False)
     with ctx.transaction() as session:
-        session.execute(update(ReferralEvent).values(signature=None))
-        last = max(r.position or 0 for r in session.exec(select(ReferralEvent)).all())
-        session.execute(update(LogState).values(legacy_position=last))
+        assert all(r.signature is None and r.log_index is None for r in session.exec(select(ReferralEvent)).all())
+        smuggled = stray_note(ctx, stored(ctx)[0].referral_id)
+        session.execute(insert(ReferralEvent.__table__), [{**smuggled, "signature": None, "position": -5}])  # type: ignore[attr-defined]
+    adopt_log(ctx)
+    adopt_log(ctx)  # again: nothing left to adopt
     relay, _ = relay_for(ctx, settings, broker)
     try:
         drain(relay)
     finally:
         relay.close()
     rows = stored(ctx)
-    assert all(r.refused is None and r.log_index is not None for r in rows)
-    assert all(ctx.signing.public.event_problem(r.payload, r.signature) is None for r in rows)
+    assert sorted(r.log_index for r in rows if r.log_index is not None) == list(range(events))
+    assert all(ctx.signing.public.event_problem(r.payload, r.signature) is None for r in rows if r.position != -5)
+    assert [(r.position, r.refused) for r in rows if r.refused] == [(-5, "the event is not signed")]
+    with ctx.read() as session:
+        state = session.exec(select(LogState)).one()
+    assert (state.legacy_position, state.verifier_key) == (0, ctx.signing.public.log.text)
+
+    elsewhere = replace(ctx, signing=SigningKeys.generate(ctx.signing.origin))
+    with pytest.raises(SigningKeyError, match="not the one this log is signed with"):
+        adopt_log(elsewhere)
+
+
+def test_an_event_changed_or_indexed_in_the_store_after_sequencing_is_refused_when_published(
+    ctx: ReferralContext, settings: ReferralSettings, broker: Broker
+) -> None:
+    """The relay checks an event again each time it publishes it: bytes changed in the store after it got
+    its leaf (here: while a broker log reset makes everything go out again), or a row someone gave a log
+    index of their own, never reach the topic."""
+    make_referrals(ctx, 3)
+    relay, relay_settings = relay_for(ctx, settings, broker)
+    try:
+        drain(relay)
+        [first, second, *_] = stored(ctx)
+        with ctx.transaction() as session:
+            session.execute(update(ReferralEvent).values(published_at=None))  # as after a broker log reset
+            changed = reencode(first.payload, actor_agency="KEMENSOS-HANDAYANI")
+            session.execute(
+                update(ReferralEvent).where(col(ReferralEvent.position) == first.position).values(payload=changed)
+            )
+            swapped = {"payload": second.payload, "signature": second.signature}  # a good signature, another leaf
+            session.execute(update(ReferralEvent).where(col(ReferralEvent.position) == 3).values(**swapped))
+            session.execute(
+                insert(ReferralEvent.__table__),  # type: ignore[attr-defined]
+                [{**stray_note(ctx, first.referral_id), "log_index": 10**12}],
+            )
+        drain(relay)
+    finally:
+        relay.close()
+    refused = {r.position: r.refused for r in stored(ctx) if r.refused}
+    not_its_leaf = "the event's bytes are not those of its leaf in the log"
+    assert refused.pop(first.position) == "the event signature does not match its bytes"
+    assert refused.pop(3) == not_its_leaf
+    assert list(refused.values()) == [not_its_leaf]  # the row with a log index of its own
+    assert relay.backlog() == 0  # refused events are not a backlog: the watchdog must not restart the relay
+    letters = read_topic(relay_settings, relay_settings.topics.dead_letter, expected=3)
+    assert len(letters) == 3
+
+
+def test_a_checkpoint_waits_until_its_events_are_on_the_topic_again(
+    ctx: ReferralContext, settings: ReferralSettings, broker: Broker
+) -> None:
+    """After a broker log reset everything is republished: a checkpoint must not reach the new log before
+    the events it covers (a replay in between would miss them)."""
+    events = sum(make_referrals(ctx, 4).values())
+    relay, relay_settings = relay_for(ctx, settings, broker)
+    outbox = CheckpointOutbox(ctx, relay_settings.topics.audit_checkpoints)
+    try:
+        drain(relay)
+        sign_checkpoint(ctx)
+        assert [m.position for m in outbox.unpublished(10)] == [events]
+        with ctx.transaction() as session:  # what the relay does when the topic's id changed
+            session.execute(update(ReferralEvent).values(published_at=None))
+        assert outbox.unpublished(10) == []
+        drain(relay)
+    finally:
+        relay.close()
+    assert [m.position for m in outbox.unpublished(10)] == [events]

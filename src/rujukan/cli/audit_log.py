@@ -8,13 +8,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 
 from rujukan.audit.log_check import LeafNames, SignedCheckpoint
 from rujukan.cli.data_dir import DataDir, referral_context, referral_settings
 from rujukan.cli.output import fail
+from rujukan.core.db import make_engine
 from rujukan.core.errors import RujukanError
 from rujukan.core.signatures import PublicKeys, SigningKeyError
-from rujukan.referral.transparency import latest_checkpoint, leaf_names
+from rujukan.referral.checkpoints import latest_checkpoint
+from rujukan.referral.transparency import leaf_names
 
 
 def public_key_command(
@@ -70,13 +73,19 @@ def saved_checkpoint(path: Path | None) -> SignedCheckpoint | None:
 
 
 def leaf_names_of(data_dir: Path | None) -> LeafNames | None:
-    """Names of missing leaves from the referral service's record, when its database is at hand."""
+    """Names of missing leaves from the referral service's record of its leaves, read from its database
+    when it is at hand (nothing is created or migrated; a database that cannot be read names nothing)."""
     settings = referral_settings(data_dir)
     if settings.referral_database_url is None and not (settings.data_dir / "referral.db").exists():
         return None
 
     def names(indexes: list[int]) -> dict[int, tuple[str, str]]:
-        with referral_context(data_dir) as ctx:
-            return leaf_names(ctx, indexes)
+        engine = make_engine(settings.database_url())
+        try:
+            return leaf_names(engine, indexes)
+        except SQLAlchemyError:
+            return {}
+        finally:
+            engine.dispose()
 
     return names

@@ -22,6 +22,7 @@ from rujukan.referral.api.app import build_context
 from rujukan.referral.context import ReferralContext
 from rujukan.referral.migrate import upgrade
 from rujukan.referral.settings import ReferralSettings
+from rujukan.referral.transparency import adopt_log
 from rujukan.tracker.migrate import upgrade as tracker_upgrade
 from rujukan.tracker.settings import TrackerSettings
 
@@ -74,6 +75,7 @@ def referral_context(data_dir: Path | None) -> Iterator[ReferralContext]:
     ctx = build_context(referral_settings(data_dir))
     try:
         upgrade(ctx.engine)
+        adopt_log(ctx)
         yield ctx
     finally:
         ctx.engine.dispose()

@@ -24,7 +24,7 @@ copies; each must come back with a log index (the upgrade republishes every even
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from rujukan.audit.verify import Violation
@@ -34,6 +34,10 @@ from rujukan.core.signatures import SIGNATURE_HEADER, PublicKeys
 
 # log index -> (event id, referral id), as the referral service recorded them: names what is missing
 LeafNames = Callable[[list[int]], dict[int, tuple[str, str]]]
+REPUBLISHING = (
+    " (the newest checkpoint on the topic is older than the saved one: if the relay is republishing after a"
+    " broker restart, replay again once it is done)"
+)
 MAX_NAMED = 10_000  # missing leaves looked up by name; beyond, ranges are reported without names
 
 
@@ -51,8 +55,6 @@ class LogCheck:
     violations: list[Violation] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
     _leaves: dict[int, bytes] = field(default_factory=dict)  # log index -> leaf hash
-    _where: dict[int, tuple[int, int]] = field(default_factory=dict)  # log index -> (partition, offset)
-    _last_index: dict[int, int] = field(default_factory=dict)  # partition -> last new log index
     _legacy: dict[str, tuple[int, int, str | None]] = field(default_factory=dict)  # awaiting an index
     _indexed_ids: set[str] = field(default_factory=set)
 
@@ -92,18 +94,7 @@ class LogCheck:
             detail = "a signed event without a log index"
             self._violate("missing_from_log", partition, offset, detail, event_id, referral_id)
             return
-        if index <= self._last_index.get(partition, -1):
-            self._violate(
-                "checkpoint_mismatch",
-                partition,
-                offset,
-                f"log index {index} after log index {self._last_index[partition]} in the same partition",
-                event_id,
-                referral_id,
-            )
-        self._last_index[partition] = max(index, self._last_index.get(partition, -1))
         self._leaves[index] = leaf
-        self._where[index] = (partition, offset)
         if event_id is not None:
             self._indexed_ids.add(event_id)
             self._legacy.pop(event_id, None)
@@ -113,26 +104,29 @@ class LogCheck:
         self,
         *,
         saved: SignedCheckpoint | None,
-        published: list[SignedCheckpoint],
+        newest: SignedCheckpoint | None,
         names: LeafNames | None = None,
     ) -> None:
-        """Hold the leaves read against the saved checkpoint and every checkpoint of the topic."""
+        """Hold the leaves read against the saved checkpoint and the newest one of the checkpoints topic.
+        Holes count only below a checkpoint's size: every event below it was on the topic before the
+        checkpoint was (the relay sees to that), while above it a replay may read one partition further
+        than another."""
         for event_id, (partition, offset, referral_id) in self._legacy.items():
             detail = "an unsigned event without a log index that never came back with one"
             self._violate("bad_event_signature", partition, offset, detail, event_id, referral_id)
-        opened = [c for c in (self._open(item) for item in [*([saved] if saved else []), *published]) if c]
-        size = max([max(self._leaves, default=-1) + 1, *(c.size for c, _ in opened)])
-        self._report_missing(size, names)
-        nodes = self._contiguous_nodes()
+        first = self._open(saved) if saved is not None else None
+        last = self._open(newest) if newest is not None else None
+        opened = [pair for pair in (first, last) if pair is not None]
+        size = max((c.size for c, _ in opened), default=0)
+        behind = first is not None and (last is None or last[0].size < first[0].size)
+        self._report_missing(size, names, REPUBLISHING if behind else "")
+        nodes = self._contiguous_nodes(size)
         for checkpoint, item in opened:
             self._hold(checkpoint, item, nodes)
-        self.counts["log_size"] = size
+        self.counts["log_size"] = max(size, len(self._leaves))
         self.counts["checkpoints_checked"] = len(opened)
-        newest = max(opened, key=lambda pair: pair[0].size, default=None)
-        if saved is not None and newest is not None:
-            first = next((c for c, item in opened if item is saved), None)
-            if first is not None:
-                self._consistent(first, newest[0], newest[1], nodes)
+        if first is not None and last is not None:
+            self._consistent(first[0], last[0], last[1], nodes)
 
     def _open(self, item: SignedCheckpoint) -> tuple[tlog.Checkpoint, SignedCheckpoint] | None:
         try:
@@ -142,10 +136,10 @@ class LogCheck:
             return None
         return checkpoint, item
 
-    def _contiguous_nodes(self) -> tlog.MemoryNodes:
-        """The tree of the leaves read, up to the first one missing."""
+    def _contiguous_nodes(self, size: int) -> tlog.MemoryNodes:
+        """The tree of the first ``size`` leaves read, up to the first one missing."""
         leaves: list[bytes] = []
-        while len(leaves) in self._leaves:
+        while len(leaves) < size and len(leaves) in self._leaves:
             leaves.append(self._leaves[len(leaves)])
         return tlog.MemoryNodes(leaves)
 
@@ -172,16 +166,20 @@ class LogCheck:
         )
         self._violate("inconsistent_history", -1, -1, detail)
 
-    def _report_missing(self, size: int, names: LeafNames | None) -> None:
-        missing = [index for index in range(size) if index not in self._leaves]
-        if not missing:
+    def _report_missing(self, size: int, names: LeafNames | None, hint: str) -> None:
+        """Every hole below ``size``, by referral where the names are known (ranges from the sorted leaves:
+        a bogus huge log index cannot make this loop long)."""
+        holes = _holes(sorted(i for i in self._leaves if i < size), size)
+        if not holes:
             return
-        known = names(missing[:MAX_NAMED]) if names is not None else {}
-        by_referral: dict[str | None, list[int]] = {}
-        for index in missing:
-            by_referral.setdefault(known[index][1] if index in known else None, []).append(index)
-        for referral_id, indexes in by_referral.items():
-            detail = f"{len(indexes)} event(s) missing from the log: log index {_ranges(indexes)}"
+        named = names(list(_first(holes, MAX_NAMED))) if names is not None else {}
+        by_referral: dict[str | None, list[tuple[int, int]]] = {}
+        for start, end in holes:
+            for piece_start, piece_end, referral_id in _split_by_name(start, end, named):
+                by_referral.setdefault(referral_id, []).append((piece_start, piece_end))
+        for referral_id, ranges in by_referral.items():
+            count = sum(end - start for start, end in ranges)
+            detail = f"{count} event(s) missing from the log: log index {_ranges(ranges)}{hint}"
             self.violations.append(Violation("missing_from_log", -1, -1, detail, referral_id))
 
     def _violate(
@@ -197,16 +195,49 @@ class LogCheck:
         self.violations.append(Violation(kind, partition, offset, detail + suffix, referral_id))
 
 
-def _ranges(indexes: list[int]) -> str:
-    """``[3, 4, 5, 9]`` as ``3-5, 9`` (the first 20 ranges)."""
-    spans: list[str] = []
-    start = previous = indexes[0]
-    for index in [*indexes[1:], None]:
-        if index is not None and index == previous + 1:
-            previous = index
-            continue
-        spans.append(str(start) if start == previous else f"{start}-{previous}")
-        if index is not None:
-            start = previous = index
+def _holes(present: list[int], size: int) -> list[tuple[int, int]]:
+    """The ranges [start, end) below ``size`` that ``present`` (sorted) does not cover."""
+    holes: list[tuple[int, int]] = []
+    expected = 0
+    for index in [*present, size]:
+        if index > expected:
+            holes.append((expected, index))
+        expected = index + 1
+    return holes
+
+
+def _first(holes: list[tuple[int, int]], limit: int) -> Iterator[int]:
+    """The first ``limit`` indexes of the holes."""
+    left = limit
+    for start, end in holes:
+        taken = min(end - start, left)
+        yield from range(start, start + taken)
+        left -= taken
+        if left == 0:
+            return
+
+
+def _split_by_name(start: int, end: int, named: dict[int, tuple[str, str]]) -> Iterator[tuple[int, int, str | None]]:
+    """[start, end) cut where the referral of the missing event changes; beyond the first MAX_NAMED
+    indexes nothing was looked up (None)."""
+
+    def referral(index: int) -> str | None:
+        return named[index][1] if index in named else None
+
+    piece_start, current = start, referral(start)
+    looked_up = min(end, start + MAX_NAMED)
+    for index in range(start + 1, looked_up):
+        if referral(index) != current:
+            yield piece_start, index, current
+            piece_start, current = index, referral(index)
+    if looked_up < end and current is not None:
+        yield piece_start, looked_up, current
+        piece_start, current = looked_up, None
+    yield piece_start, end, current
+
+
+def _ranges(ranges: list[tuple[int, int]]) -> str:
+    """``[(3, 6), (9, 10)]`` as ``3-5, 9`` (the first 20 ranges)."""
+    spans = [str(start) if end == start + 1 else f"{start}-{end - 1}" for start, end in ranges]
     shown = ", ".join(spans[:20])
     return shown + (f" and {len(spans) - 20} more ranges" if len(spans) > 20 else "")

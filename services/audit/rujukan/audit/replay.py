@@ -127,10 +127,10 @@ def replay(
         if options.compare_url:
             live = open_live_database(options.compare_url)
             resources.callback(live.dispose)
-        published = _published_checkpoints(settings, options) if log_check is not None else []
+        newest = _newest_checkpoint(settings, options) if log_check is not None else None
         in_window = _read(settings, options, verifier, log_check, rebuild, report, on_progress)
         if log_check is not None:
-            log_check.finish(saved=options.checkpoint, published=published, names=options.leaf_names)
+            log_check.finish(saved=options.checkpoint, newest=newest, names=options.leaf_names)
             report.counts.update(log_check.counts)
         report.counts = {**verifier.counts, **report.counts, "referrals": verifier.referrals}
         report.counts["events_in_window"] = in_window
@@ -186,17 +186,28 @@ def _read(
     return in_window
 
 
-def _published_checkpoints(settings: CoreSettings, options: ReplayOptions) -> list[SignedCheckpoint]:
-    """Every checkpoint on the checkpoints topic, read before the events (so each covers events that were
-    published before the replay began). A log from before checkpoints has no such topic: none."""
+def _newest_checkpoint(settings: CoreSettings, options: ReplayOptions) -> SignedCheckpoint | None:
+    """The checkpoint of the largest tree on the checkpoints topic (its signature is checked later), read
+    before the events: the relay publishes a checkpoint only once the events below its size are on the
+    events topic. A log from before checkpoints has no such topic: None."""
     topic = settings.topics.audit_checkpoints
-    found: list[SignedCheckpoint] = []
+    newest: tuple[int, SignedCheckpoint] | None = None
     try:
         for batch in read_topic(settings, topic, idle_timeout_s=min(options.idle_timeout_s, 2.0)):
             for message in batch:
                 text = (message.value or b"").decode("utf-8", errors="replace")
-                found.append(SignedCheckpoint(text, f"{topic} partition {message.partition} offset {message.offset}"))
+                size = _claimed_size(text)
+                if newest is None or size > newest[0]:
+                    where = f"{topic} partition {message.partition} offset {message.offset}"
+                    newest = (size, SignedCheckpoint(text, where))
     except ReadError as exc:
         if "does not exist" not in str(exc):
             raise
-    return found
+    return newest[1] if newest is not None else None
+
+
+def _claimed_size(text: str) -> int:
+    """The tree size a note claims (its second line), unverified; -1 when it has none (it is then only
+    chosen when nothing else is there, and fails its check)."""
+    lines = text.split("\n", 2)
+    return int(lines[1]) if len(lines) > 2 and lines[1].isascii() and lines[1].isdigit() and len(lines[1]) <= 20 else -1

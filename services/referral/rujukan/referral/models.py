@@ -114,6 +114,7 @@ class ReferralEvent(ReferralTable, table=True):
     published_at: dt.datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     refused: str | None = Field(default=None, max_length=200)
     refused_at: dt.datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    dead_lettered_at: dt.datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
 
 
 class LogNode(ReferralTable, table=True):
@@ -130,14 +131,16 @@ class LogNode(ReferralTable, table=True):
 
 
 class LogState(ReferralTable, table=True):
-    """The transparency log's size; events stored before signatures (``position`` up to ``legacy_position``)
-    are signed when the relay first reaches them."""
+    """The transparency log's size; the verifier key of the key that signs it (a service started with
+    another key refuses to run); events stored before signatures (``position`` 1 to ``legacy_position``),
+    signed once by the first referral service started after the upgrade, which then sets it to 0."""
 
     __tablename__ = "log_state"
 
     name: str = Field(primary_key=True, max_length=40)
     size: int = Field(sa_column=Column(BigInteger, nullable=False))
     legacy_position: int = Field(sa_column=Column(BigInteger, nullable=False))
+    verifier_key: str | None = Field(default=None, max_length=400)
     updated_at: dt.datetime = Field(sa_column=utc_column())
 
 

@@ -24,11 +24,12 @@ from rujukan.core.kafka.deadletter import DeadLetterPublisher, SourcePosition
 from rujukan.core.kafka.outbox import OutboxMessage, OutboxPublisher
 from rujukan.core.lease import once
 from rujukan.core.loops import Supervisor
+from rujukan.referral.checkpoints import published_size, sign_checkpoint
 from rujukan.referral.context import ReferralContext
 from rujukan.referral.housekeeping import housekeeping
 from rujukan.referral.models import Disclosure, LogCheckpoint, ReferralEvent, RelayState
 from rujukan.referral.settings import ReferralSettings
-from rujukan.referral.transparency import Refusal, sequence, sign_checkpoint
+from rujukan.referral.transparency import mark_dead_lettered, refusals_to_dead_letter, sequence, unpublished_events
 
 BATCH_SIZE = 1000
 log = logging.getLogger("rujukan.relay")
@@ -94,14 +95,15 @@ class EventStoreOutbox(_StoredEvents):
     table, position, order = ReferralEvent, "position", "log_index"
 
     def unpublished(self, limit: int) -> list[OutboxMessage]:
-        query = (
-            select(ReferralEvent)
-            .where(col(ReferralEvent.published_at).is_(None), col(ReferralEvent.log_index).is_not(None))
-            .order_by(col(ReferralEvent.log_index))
-            .limit(limit)
+        return [self.message(row) for row in unpublished_events(self._ctx, limit)]
+
+    def backlog(self) -> int:
+        """Refused events are not a backlog: they are never published (the readiness alarm says so)."""
+        query = select(func.count()).where(
+            col(ReferralEvent.published_at).is_(None), col(ReferralEvent.refused).is_(None)
         )
         with self._ctx.read() as session:
-            return [self.message(row) for row in session.exec(query).all()]
+            return int(session.exec(query).one())
 
     def message(self, row: ReferralEvent) -> OutboxMessage:
         return OutboxMessage(
@@ -127,12 +129,11 @@ class Relay(OutboxPublisher):
         self._dead_letter_topic = settings.topics.dead_letter
         self._checkpoint_every_s = settings.checkpoint_interval_s
         self._last_checkpoint = -settings.checkpoint_interval_s
-        self._refusals: list[Refusal] = []
 
     def run_once(self) -> int:
-        self._refusals.extend(sequence(self._ctx, self._batch_size))
-        self._dead_letter_refused()
+        sequence(self._ctx, self._batch_size)
         published = super().run_once()
+        self._dead_letter_refused()
         now = time.monotonic()
         if now - self._last_checkpoint >= self._checkpoint_every_s:
             self._last_checkpoint = now
@@ -140,12 +141,13 @@ class Relay(OutboxPublisher):
         return published
 
     def _dead_letter_refused(self) -> None:
-        """Each refused event to the dead-letter topic (kept until the broker took it), and to the log."""
-        if not self._refusals:
+        """Each refused event to the dead-letter topic once (marked in the store when the broker took it),
+        and to the log."""
+        refusals = refusals_to_dead_letter(self._ctx)
+        if not refusals:
             return
         dead_letters = DeadLetterPublisher(self._producer_or_new(), topic=self._dead_letter_topic, consumer="relay")
-        while self._refusals:
-            refusal = self._refusals[0]
+        for refusal in refusals:
             log.error(
                 "relay: event %s of referral %s refused: %s; it stays in the event store, unpublished",
                 refusal.event_id,
@@ -154,11 +156,11 @@ class Relay(OutboxPublisher):
             )
             dead_letters.publish(
                 source=SourcePosition(topic="event-store", partition=0, offset=refusal.position),
-                key=refusal.key,
+                key=refusal.referral_id.encode(),
                 value=refusal.value,
                 error=RefusedEvent(f"event {refusal.event_id}: {refusal.reason}"),
             )
-            self._refusals.pop(0)
+            mark_dead_lettered(self._ctx, refusal.position)
 
 
 class DisclosureOutbox(_StoredEvents):
@@ -178,9 +180,31 @@ class DisclosureOutbox(_StoredEvents):
 
 class CheckpointOutbox(_StoredEvents):
     """Signed checkpoints seen as an outbox of the checkpoints topic: each note as UTF-8 text, as it was
-    signed (C2SP tlog-checkpoint in a signed note), keyed by the log's origin."""
+    signed (C2SP tlog-checkpoint in a signed note), keyed by the log's origin. A checkpoint goes out only
+    once every event below its size is on the events topic (again, after a broker log reset): a replay
+    that reads the checkpoints first finds each one's events after it."""
 
     table, position, order = LogCheckpoint, "tree_size", "tree_size"
+
+    def unpublished(self, limit: int) -> list[OutboxMessage]:
+        with self._ctx.read() as session:
+            size = published_size(session)
+            query = (
+                select(LogCheckpoint)
+                .where(col(LogCheckpoint.published_at).is_(None), col(LogCheckpoint.tree_size) <= size)
+                .order_by(col(LogCheckpoint.tree_size))
+                .limit(limit)
+            )
+            return [self.message(row) for row in session.exec(query).all()]
+
+    def reset(self, topic_id: str, *, republish: bool) -> None:
+        """A new checkpoints topic means a broker that lost its logs: the events topic too, whether or not
+        the relay noticed yet. Its events are marked unpublished here as well, so that no checkpoint goes
+        out before them (the relay, noticing in turn, marks them again: harmless)."""
+        super().reset(topic_id, republish=republish)
+        if republish:
+            with self._ctx.transaction() as session:
+                session.execute(update(ReferralEvent).values(published_at=None))
 
     def message(self, row: LogCheckpoint) -> OutboxMessage:
         return OutboxMessage(

@@ -6,28 +6,26 @@ index: it checks each one's signature (an event without a good one is refused, n
 the rest the next log indexes in the order they were stored, and stores the tree's new perfect nodes,
 all in one transaction that holds the log's state row. A log index, once given, never changes: after a
 broker log reset the relay republishes in log index order, and a deleted event leaves a hole that every
-replay sees.
+replay sees. Each time an event is (re)published its signature and its leaf are checked again: bytes
+changed in the store, or a log index written by someone else, are refused too. Refused events stay in
+the store with the reason, go to the dead-letter topic, and keep the readiness alarm raised.
 
-A checkpoint signs the tree over the events published so far (every leaf below its size has been
-acknowledged by the broker at least once), at most every ``checkpoint_interval_s`` while the log grows.
-It is kept in ``log_checkpoints`` and published to the checkpoints topic from there.
+Checkpoints and proofs: :mod:`rujukan.referral.checkpoints`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, update
+from sqlalchemy import Engine, bindparam, func, insert, update
 from sqlmodel import Session, col, select
 
 from rujukan.core import tlog
+from rujukan.core.signatures import SigningKeyError
 from rujukan.referral.context import ReferralContext
-from rujukan.referral.errors import InvalidRequest, NotFound
-from rujukan.referral.models import LogCheckpoint, LogNode, LogState, Referral, ReferralEvent
-from rujukan.referral.parties import party_role
+from rujukan.referral.models import LogNode, LogState, ReferralEvent
 
 LOG = "referral-events"
 EVENTS = ReferralEvent.__table__  # type: ignore[attr-defined]
@@ -54,18 +52,6 @@ class StoredNodes:
         return found
 
 
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    """A stored event the relay will not publish, and why (no personal data: ids and a reason)."""
-
-    event_id: str
-    referral_id: str
-    position: int
-    key: bytes
-    value: bytes
-    reason: str
-
-
 def log_state(session: Session) -> LogState:
     """The log's state row, locked for the transaction (made if missing: a database made from the models)."""
     state = session.exec(select(LogState).where(LogState.name == LOG).with_for_update()).one_or_none()
@@ -80,75 +66,165 @@ def log_size(session: Session) -> int:
     return session.exec(select(LogState.size).where(LogState.name == LOG)).one_or_none() or 0
 
 
+def adopt_log(ctx: ReferralContext) -> None:
+    """At start-up, after the migrations: the log must be signed with this service's key (a lost key file
+    replaced by a new one, or another origin, would disown every signature made); the first start records
+    the key. Events stored before signatures (positions 1 to ``legacy_position``, as the migration found
+    them) are signed now, once; after that only events signed as they were stored are ever published."""
+    verifier = ctx.signing.public.log.text
+    with ctx.transaction() as session:
+        state = log_state(session)
+        if state.verifier_key is None:
+            state.verifier_key = verifier
+        elif state.verifier_key != verifier:
+            raise SigningKeyError(
+                f"the signing key is not the one this log is signed with ({state.verifier_key.split('+')[0]}+"
+                f"{state.verifier_key.split('+')[1]}): restore the signing key file and RUJUKAN_LOG_ORIGIN"
+            )
+        legacy = state.legacy_position
+        state.legacy_position = 0
+        session.add(state)
+        if legacy > 0:
+            rows = session.exec(
+                select(ReferralEvent.position, ReferralEvent.payload).where(
+                    col(ReferralEvent.signature).is_(None),
+                    col(ReferralEvent.position) >= 1,
+                    col(ReferralEvent.position) <= legacy,
+                )
+            ).all()
+            signed = [{"p": position, "s": ctx.signing.sign_event(payload)} for position, payload in rows]
+            if signed:
+                session.connection().execute(
+                    update(EVENTS).where(EVENTS.c.position == bindparam("p")).values(signature=bindparam("s")), signed
+                )
+
+
 UNSEQUENCED = (col(ReferralEvent.log_index).is_(None), col(ReferralEvent.refused).is_(None))
 
 
-def sequence(ctx: ReferralContext, limit: int) -> list[Refusal]:
-    """Give log indexes to up to ``limit`` stored events that have none; the events refused meanwhile.
-    An idle round only reads (on SQLite a write transaction would hold up the API's writers)."""
+def sequence(ctx: ReferralContext, limit: int) -> int:
+    """Give log indexes to up to ``limit`` stored events that have none, refusing those without a good
+    signature; how many got one. An idle round only reads (on SQLite a write transaction would hold up
+    the API's writers)."""
     with ctx.read() as session:
         if session.exec(select(ReferralEvent.position).where(*UNSEQUENCED).limit(1)).first() is None:
-            return []
+            return 0
     with ctx.transaction() as session:
         state = log_state(session)
         rows = session.exec(
-            select(ReferralEvent)
-            .where(*UNSEQUENCED)
-            .order_by(col(ReferralEvent.position))
-            .limit(limit)
+            select(ReferralEvent).where(*UNSEQUENCED).order_by(col(ReferralEvent.position)).limit(limit)
         ).all()
-        if not rows:
-            return []
         now, public = ctx.clock(), ctx.signing.public
         accepted: list[dict[str, Any]] = []
         leaves: list[bytes] = []
         names: dict[int, dict[str, str]] = {}
-        refusals: list[Refusal] = []
         for row in rows:
-            signature = row.signature
-            if signature is None and (row.position or 0) <= state.legacy_position:
-                signature = ctx.signing.sign_event(row.payload)  # stored before events were signed
-            problem = public.event_problem(row.payload, signature)
+            problem = public.event_problem(row.payload, row.signature)
             if problem is not None:
-                refusals.append(
-                    Refusal(
-                        row.event_id, row.referral_id, row.position or 0, row.referral_id.encode(), row.payload, problem
-                    )
-                )
-                accepted_or_refused = {"p": row.position, "i": None, "s": row.signature, "r": problem, "t": now}
-            else:
-                index = state.size + len(leaves)
-                leaves.append(tlog.leaf_hash(row.payload))
-                names[index] = {"event_id": row.event_id, "referral_id": row.referral_id}
-                accepted_or_refused = {"p": row.position, "i": index, "s": signature, "r": None, "t": None}
-            accepted.append(accepted_or_refused)
-        session.connection().execute(
+                refuse(session, row.position or 0, problem, now)
+                continue
+            index = state.size + len(leaves)
+            leaves.append(tlog.leaf_hash(row.payload))
+            names[index] = {"event_id": row.event_id, "referral_id": row.referral_id}
+            accepted.append({"p": row.position, "i": index})
+        if not leaves:
+            return 0
+        session.connection().execute(  # unpublished too: an old relay may have marked it without its leaf
             update(EVENTS)
             .where(EVENTS.c.position == bindparam("p"))
-            .values(
-                log_index=bindparam("i"), signature=bindparam("s"), refused=bindparam("r"), refused_at=bindparam("t")
-            ),
+            .values(log_index=bindparam("i"), published_at=None),
             accepted,
         )
-        if leaves:
-            nodes = tlog.appended(state.size, leaves, StoredNodes(session))
-            session.execute(
-                insert(NODES),
-                [
-                    {"level": level, "idx": index, "hash": h, **(names.get(index, NO_NAME) if level == 0 else NO_NAME)}
-                    for level, index, h in nodes
-                ],
-            )
-            state.size += len(leaves)
-            state.updated_at = now
-            session.add(state)
-        return refusals
+        nodes = tlog.appended(state.size, leaves, StoredNodes(session))
+        session.execute(
+            insert(NODES),
+            [
+                {"level": level, "idx": index, "hash": h, **(names.get(index, NO_NAME) if level == 0 else NO_NAME)}
+                for level, index, h in nodes
+            ],
+        )
+        state.size += len(leaves)
+        state.updated_at = now
+        session.add(state)
+        return len(leaves)
 
 
-def leaf_names(ctx: ReferralContext, indexes: list[int]) -> dict[int, tuple[str, str]]:
+def refuse(session: Session, position: int, reason: str, now: dt.datetime) -> None:
+    """Mark a stored event as one the relay will not publish (it stays, for the operator to deal with)."""
+    session.execute(
+        update(ReferralEvent).where(col(ReferralEvent.position) == position).values(refused=reason, refused_at=now)
+    )
+
+
+def unpublished_events(ctx: ReferralContext, limit: int) -> list[ReferralEvent]:
+    """The oldest sequenced events not yet (re)published, in log index order, each still what was
+    sequenced: a good signature, and bytes that are its leaf. Any other is refused (changed in the store
+    after it was sequenced, or given a log index by someone else) and left out."""
+    with ctx.read() as session:
+        rows = list(
+            session.exec(
+                select(ReferralEvent)
+                .where(col(ReferralEvent.published_at).is_(None), col(ReferralEvent.log_index).is_not(None))
+                .where(col(ReferralEvent.refused).is_(None))
+                .order_by(col(ReferralEvent.log_index))
+                .limit(limit)
+            ).all()
+        )
+        indexes = [r.log_index for r in rows]
+        leaves = dict(
+            session.exec(
+                select(LogNode.idx, LogNode.hash).where(LogNode.level == 0, col(LogNode.idx).in_(indexes))
+            ).all()
+        )
+    public = ctx.signing.public
+    problems: dict[int, str] = {}
+    for row in rows:
+        problem = public.event_problem(row.payload, row.signature)
+        leaf = leaves.get(row.log_index) if row.log_index is not None else None
+        if problem is None and leaf != tlog.leaf_hash(row.payload):
+            problem = "the event's bytes are not those of its leaf in the log"
+        if problem is not None:
+            problems[row.position or 0] = problem
+    if problems:
+        with ctx.transaction() as session:
+            for position, problem in problems.items():
+                refuse(session, position, problem, ctx.clock())
+    return [row for row in rows if (row.position or 0) not in problems]
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A stored event the relay will not publish, and why (no personal data: ids and a reason)."""
+
+    position: int
+    event_id: str
+    referral_id: str
+    value: bytes
+    reason: str
+
+
+def refusals_to_dead_letter(ctx: ReferralContext, limit: int = 100) -> list[Refusal]:
+    with ctx.read() as session:
+        rows = session.exec(
+            select(ReferralEvent)
+            .where(col(ReferralEvent.refused).is_not(None), col(ReferralEvent.dead_lettered_at).is_(None))
+            .order_by(col(ReferralEvent.position))
+            .limit(limit)
+        ).all()
+        return [Refusal(r.position or 0, r.event_id, r.referral_id, r.payload, r.refused or "") for r in rows]
+
+
+def mark_dead_lettered(ctx: ReferralContext, position: int) -> None:
+    with ctx.transaction() as session:
+        session.execute(
+            update(ReferralEvent).where(col(ReferralEvent.position) == position).values(dead_lettered_at=ctx.clock())
+        )
+
+
+def leaf_names(engine: Engine, indexes: list[int]) -> dict[int, tuple[str, str]]:
     """The event and referral ids the store recorded for these log indexes (to name what a replay misses)."""
     found: dict[int, tuple[str, str]] = {}
-    with ctx.read() as session:
+    with Session(engine) as session:
         for start in range(0, len(indexes), 500):
             rows = session.exec(
                 select(LogNode.idx, LogNode.event_id, LogNode.referral_id).where(
@@ -167,96 +243,3 @@ def refused_alarm(ctx: ReferralContext) -> str | None:
     if refused == 0:
         return None
     return f"{refused} stored event(s) refused by the relay for a missing or bad signature (see the dead letters)"
-
-
-def sign_checkpoint(ctx: ReferralContext) -> LogCheckpoint | None:
-    """Sign the tree over every event published so far, unless the newest checkpoint has it already."""
-    with ctx.read() as session:
-        if not _checkpoint_due(session):
-            return None
-    with ctx.transaction() as session:
-        log_state(session)  # held: one signer at a time
-        size = _checkpoint_due(session)
-        if not size:
-            return None
-        root = tlog.root(size, StoredNodes(session))
-        note = tlog.Checkpoint(ctx.signing.origin, size, root).sign(ctx.signing.origin, ctx.signing.log)
-        checkpoint = LogCheckpoint(tree_size=size, root_hash=root, note=note, created_at=ctx.clock())
-        session.add(checkpoint)
-        return checkpoint
-
-
-def _checkpoint_due(session: Session) -> int:
-    """The size of the tree over every published event, if the newest checkpoint is smaller; else 0."""
-    first_unpublished = session.exec(
-        select(func.min(ReferralEvent.log_index)).where(
-            col(ReferralEvent.published_at).is_(None), col(ReferralEvent.log_index).is_not(None)
-        )
-    ).one()
-    size = log_size(session) if first_unpublished is None else int(first_unpublished)
-    latest = _latest(session)
-    return size if size > 0 and (latest is None or latest.tree_size < size) else 0
-
-
-def latest_checkpoint(ctx: ReferralContext) -> LogCheckpoint | None:
-    with ctx.read() as session:
-        return _latest(session)
-
-
-def _latest(session: Session) -> LogCheckpoint | None:
-    return session.exec(select(LogCheckpoint).order_by(col(LogCheckpoint.tree_size).desc()).limit(1)).first()
-
-
-@dataclass(frozen=True, slots=True)
-class InclusionProof:
-    event_id: str
-    log_index: int
-    tree_size: int
-    leaf_hash: bytes
-    audit_path: list[bytes]
-
-
-def inclusion_proof(ctx: ReferralContext, *, agency: str, event_id: str, tree_size: int | None) -> InclusionProof:
-    """The RFC 9162 inclusion proof of one event of a referral the agency is a party to, in the tree of
-    ``tree_size`` leaves (default: the newest checkpoint's). Anything else is the same NotFound."""
-    try:
-        event_id = str(uuid.UUID(event_id))
-    except ValueError as exc:
-        raise NotFound("event not found") from exc
-    with ctx.read() as session:
-        event = session.exec(select(ReferralEvent).where(ReferralEvent.event_id == event_id)).one_or_none()
-        referral = session.get(Referral, event.referral_id) if event is not None else None
-        if event is None or referral is None or party_role(referral, agency) is None:
-            raise NotFound("event not found")
-        size = _tree_size(session, tree_size)
-        if event.log_index is None or event.log_index >= size:
-            raise InvalidRequest(f"the event is not in the tree of {size} leaves (it is not in the log yet)")
-        nodes = StoredNodes(session)
-        return InclusionProof(
-            event_id=event.event_id,
-            log_index=event.log_index,
-            tree_size=size,
-            leaf_hash=nodes(0, event.log_index),
-            audit_path=tlog.inclusion_proof(event.log_index, size, nodes),
-        )
-
-
-def consistency_proof(ctx: ReferralContext, *, first: int, second: int) -> list[bytes]:
-    """The RFC 9162 consistency proof between the trees of ``first`` and ``second`` leaves."""
-    with ctx.read() as session:
-        size = log_size(session)
-        if not 0 < first <= second <= size:
-            raise InvalidRequest(f"need 0 < first <= second <= {size} (the log's size)")
-        return tlog.consistency_proof(first, second, StoredNodes(session))
-
-
-def _tree_size(session: Session, asked: int | None) -> int:
-    size = log_size(session)
-    if asked is None:
-        latest = _latest(session)
-        if latest is None:
-            raise InvalidRequest("the log has no checkpoint yet: give tree_size")
-        return latest.tree_size
-    if not 0 < asked <= size:
-        raise InvalidRequest(f"tree_size must be between 1 and {size} (the log's size)")
-    return asked

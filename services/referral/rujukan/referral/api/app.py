@@ -24,7 +24,7 @@ from rujukan.referral.context import ReferralContext
 from rujukan.referral.migrate import upgrade
 from rujukan.referral.relay import referral_loops
 from rujukan.referral.settings import ReferralSettings
-from rujukan.referral.transparency import refused_alarm
+from rujukan.referral.transparency import adopt_log, refused_alarm
 
 DESCRIPTION = """
 The agency-facing API of Rujukan. Every route but `/healthz`, `/readyz` and `/metrics` needs
@@ -50,6 +50,7 @@ def create_app(settings: ReferralSettings, *, context: ReferralContext | None = 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ctx = context or build_context(settings)
         upgrade(ctx.engine)
+        adopt_log(ctx)
         app.state.context = ctx
         loops = referral_loops(ctx, settings) if settings.relay_in_process else Supervisor()
         app.state.readiness = Readiness(

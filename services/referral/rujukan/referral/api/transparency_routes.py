@@ -13,8 +13,8 @@ from pydantic import BaseModel
 
 from rujukan.referral.api.auth import Agency, Context
 from rujukan.referral.api.routes import ERRORS
+from rujukan.referral.checkpoints import consistency_proof, inclusion_proof, latest_checkpoint
 from rujukan.referral.errors import NotFound
-from rujukan.referral.transparency import consistency_proof, inclusion_proof, latest_checkpoint
 
 router = APIRouter(prefix="/v1/transparency")
 TEXT: dict[int | str, dict[str, Any]] = {200: {"content": {"text/plain": {"schema": {"type": "string"}}}}}

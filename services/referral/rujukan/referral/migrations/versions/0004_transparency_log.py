@@ -1,9 +1,11 @@
 """transparency log: event signatures, log indexes, tree nodes and signed checkpoints
 
 Events stored before this revision have no signature and no log index. They are marked as legacy (up to
-the highest position now stored): the relay signs them as it first reaches them and gives them their log
-indexes in the order they were stored. Every event is published again, this time with its log index and
-signature in the headers (consumers drop the copies by event id).
+the highest position now stored): the first referral service started after the upgrade (it has the
+signing key) signs them and clears the mark; the relay then gives them their log indexes in the order
+they were stored. Every event is published again, this time with its log index and signature in the
+headers (consumers drop the copies by event id). Stop every instance of the previous version first: one
+still writing would store unsigned events, which the relay refuses.
 
 Revision ID: 0004
 Revises: 0003
@@ -31,6 +33,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("log_index", sa.BigInteger(), nullable=True))
         batch.add_column(sa.Column("refused", sa.String(length=200), nullable=True))
         batch.add_column(sa.Column("refused_at", rujukan.core.db.UTCDateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("dead_lettered_at", rujukan.core.db.UTCDateTime(timezone=True), nullable=True))
         batch.drop_index("ix_referral_events_unpublished")
         batch.create_index("ix_referral_events_unpublished", ["published_at", "log_index"], unique=False)
         batch.create_index("ix_referral_events_log_index", ["log_index"], unique=True)
@@ -49,6 +52,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=40), nullable=False),
         sa.Column("size", sa.BigInteger(), nullable=False),
         sa.Column("legacy_position", sa.BigInteger(), nullable=False),
+        sa.Column("verifier_key", sa.String(length=400), nullable=True),
         sa.Column("updated_at", rujukan.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("name"),
     )
@@ -85,6 +89,7 @@ def downgrade() -> None:
         batch.drop_index("ix_referral_events_log_index")
         batch.drop_index("ix_referral_events_unpublished")
         batch.create_index("ix_referral_events_unpublished", ["published_at", "position"], unique=False)
+        batch.drop_column("dead_lettered_at")
         batch.drop_column("refused_at")
         batch.drop_column("refused")
         batch.drop_column("log_index")
