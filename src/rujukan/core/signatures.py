@@ -19,7 +19,7 @@ import base64
 import binascii
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -67,12 +67,19 @@ class VerifierKey:
         return cls(name, public)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class PublicKeys:
     """What a verifier of the log needs: the log key (checkpoints) and the event key (each event)."""
 
     log: VerifierKey
     events: VerifierKey
+    # made once: a replay checks every event with them
+    events_key_hash: bytes = field(init=False, repr=False, compare=False)
+    _event_key: Ed25519PublicKey = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "events_key_hash", self.events.hash)
+        object.__setattr__(self, "_event_key", Ed25519PublicKey.from_public_bytes(self.events.public))
 
     @classmethod
     def parse(cls, texts: list[str]) -> PublicKeys:
@@ -92,10 +99,10 @@ class PublicKeys:
             return "the event is not signed"
         if len(signature) != SIGNATURE_SIZE:
             return f"the event signature has {len(signature)} bytes, not {SIGNATURE_SIZE}"
-        if signature[:4] != self.events.hash:
+        if signature[:4] != self.events_key_hash:
             return "the event is signed by an unknown key"
         try:
-            Ed25519PublicKey.from_public_bytes(self.events.public).verify(signature[4:], payload)
+            self._event_key.verify(signature[4:], payload)
         except InvalidSignature:
             return "the event signature does not match its bytes"
         return None
@@ -108,19 +115,20 @@ class SigningKeys:
     origin: str
     log: Ed25519PrivateKey
     events: Ed25519PrivateKey
+    public: PublicKeys = field(init=False, repr=False, compare=False)  # made once: every event is signed
+
+    def __post_init__(self) -> None:
+        public = PublicKeys(
+            log=VerifierKey(self.origin, public_bytes(self.log)),
+            events=VerifierKey(self.origin + EVENTS_SUFFIX, public_bytes(self.events)),
+        )
+        object.__setattr__(self, "public", public)
 
     def __repr__(self) -> str:
         return f"SigningKeys(origin={self.origin!r})"
 
-    @property
-    def public(self) -> PublicKeys:
-        return PublicKeys(
-            log=VerifierKey(self.origin, public_bytes(self.log)),
-            events=VerifierKey(self.origin + EVENTS_SUFFIX, public_bytes(self.events)),
-        )
-
     def sign_event(self, payload: bytes) -> bytes:
-        return self.public.events.hash + self.events.sign(payload)
+        return self.public.events_key_hash + self.events.sign(payload)
 
     @classmethod
     def from_secret(cls, secret: bytes, origin: str) -> SigningKeys:
