@@ -16,7 +16,9 @@ import pytest
 from sqlmodel import select
 from standardwebhooks.webhooks import Webhook
 
+from rujukan.core import tlog
 from rujukan.core.broker import free_port
+from rujukan.core.codec import EventCodec
 from rujukan.core.db import Database
 from rujukan.notifier.deliveries import failed_ids, list_deliveries, redeliver
 from rujukan.notifier.dispatch import Dispatcher
@@ -133,8 +135,12 @@ def test_each_party_hears_the_others_events_signed_in_order_exactly_once(
     assert to_dinsos[0]["type"] == "sla.breached"
     assert to_dinsos[0]["data"]["clock"] == "acknowledge"
     leaves = {str(event["event_id"]): index for index, event in enumerate(events)}  # as publish_events numbers
+    hashes = {str(event["event_id"]): tlog.leaf_hash(EventCodec().encode(event)) for event in events}
     for message in to_lapas + to_bapas:
-        assert message["data"].get("log_index") == leaves.get(message["data"]["event_id"]), message["type"]
+        event_id = message["data"]["event_id"]
+        assert message["data"].get("log_index") == leaves.get(event_id), message["type"]
+        leaf = message["data"].get("leaf_hash")
+        assert (base64.b64decode(leaf) if leaf else None) == hashes.get(event_id), message["type"]
     completed = next(m for m in to_lapas if m["type"] == "referral.completed")
     assert completed["data"]["status"] == "completed"
     assert completed["data"]["outcome"] == "goals_met"

@@ -142,7 +142,8 @@ def test_an_event_stored_without_the_key_is_refused_dead_lettered_and_alarmed(
     }
     assert (
         refused_alarm(ctx)
-        == "2 stored event(s) refused by the relay for a missing or bad signature (see the dead letters)"
+        == "2 stored event(s) refused by the relay: a missing or bad signature, or bytes changed after the event got "
+        "its leaf (see the dead letters)"
     )
     letters = read_topic(relay_settings, relay_settings.topics.dead_letter, expected=2)
     reasons = sorted(dict(r.headers)["dlq.error.message"].decode() for r in letters)

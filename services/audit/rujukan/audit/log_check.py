@@ -8,8 +8,8 @@ checkpoints to hold the log against:
 
 - ``bad_event_signature``: an event without a good signature by the event key (someone with database
   access, but not the key, put it into the event store, or wrote it to the topic);
-- ``missing_from_log``: a leaf below the log's size, or below a checkpoint's, that no message carries (an
-  event deleted from the event store before the log was republished, or from the topic);
+- ``missing_from_log``: a leaf below a checkpoint's size that no message carries (an event deleted from
+  the event store before the log was republished, or from the topic), or a signed event without a leaf;
 - ``checkpoint_mismatch``: the leaves read do not make a checkpoint's root (a changed, reordered or
   replaced event);
 - ``inconsistent_history``: a signed checkpoint that is not an extension of an earlier one (the history

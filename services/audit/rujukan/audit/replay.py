@@ -95,7 +95,9 @@ class ReplayReport:
             "compared": self.options.compare_url is not None,
             "exported": str(self.options.export_path) if self.options.export_path else None,
             "unsealed": self.options.unsealer is not None,
-            "transparency_log_checked": self.options.keys is not None and self.options.since is None,
+            "transparency_log_checked": self.options.keys is not None
+            and self.options.since is None
+            and self.options.until is None,
             "checkpoint": self.options.checkpoint.text if self.options.checkpoint else None,
             "counts": dict(sorted(self.counts.items())),
             "clean": self.clean,
@@ -193,7 +195,7 @@ def _newest_checkpoint(settings: CoreSettings, options: ReplayOptions) -> Signed
     topic = settings.topics.audit_checkpoints
     newest: tuple[int, SignedCheckpoint] | None = None
     try:
-        for batch in read_topic(settings, topic, idle_timeout_s=min(options.idle_timeout_s, 2.0)):
+        for batch in read_topic(settings, topic, idle_timeout_s=min(options.idle_timeout_s, 10.0)):
             for message in batch:
                 text = (message.value or b"").decode("utf-8", errors="replace")
                 size = _claimed_size(text)

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, update
 from sqlmodel import Session, col, select
 
+from rujukan.core import tlog
 from rujukan.core.chain import ChainEvent, ChainState, follow
 from rujukan.core.clock import Clock
 from rujukan.core.kafka.chain_consumer import BatchResult, DeadLetter
@@ -91,8 +92,9 @@ def route_events(
             result.dead_lettered += 1
             continue
         webhook_type = WEBHOOK_TYPES[str(event["event_type"])]
-        leaf = log_index_of(record) if webhook_type != BREACH_TYPE else None  # only referral events are leaves
-        body = json.dumps(payload(event, parties, log_index=leaf), separators=(",", ":"))
+        index = log_index_of(record) if webhook_type != BREACH_TYPE else None  # only referral events are leaves
+        leaf = tlog.leaf_hash(record.value) if index is not None else None
+        body = json.dumps(payload(event, parties, log_index=index, leaf_hash=leaf), separators=(",", ":"))
         for row in subscriptions.for_event(webhook_type, recipients(event, parties)):
             deliveries.append(_delivery(row, event, webhook_type, body, now))
             result.changed.append(str(event["referral_id"]))

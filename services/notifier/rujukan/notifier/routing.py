@@ -11,6 +11,7 @@ field, no free text: the receiver fetches details through the API with its own c
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -65,9 +66,12 @@ def recipients(event: Mapping[str, Any], parties: Parties) -> list[str]:
     return [agency for agency in both if agency != event["actor_agency"]]
 
 
-def payload(event: Mapping[str, Any], parties: Parties, *, log_index: int | None = None) -> dict[str, Any]:
-    """The JSON body of the webhook for ``event``; ``log_index`` is the event's leaf in the transparency log
-    (a referral event's), so the agency can later ask for a proof that it is still in the log."""
+def payload(
+    event: Mapping[str, Any], parties: Parties, *, log_index: int | None = None, leaf_hash: bytes | None = None
+) -> dict[str, Any]:
+    """The JSON body of the webhook for ``event``; ``log_index`` and ``leaf_hash`` place a referral event in
+    the transparency log, so the agency can save them and later prove that it is still there (an inclusion
+    proof from the referral API, checked against a checkpoint it kept)."""
     data: dict[str, Any] = {
         "event_id": str(event["event_id"]),
         "referral_id": str(event["referral_id"]),
@@ -79,8 +83,9 @@ def payload(event: Mapping[str, Any], parties: Parties, *, log_index: int | None
     }
     if parties.status is not None:
         data["status"] = parties.status
-    if log_index is not None:
+    if log_index is not None and leaf_hash is not None:
         data["log_index"] = log_index
+        data["leaf_hash"] = base64.b64encode(leaf_hash).decode()
     if event["event_type"] == "ReferralForwarded":
         data["forwarded_to"] = event["to_agency"]
     for name in THIN_FIELDS:

@@ -2,12 +2,13 @@
 signed checkpoints, each published by rujukan.core.kafka.outbox under the loop supervisor.
 
 Each relay round first sequences the newest stored events into the transparency log
-(:mod:`rujukan.referral.transparency`): an event whose signature is missing or bad is refused, sent to the
-dead-letter topic with the reason, and raised as an alarm in ``/readyz``; it is never published. Events go
-out in log index order with key = referral_id and the headers ``event_type``, ``event_id``,
-``log_index`` (decimal) and ``signature``. After publishing, the round signs a checkpoint when one is
-due. See the outbox module for the guarantees (at least once, in order, republish after a broker log
-reset, producer rebuilt after errors).
+(:mod:`rujukan.referral.transparency`): an event whose signature is missing or bad (or, when it is
+republished, whose bytes are not its leaf) is refused, sent to the dead-letter topic with the reason, and
+raised as an alarm in ``/readyz``; it is never published. Events go out in log index order with
+key = referral_id and the headers ``event_type``, ``event_id``, ``log_index`` (decimal) and
+``signature``. After publishing, the round signs a checkpoint when one is due. See the outbox module for
+the guarantees (at least once, in order, republish after a broker log reset, producer rebuilt after
+errors).
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ log = logging.getLogger("rujukan.relay")
 
 
 class RefusedEvent(RujukanError):
-    """A stored event the relay does not publish: its signature is missing or bad (the reason says which)."""
+    """A stored event the relay does not publish: a missing or bad signature, or bytes that are not its leaf
+    (the reason says which)."""
 
 
 class _StoredEvents:
@@ -217,10 +219,9 @@ class CheckpointOutbox(_StoredEvents):
 
 def referral_loops(ctx: ReferralContext, settings: ReferralSettings) -> Supervisor:
     """The referral service's background loops (the relay, the disclosure and checkpoint outboxes and
-    housekeeping) under
-    one supervisor, not started. Any number of instances may run them on one database: each loop works
-    in one instance at a time, under a lease; a standby takes over within seconds of the active one's
-    death."""
+    housekeeping) under one supervisor, not started. Any number of instances may run them on one database:
+    each loop works in one instance at a time, under a lease; a standby takes over within seconds of the
+    active one's death."""
     audit = settings.topics.audit_events
     disclosures = OutboxPublisher(settings, DisclosureOutbox(ctx, audit), topic=audit, name="disclosures")
     checkpoints_topic = settings.topics.audit_checkpoints

@@ -1,4 +1,4 @@
-"""The transparency log over the event store: log indexes, tree nodes, signed checkpoints and proofs.
+"""The transparency log over the event store: signatures checked, log indexes given, tree nodes stored.
 
 Leaf *i* is the *i*-th event the relay publishes, as its exact encoded bytes (RFC 9162 hashing,
 :mod:`rujukan.core.tlog`). Before publishing, the relay *sequences* the oldest stored events without a log
@@ -242,4 +242,7 @@ def refused_alarm(ctx: ReferralContext) -> str | None:
         refused = int(session.exec(select(func.count()).where(col(ReferralEvent.refused).is_not(None))).one())
     if refused == 0:
         return None
-    return f"{refused} stored event(s) refused by the relay for a missing or bad signature (see the dead letters)"
+    return (
+        f"{refused} stored event(s) refused by the relay: a missing or bad signature, or bytes changed after "
+        "the event got its leaf (see the dead letters)"
+    )
