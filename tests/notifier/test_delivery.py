@@ -354,6 +354,7 @@ def test_an_attempt_that_fails_unexpectedly_counts_and_waits_for_its_retry(
 
         slow_retry = notifier_settings.model_copy(update={"webhook_first_retry_s": 60.0, "webhook_max_retry_s": 120.0})
         dispatcher = Dispatcher(notifier_db, slow_retry, resolver=broken_resolver)
+        before = dt.datetime.now(dt.UTC)  # the attempt comes after this
         stop = threading.Event()
         thread = threading.Thread(target=dispatcher.run, args=(stop,), daemon=True)
         thread.start()
@@ -369,4 +370,5 @@ def test_an_attempt_that_fails_unexpectedly_counts_and_waits_for_its_retry(
     assert row.status == "pending"
     assert "internal error (RuntimeError)" in str(row.last_error)
     assert row.next_attempt_at is not None
-    assert row.next_attempt_at > dt.datetime.now(dt.UTC) + dt.timedelta(seconds=30)
+    # the first retry waits half to all of 60 s (jitter): at least 30 s after the attempt
+    assert row.next_attempt_at >= before + dt.timedelta(seconds=30)

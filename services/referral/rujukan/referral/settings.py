@@ -79,8 +79,9 @@ class ReferralSettings(CoreSettings):
 
     def load_signing_keys(self, *, create: bool = True) -> SigningKeys:
         """The event and checkpoint keys. A configured key file must exist; the default one is made on first
-        use (a data dir from before signatures gets one: its events are signed as the relay first reaches them).
-        A lost key cannot be replaced unnoticed: every replay would report the old signatures as bad."""
+        use (a data dir from before signatures gets one, and its events are signed once at that start). A
+        lost key cannot be replaced unnoticed: the log records its key, and a service with another refuses
+        to start (``rujukan.referral.transparency.adopt_log``)."""
         if self.signing_key is not None:
             return SigningKeys.parse(self.signing_key.get_secret_value(), self.log_origin)
         path = self.signing_key_path()
