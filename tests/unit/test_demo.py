@@ -13,7 +13,7 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 
-from rujukan.cli.demo import AGENCIES, SCENARIO, Driver, Tally
+from rujukan.cli.demo import AGENCIES, SCENARIO, Driver, Tally, demo_day
 from rujukan.cli.demo_scenario import SCENARIO_FILE, ScenarioError, load_scenario, play
 
 OFFERS = {a.code: {str(s) for s in a.services} for a in AGENCIES}
@@ -22,7 +22,7 @@ OFFERS = {a.code: {str(s) for s in a.services} for a in AGENCIES}
 class Recorder:
     """Stands in for the agency API: remembers what was asked of whom, answers with made-up ids."""
 
-    day = dt.datetime(2026, 11, 22, 1, tzinfo=dt.UTC)
+    day = dt.datetime(2026, 11, 22, tzinfo=dt.UTC)
 
     def __init__(self) -> None:
         self.created: dict[str, tuple[str, dict[str, Any]]] = {}  # id -> (by, body)
@@ -81,7 +81,7 @@ def test_rows_resolve_to_the_referrals_they_name_and_actions_go_to_the_responder
     assert again["case_id"] == f"case-{recorder.keys['exinmate-1']}"
     assert "case_id" not in recorder.body_of("exinmate-1-dup")
     legal = recorder.body_of("woman-1-legal")
-    assert legal["consent"] == {"given_by": "subject", "recorded_at": "2026-11-22T01:00:00+00:00"}
+    assert legal["consent"] == {"given_by": "subject", "recorded_at": "2026-11-22T00:00:00+00:00"}
     assert legal["subject"]["full_name"] == "Siti Fiktif (fiktif)"
     work = recorder.keys["inmate-1-work"]
     assert [(by, action) for by, r, action, _ in recorder.actions if r == work] == [
@@ -151,3 +151,19 @@ def test_a_second_run_on_the_same_day_sends_the_same_requests_and_counts_them_as
     assert len(first) == 37 + 79
     assert tallies[0] == Tally(created=37, actions=79, already_done=0)
     assert tallies[1] == Tally(created=0, actions=1, already_done=78)  # only the note is taken again
+
+
+@pytest.mark.parametrize(
+    "now",
+    [
+        dt.datetime(2026, 11, 30, 0, 0, 0, tzinfo=dt.UTC),
+        dt.datetime(2026, 11, 30, 0, 20, 5, tzinfo=dt.UTC),  # a CI run just after midnight UTC
+        dt.datetime(2026, 11, 30, 23, 59, 59, tzinfo=dt.UTC),
+        dt.datetime(2026, 11, 30, 6, 30, tzinfo=dt.timezone(dt.timedelta(hours=7))),  # 23:30 UTC the day before
+    ],
+)
+def test_the_demo_day_is_never_later_than_now_and_names_the_utc_date(now: dt.datetime) -> None:
+    day = demo_day(now)
+    assert day <= now
+    assert day.date() == now.astimezone(dt.UTC).date()
+    assert (day.hour, day.minute, day.second, day.microsecond) == (0, 0, 0, 0)

@@ -40,12 +40,18 @@ class Tally:
     already_done: int = 0
 
 
+def demo_day(now: dt.datetime) -> dt.datetime:
+    """The start of ``now``'s day in UTC: the demo's consent time and the day its idempotency keys name.
+    Never later than ``now``, so the referral service never sees consent recorded in the future."""
+    return now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
 class Driver:
     """Creates referrals and takes actions through the agency API, as each agency's system would (the
     ``AgencyApi`` the scenario is played against)."""
 
     def __init__(self, client: httpx.Client, secrets: dict[str, str], tally: Tally) -> None:
-        self.day = dt.datetime.now(dt.UTC).replace(hour=1, minute=0, second=0, microsecond=0)
+        self.day = demo_day(dt.datetime.now(dt.UTC))
         self._client = client
         self._secrets = secrets
         self.tally = tally
