@@ -61,10 +61,7 @@ class Service:
     def _wait_healthy(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                raise AssertionError(
-                    f"{self.name} exited with {self.process.returncode} while starting:\n{self.tail()}"
-                )
+            self._not_exited()
             try:
                 if httpx.get(self.health_url or "", timeout=2, trust_env=False).status_code == 200:
                     return
@@ -72,6 +69,10 @@ class Service:
                 pass
             time.sleep(0.1)
         raise AssertionError(f"{self.name} not healthy after {START_TIMEOUT_S:.0f} s:\n{self.tail()}")
+
+    def _not_exited(self) -> None:
+        if self.process is not None and self.process.poll() is not None:
+            raise AssertionError(f"{self.name} exited with {self.process.returncode} while starting:\n{self.tail()}")
 
     def check_alive(self) -> None:
         """Record an exit nobody asked for (the harness restarts it, the checker reports it)."""
@@ -91,6 +92,17 @@ class Service:
                 self.process.wait(15)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+    def wait_until_logged(self, *lines: str) -> None:
+        """Until the log since the last start holds one of ``lines`` (an instance without a health URL, such
+        as a relay, is up once its loops say so)."""
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            self._not_exited()
+            if any(line in self.log_since_start() for line in lines):
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"{self.name} did not log any of {lines} after {START_TIMEOUT_S:.0f} s:\n{self.tail()}")
 
     def log_since_start(self) -> str:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -173,6 +185,10 @@ class Cluster:
         self.services[name] = service
         service.start()
         return service
+
+    def _not_exited(self) -> None:
+        if self.process is not None and self.process.poll() is not None:
+            raise AssertionError(f"{self.name} exited with {self.process.returncode} while starting:\n{self.tail()}")
 
     def check_alive(self) -> None:
         for service in self.services.values():

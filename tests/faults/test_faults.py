@@ -240,6 +240,10 @@ def _fault(system: Cluster, kind: str, rng: random.Random) -> None:
             TAKEOVERS.append((lease, _takeover(system, lease, killed)))
         time.sleep(max(0.0, down_s - (time.monotonic() - killed)))
         service.start()
+        if lease and REPLICAS > 1:
+            # the next kill of the holder measures a takeover by this instance: it must be up (a standby)
+            # by then, not still importing, which on a loaded 2-core machine takes seconds
+            service.wait_until_logged(f"{lease}: standing by", f"{lease}: holding the lease")
 
 
 TAKEOVERS: list[tuple[str, float]] = []  # (lease, seconds from the holder's kill to a standby holding it)

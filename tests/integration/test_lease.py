@@ -81,14 +81,21 @@ class Counting:
         self.closes += 1
 
 
-def test_a_standby_does_not_work_and_reports_no_backlog(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_standby_does_not_work_and_reports_no_backlog(
+    url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setattr(lease_module, "TRY_EVERY_S", 0.1)
     first_engine, second_engine = engines(url, 2)
     active, standby = Counting(), Counting()
     leader, follower = Leased(active, Lease(first_engine, "relay")), Leased(standby, Lease(second_engine, "relay"))
     try:
         assert leader.step() == 1
-        assert (follower.step(), standby.steps, follower.backlog(), leader.backlog()) == (0, 0, None, 7)
+        with caplog.at_level("INFO", logger="rujukan.lease"):
+            assert (follower.step(), standby.steps, follower.backlog(), leader.backlog()) == (0, 0, None, 7)
+            time.sleep(0.15)
+            assert follower.step() == 0
+        # an operator sees that the instance is up and waiting, once, not at every try
+        assert [r.getMessage() for r in caplog.records] == ["relay: standing by; another instance holds the lease"]
         leader.close()  # a stopping instance hands over
         time.sleep(0.15)
         assert follower.step() == 1

@@ -126,6 +126,7 @@ class Leased:
     def __init__(self, worker: Worker, lease: Lease) -> None:
         self._worker, self._lease = worker, lease
         self._active = False
+        self._standing_by = False
 
     def step(self) -> int:
         if not self._lease.held():
@@ -134,7 +135,11 @@ class Leased:
                 self._active = False
                 metrics.LEASE_HELD.labels(lease=self._lease.name).set(0)
                 self._worker.close()
+            if not self._standing_by:
+                log.info("%s: standing by; another instance holds the lease", self._lease.name)
+                self._standing_by = True
             return 0
+        self._standing_by = False
         if not self._active:
             log.info("%s: holding the lease; this instance is the active one", self._lease.name)
             self._active = True
