@@ -186,10 +186,6 @@ class Cluster:
         service.start()
         return service
 
-    def _not_exited(self) -> None:
-        if self.process is not None and self.process.poll() is not None:
-            raise AssertionError(f"{self.name} exited with {self.process.returncode} while starting:\n{self.tail()}")
-
     def check_alive(self) -> None:
         for service in self.services.values():
             service.check_alive()
