@@ -7,6 +7,10 @@
   put into the event store by someone with database access but without this key is caught.
 - The **log key** signs the log's checkpoints (C2SP signed notes) under the name ``<origin>``.
 
+Events are signed and verified with libsodium (PyNaCl): the same Ed25519, the same signatures (they are
+deterministic), in about half the time of OpenSSL's (36 and 70-90 microseconds here), and every event of
+the log is signed once and verified by the relay and by every replay.
+
 Both private keys derive (HKDF-SHA256, one label each) from one 32-byte secret, kept as base64 in a file
 (``signing.key`` beside the master key, mode 0600; ``head -c 32 /dev/urandom | base64`` makes one) or in
 ``RUJUKAN_SIGNING_KEY``. They never leave the referral service: everyone else gets the public halves as
@@ -22,11 +26,12 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
+from nacl.exceptions import BadSignatureError
+from nacl.signing import SigningKey, VerifyKey
 
 from rujukan.core.errors import RujukanError
 from rujukan.core.tlog import key_hash, parse_verifier_key, verifier_key
@@ -75,11 +80,11 @@ class PublicKeys:
     events: VerifierKey
     # made once: a replay checks every event with them
     events_key_hash: bytes = field(init=False, repr=False, compare=False)
-    _event_key: Ed25519PublicKey = field(init=False, repr=False, compare=False)
+    _event_key: VerifyKey = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "events_key_hash", self.events.hash)
-        object.__setattr__(self, "_event_key", Ed25519PublicKey.from_public_bytes(self.events.public))
+        object.__setattr__(self, "_event_key", VerifyKey(self.events.public))
 
     @classmethod
     def parse(cls, texts: list[str]) -> PublicKeys:
@@ -102,8 +107,8 @@ class PublicKeys:
         if signature[:4] != self.events_key_hash:
             return "the event is signed by an unknown key"
         try:
-            self._event_key.verify(signature[4:], payload)
-        except InvalidSignature:
+            self._event_key.verify(payload, signature[4:])
+        except BadSignatureError:
             return "the event signature does not match its bytes"
         return None
 
@@ -116,6 +121,7 @@ class SigningKeys:
     log: Ed25519PrivateKey
     events: Ed25519PrivateKey
     public: PublicKeys = field(init=False, repr=False, compare=False)  # made once: every event is signed
+    _event_signer: SigningKey = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         public = PublicKeys(
@@ -123,12 +129,14 @@ class SigningKeys:
             events=VerifierKey(self.origin + EVENTS_SUFFIX, public_bytes(self.events)),
         )
         object.__setattr__(self, "public", public)
+        seed = self.events.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+        object.__setattr__(self, "_event_signer", SigningKey(seed))
 
     def __repr__(self) -> str:
         return f"SigningKeys(origin={self.origin!r})"
 
     def sign_event(self, payload: bytes) -> bytes:
-        return self.public.events_key_hash + self.events.sign(payload)
+        return self.public.events_key_hash + self._event_signer.sign(payload).signature
 
     @classmethod
     def from_secret(cls, secret: bytes, origin: str) -> SigningKeys:

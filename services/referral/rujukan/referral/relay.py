@@ -30,7 +30,14 @@ from rujukan.referral.context import ReferralContext
 from rujukan.referral.housekeeping import housekeeping
 from rujukan.referral.models import Disclosure, LogCheckpoint, ReferralEvent, RelayState
 from rujukan.referral.settings import ReferralSettings
-from rujukan.referral.transparency import mark_dead_lettered, refusals_to_dead_letter, sequence, unpublished_events
+from rujukan.referral.transparency import (
+    CheckedSignatures,
+    StoredEvent,
+    mark_dead_lettered,
+    refusals_to_dead_letter,
+    sequence,
+    unpublished_events,
+)
 
 BATCH_SIZE = 1000
 log = logging.getLogger("rujukan.relay")
@@ -96,8 +103,12 @@ class EventStoreOutbox(_StoredEvents):
 
     table, position, order = ReferralEvent, "position", "log_index"
 
+    def __init__(self, ctx: ReferralContext, topic: str) -> None:
+        super().__init__(ctx, topic)
+        self.checked = CheckedSignatures()  # what this relay verified as it sequenced
+
     def unpublished(self, limit: int) -> list[OutboxMessage]:
-        return [self.message(row) for row in unpublished_events(self._ctx, limit)]
+        return [self.message(row) for row in unpublished_events(self._ctx, limit, self.checked)]
 
     def backlog(self) -> int:
         """Refused events are not a backlog: they are never published (the readiness alarm says so)."""
@@ -107,9 +118,9 @@ class EventStoreOutbox(_StoredEvents):
         with self._ctx.read() as session:
             return int(session.exec(query).one())
 
-    def message(self, row: ReferralEvent) -> OutboxMessage:
+    def message(self, row: StoredEvent) -> OutboxMessage:
         return OutboxMessage(
-            position=row.position or 0,
+            position=row.position,
             key=row.referral_id.encode(),
             value=row.payload,
             headers=[
@@ -126,14 +137,15 @@ class Relay(OutboxPublisher):
 
     def __init__(self, ctx: ReferralContext, settings: ReferralSettings, *, batch_size: int = BATCH_SIZE) -> None:
         topic = settings.topics.referral_events
-        super().__init__(settings, EventStoreOutbox(ctx, topic), topic=topic, name="relay", batch_size=batch_size)
+        self._events = EventStoreOutbox(ctx, topic)
+        super().__init__(settings, self._events, topic=topic, name="relay", batch_size=batch_size)
         self._ctx = ctx
         self._dead_letter_topic = settings.topics.dead_letter
         self._checkpoint_every_s = settings.checkpoint_interval_s
         self._last_checkpoint = -settings.checkpoint_interval_s
 
     def run_once(self) -> int:
-        sequence(self._ctx, self._batch_size)
+        sequence(self._ctx, self._batch_size, self._events.checked)
         published = super().run_once()
         self._dead_letter_refused()
         now = time.monotonic()

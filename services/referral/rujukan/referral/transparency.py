@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, func, insert, update
+from sqlalchemy import select as columns
 from sqlmodel import Session, col, select
 
 from rujukan.core import tlog
@@ -102,18 +103,65 @@ def adopt_log(ctx: ReferralContext) -> None:
 UNSEQUENCED = (col(ReferralEvent.log_index).is_(None), col(ReferralEvent.refused).is_(None))
 
 
-def sequence(ctx: ReferralContext, limit: int) -> int:
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """What the relay reads of a stored event (columns, not an ORM object: it reads thousands a second)."""
+
+    position: int
+    event_id: str
+    referral_id: str
+    event_type: str
+    payload: bytes
+    signature: bytes | None
+    log_index: int | None
+
+
+STORED = (
+    EVENTS.c.position,
+    EVENTS.c.event_id,
+    EVENTS.c.referral_id,
+    EVENTS.c.event_type,
+    EVENTS.c.payload,
+    EVENTS.c.signature,
+    EVENTS.c.log_index,
+)
+
+
+class CheckedSignatures:
+    """The signatures one relay found good when it sequenced events, by position: publishing such an event
+    needs no second verification while its signature column holds the same bytes and its bytes are its
+    leaf (the leaf was made from the very bytes that were verified). Bounded: emptied when full, after
+    which events are simply verified again."""
+
+    LIMIT = 200_000
+
+    def __init__(self) -> None:
+        self._good: dict[int, bytes] = {}
+
+    def add(self, position: int, signature: bytes) -> None:
+        if len(self._good) >= self.LIMIT:
+            self._good.clear()
+        self._good[position] = signature
+
+    def holds(self, event: StoredEvent) -> bool:
+        return event.signature is not None and self._good.pop(event.position, None) == event.signature
+
+
+def sequence(ctx: ReferralContext, limit: int, checked: CheckedSignatures | None = None) -> int:
     """Give log indexes to up to ``limit`` stored events that have none, refusing those without a good
-    signature; how many got one. An idle round only reads (on SQLite a write transaction would hold up
-    the API's writers)."""
+    signature; how many got one (each good signature is noted in ``checked``). An idle round only reads
+    (on SQLite a write transaction would hold up the API's writers)."""
     with ctx.read() as session:
         if session.exec(select(ReferralEvent.position).where(*UNSEQUENCED).limit(1)).first() is None:
             return 0
     with ctx.transaction() as session:
         state = log_state(session)
-        rows = session.exec(
-            select(ReferralEvent).where(*UNSEQUENCED).order_by(col(ReferralEvent.position)).limit(limit)
-        ).all()
+        rows = [
+            StoredEvent(*row)
+            for row in session.execute(
+                columns(*STORED).where(*UNSEQUENCED).order_by(EVENTS.c.position).limit(limit)
+            ).all()
+        ]
         now, public = ctx.clock(), ctx.signing.public
         accepted: list[dict[str, Any]] = []
         leaves: list[bytes] = []
@@ -121,8 +169,10 @@ def sequence(ctx: ReferralContext, limit: int) -> int:
         for row in rows:
             problem = public.event_problem(row.payload, row.signature)
             if problem is not None:
-                refuse(session, row.position or 0, problem, now)
+                refuse(session, row.position, problem, now)
                 continue
+            if checked is not None and row.signature is not None:
+                checked.add(row.position, row.signature)
             index = state.size + len(leaves)
             leaves.append(tlog.leaf_hash(row.payload))
             names[index] = {"event_id": row.event_id, "referral_id": row.referral_id}
@@ -156,20 +206,21 @@ def refuse(session: Session, position: int, reason: str, now: dt.datetime) -> No
     )
 
 
-def unpublished_events(ctx: ReferralContext, limit: int) -> list[ReferralEvent]:
+def unpublished_events(ctx: ReferralContext, limit: int, checked: CheckedSignatures | None = None) -> list[StoredEvent]:
     """The oldest sequenced events not yet (re)published, in log index order, each still what was
-    sequenced: a good signature, and bytes that are its leaf. Any other is refused (changed in the store
-    after it was sequenced, or given a log index by someone else) and left out."""
+    sequenced: a good signature (verified again unless ``checked`` holds it), and bytes that are its leaf.
+    Any other is refused (changed in the store after it was sequenced, or given a log index by someone
+    else) and left out."""
     with ctx.read() as session:
-        rows = list(
-            session.exec(
-                select(ReferralEvent)
-                .where(col(ReferralEvent.published_at).is_(None), col(ReferralEvent.log_index).is_not(None))
-                .where(col(ReferralEvent.refused).is_(None))
-                .order_by(col(ReferralEvent.log_index))
+        rows = [
+            StoredEvent(*row)
+            for row in session.execute(
+                columns(*STORED)
+                .where(EVENTS.c.published_at.is_(None), EVENTS.c.log_index.is_not(None), EVENTS.c.refused.is_(None))
+                .order_by(EVENTS.c.log_index)
                 .limit(limit)
             ).all()
-        )
+        ]
         indexes = [r.log_index for r in rows]
         leaves = dict(
             session.exec(
@@ -179,17 +230,19 @@ def unpublished_events(ctx: ReferralContext, limit: int) -> list[ReferralEvent]:
     public = ctx.signing.public
     problems: dict[int, str] = {}
     for row in rows:
-        problem = public.event_problem(row.payload, row.signature)
         leaf = leaves.get(row.log_index) if row.log_index is not None else None
-        if problem is None and leaf != tlog.leaf_hash(row.payload):
+        good_leaf = leaf == tlog.leaf_hash(row.payload)
+        known = good_leaf and checked is not None and checked.holds(row)
+        problem = None if known else public.event_problem(row.payload, row.signature)
+        if problem is None and not good_leaf:
             problem = "the event's bytes are not those of its leaf in the log"
         if problem is not None:
-            problems[row.position or 0] = problem
+            problems[row.position] = problem
     if problems:
         with ctx.transaction() as session:
             for position, problem in problems.items():
                 refuse(session, position, problem, ctx.clock())
-    return [row for row in rows if (row.position or 0) not in problems]
+    return [row for row in rows if row.position not in problems]
 
 
 @dataclass(frozen=True, slots=True)
