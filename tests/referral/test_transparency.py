@@ -28,7 +28,7 @@ from rujukan.referral.migrate import MIGRATIONS
 from rujukan.referral.models import LogCheckpoint, LogState, Referral, ReferralEvent
 from rujukan.referral.relay import CheckpointOutbox, Relay
 from rujukan.referral.settings import ReferralSettings
-from rujukan.referral.transparency import adopt_log, refused_alarm
+from rujukan.referral.transparency import adopt_log, refused_alarm, sequence
 from tests.audit.chains import Writer, reencode
 from tests.kafka_helpers import own_topics, read_topic
 from tests.referral.conftest import Agencies, referral_body
@@ -293,6 +293,29 @@ def test_an_event_changed_or_indexed_in_the_store_after_sequencing_is_refused_wh
     assert relay.backlog() == 0  # refused events are not a backlog: the watchdog must not restart the relay
     letters = read_topic(relay_settings, relay_settings.topics.dead_letter, expected=3)
     assert len(letters) == 3
+
+
+def test_a_signature_changed_between_sequencing_and_publishing_is_refused(
+    ctx: ReferralContext, settings: ReferralSettings, broker: Broker
+) -> None:
+    """The relay remembers the signatures it verified as it sequenced, to publish those events without a
+    second check; a signature column changed in between is not what it verified, and is checked again."""
+    events = make_referrals(ctx, 2)
+    relay, _ = relay_for(ctx, settings, broker)
+    try:
+        assert sequence(ctx, 100, relay.checked) == sum(events.values())
+        first = stored(ctx)[0]
+        tampered = first.signature[:-1] + bytes([first.signature[-1] ^ 1])  # type: ignore[index]
+        with ctx.transaction() as session:
+            session.execute(
+                update(ReferralEvent).where(col(ReferralEvent.position) == first.position).values(signature=tampered)
+            )
+        drain(relay)
+    finally:
+        relay.close()
+    refused = {r.position: r.refused for r in stored(ctx) if r.refused}
+    assert refused == {first.position: "the event signature does not match its bytes"}
+    assert all(r.published_at is not None for r in stored(ctx) if r.position != first.position)
 
 
 def test_a_checkpoint_waits_until_its_events_are_on_the_topic_again(

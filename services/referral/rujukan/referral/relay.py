@@ -140,12 +140,13 @@ class Relay(OutboxPublisher):
         self._events = EventStoreOutbox(ctx, topic)
         super().__init__(settings, self._events, topic=topic, name="relay", batch_size=batch_size)
         self._ctx = ctx
+        self.checked = self._events.checked
         self._dead_letter_topic = settings.topics.dead_letter
         self._checkpoint_every_s = settings.checkpoint_interval_s
         self._last_checkpoint = -settings.checkpoint_interval_s
 
     def run_once(self) -> int:
-        sequence(self._ctx, self._batch_size, self._events.checked)
+        sequence(self._ctx, self._batch_size, self.checked)
         published = super().run_once()
         self._dead_letter_refused()
         now = time.monotonic()
