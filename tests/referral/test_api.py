@@ -11,10 +11,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
+from rujukan.core.credentials import CredentialCache
 from rujukan.referral.context import ReferralContext
+from rujukan.referral.errors import Unauthenticated
 from rujukan.referral.models import Referral, ReferralEvent
 from rujukan.referral.queries import Direction, list_referrals
-from rujukan.referral.registry import list_credentials, revoke_credential
+from rujukan.referral.registry import authenticate, issue_credential, list_credentials, revoke_credential
 from rujukan.referral.subjects import set_legal_hold
 from tests.referral.conftest import SUBJECT, Agencies, referral_body
 
@@ -359,3 +361,21 @@ def test_a_method_not_allowed_names_every_method_of_the_resource(client: TestCli
     assert answer.status_code == 405
     assert answer.headers["allow"] == "GET, POST"  # the list and the create are one resource
     assert answer.headers["content-type"] == "application/problem+json"
+
+
+def test_a_credential_revoked_elsewhere_stops_working_within_a_second(ctx: ReferralContext) -> None:
+    """Another process (another context on the same database) revokes: this one, which checked the
+    credential a moment ago, accepts it from its cache for less than a second, never longer."""
+    now = [100.0]
+    here = dataclasses.replace(ctx, credentials=CredentialCache(clock=lambda: now[0]))
+    elsewhere = dataclasses.replace(ctx, credentials=CredentialCache())
+    issued = issue_credential(ctx, agency_code=BAPAS)
+    assert authenticate(here, secret=issued.secret) == BAPAS
+    revoke_credential(elsewhere, credential_id=issued.id)
+    with pytest.raises(Unauthenticated):
+        authenticate(elsewhere, secret=issued.secret)  # the revoking process at once
+    now[0] += 0.9
+    assert authenticate(here, secret=issued.secret) == BAPAS  # still within the cache's second
+    now[0] += 0.1
+    with pytest.raises(Unauthenticated, match="revoked"):
+        authenticate(here, secret=issued.secret)

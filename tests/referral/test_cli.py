@@ -90,8 +90,8 @@ def test_a_credential_is_printed_once_alone_and_can_be_revoked(run, tmp_path: Pa
         listed = json.loads(run("credentials", "list", "--json").stdout)
         assert secret not in json.dumps(listed)
         assert run("credentials", "revoke", listed[0]["id"]).exit_code == 0
-        with pytest.raises(Unauthenticated):
-            authenticate(ctx, secret=secret)
+    with referral_context(tmp_path / "data") as ctx, pytest.raises(Unauthenticated):  # the next process
+        authenticate(ctx, secret=secret)  # (a running one within a second: test_api)
     unknown = run("credentials", "issue", "--agency", "NOPE")
     assert unknown.exit_code == 1
     assert "no agency NOPE" in unknown.output

@@ -99,6 +99,7 @@ def revoke_credential(ctx: ReferralContext, *, credential_id: str) -> None:
         if credential.revoked_at is None:
             credential.revoked_at = ctx.clock()
             session.add(credential)
+    ctx.credentials.forget(credential.secret_hash)  # other processes: within their cache's second
 
 
 def list_credentials(ctx: ReferralContext, *, agency_code: str | None = None) -> list[Credential]:
@@ -109,11 +110,19 @@ def list_credentials(ctx: ReferralContext, *, agency_code: str | None = None) ->
         return list(session.exec(query).all())
 
 
+def known_agency(ctx: ReferralContext, *, secret: str) -> str | None:
+    """The agency behind a secret checked within the last second (no I/O), or None: ask ``authenticate``."""
+    return ctx.credentials.get(secret_hash(secret)) if plausible(secret) else None
+
+
 def authenticate(ctx: ReferralContext, *, secret: str) -> str:
     """The agency code behind a bearer secret; Unauthenticated for unknown or revoked ones."""
     if not plausible(secret):
         raise Unauthenticated("invalid credential")
     digest = secret_hash(secret)
+    cached = ctx.credentials.get(digest)  # a revocation is honoured within the cache's second
+    if cached is not None:
+        return cached
     query = select(Credential.agency_code, Credential.secret_hash, Credential.revoked_at).where(
         Credential.secret_hash == digest
     )
@@ -123,4 +132,5 @@ def authenticate(ctx: ReferralContext, *, secret: str) -> str:
         raise Unauthenticated("invalid credential")
     if found.revoked_at is not None:
         raise Unauthenticated("credential revoked")
+    ctx.credentials.put(digest, str(found.agency_code))
     return str(found.agency_code)

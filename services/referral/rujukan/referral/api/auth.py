@@ -6,10 +6,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from rujukan.referral.context import ReferralContext
 from rujukan.referral.errors import Unauthenticated
-from rujukan.referral.registry import authenticate
+from rujukan.referral.registry import authenticate, known_agency
 
 bearer = HTTPBearer(auto_error=False, description="An agency credential from `rujukan credentials issue`.")
 
@@ -24,12 +25,16 @@ async def context(request: Request) -> ReferralContext:
     return app_context(request)
 
 
-def calling_agency(
+async def calling_agency(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> str:
+    """Async: a credential checked within the last second is known without I/O; the others are looked up
+    on a worker thread."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated("missing bearer credential")
-    return authenticate(app_context(request), secret=credentials.credentials)
+    ctx, secret = app_context(request), credentials.credentials
+    known = known_agency(ctx, secret=secret)
+    return known if known is not None else await run_in_threadpool(authenticate, ctx, secret=secret)
 
 
 Agency = Annotated[str, Depends(calling_agency)]
