@@ -78,6 +78,7 @@ def referral_context(data_dir: Path | None) -> Iterator[ReferralContext]:
         adopt_log(ctx)
         yield ctx
     finally:
+        ctx.close()
         ctx.engine.dispose()
 
 

@@ -7,6 +7,7 @@ classes: never a referral id, an agency's data or anything of a person.
 - ``rujukan_consumer_lag_messages{group,topic,partition}``: messages on the broker past a consumer's
   stored position (set by the loop watchdog every few seconds).
 - ``rujukan_outbox_backlog_events{outbox}``: rows an outbox has not published yet (likewise).
+- ``rujukan_group_commit_batch_units{writer}``: histogram of units of work committed together.
 - ``rujukan_webhook_attempts_total{outcome}``, ``rujukan_dead_letters_total{reason}``,
   ``rujukan_sla_breaches_total``, ``rujukan_loop_restarts_total{loop}``: counters.
 """
@@ -36,6 +37,12 @@ DEAD_LETTERS = Counter("rujukan_dead_letters_total", "Messages and deliveries de
 SLA_BREACHES = Counter("rujukan_sla_breaches_total", "SLA breaches detected (each clock of a referral once).")
 LOOP_RESTARTS = Counter(
     "rujukan_loop_restarts_total", "Background loops rebuilt after an unexpected error or a stall.", ["loop"]
+)
+GROUP_COMMIT_BATCH = Histogram(
+    "rujukan_group_commit_batch_units",
+    "Units of work (creates, actions) committed together in one transaction.",
+    ["writer"],
+    buckets=(1, 2, 4, 8, 16, 32, 64),
 )
 LEASE_HELD = Gauge(
     "rujukan_lease_held", "1 while this instance holds the lease of a role that runs once (relay, SLA ...).", ["lease"]

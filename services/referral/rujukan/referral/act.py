@@ -14,9 +14,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from rujukan.core.group_commit import Unit
 from rujukan.core.lifecycle import (
     RULES,
     Action,
@@ -62,27 +62,40 @@ def act_once(
     body: ActionBody,
     idempotency_key: str | None = None,
 ) -> Acted:
-    """Take the action; with ``idempotency_key``, a retry of the same request (same referral, action and
-    body) takes nothing again and answers with the referral as it is now, and another request with the
-    same key is refused. The key is looked up once the referral is locked, so concurrent twins take turns."""
+    return ctx.writer.run(
+        act_unit(ctx, agency=agency, referral_id=referral_id, action=action, body=body, idempotency_key=idempotency_key)
+    )
+
+
+def act_unit(
+    ctx: ReferralContext,
+    *,
+    agency: str,
+    referral_id: str,
+    action: Action,
+    body: ActionBody,
+    idempotency_key: str | None = None,
+) -> Unit[Acted]:
+    """The action as a unit of work for the writer (group commit). With ``idempotency_key``, a retry of the
+    same request (same referral, action and body) takes nothing again and answers with the referral as it
+    is now, and another request with the same key is refused. The key is looked up once the referral is
+    locked, so concurrent twins take turns; a twin with the same key on another referral makes the first
+    try collide, and the writer tries it again."""
     request_hash = ctx.master_key.fingerprint(f"{referral_id}/{action.value}:{body.model_dump_json()}".encode())
-    for attempt in range(2):  # a twin with the same key on another referral makes the first try collide
-        try:
-            with ctx.transaction() as session:
-                referral, role = load_as_party(session, referral_id=referral_id, agency=agency, for_update=True)
-                check_not_restricted(session.get(Subject, referral.subject_id), agency)
-                if idempotency_key is not None and taken_before(session, agency, idempotency_key, request_hash):
-                    return Acted(view_in_session(ctx, session, referral, role), replayed=True)
-                _act(ctx, session, referral, role, action=action, body=body, agency=agency)
-                if idempotency_key is not None:
-                    answer = json.dumps({"action": action.value})
-                    remember_request(ctx, session, agency, idempotency_key, request_hash, referral.id, answer)
-                session.flush()
-                return Acted(view_in_session(ctx, session, referral, role), replayed=False)
-        except IntegrityError:
-            if attempt == 1:
-                raise
-    raise AssertionError("unreachable")
+
+    def unit(session: Session) -> Acted:
+        referral, role = load_as_party(session, referral_id=referral_id, agency=agency, for_update=True)
+        check_not_restricted(session.get(Subject, referral.subject_id), agency)
+        if idempotency_key is not None and taken_before(session, agency, idempotency_key, request_hash):
+            return Acted(view_in_session(ctx, session, referral, role), replayed=True)
+        _act(ctx, session, referral, role, action=action, body=body, agency=agency)
+        if idempotency_key is not None:
+            answer = json.dumps({"action": action.value})
+            remember_request(ctx, session, agency, idempotency_key, request_hash, referral.id, answer)
+        session.flush()
+        return Acted(view_in_session(ctx, session, referral, role), replayed=False)
+
+    return unit
 
 
 def _act(

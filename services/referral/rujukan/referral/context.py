@@ -11,7 +11,9 @@ from sqlmodel import Session
 
 from rujukan.core.clock import Clock, utc_now
 from rujukan.core.codec import EventCodec
+from rujukan.core.credentials import CredentialCache
 from rujukan.core.db import Database
+from rujukan.core.group_commit import GroupCommit
 from rujukan.core.sealing import MasterKey
 from rujukan.core.signatures import SigningKeys
 from rujukan.core.sla import SlaPolicy
@@ -26,10 +28,18 @@ class ReferralContext:
     max_page_size: int = 200
     sla: SlaPolicy = field(default_factory=SlaPolicy)  # the due times written into each new referral's event
     clock: Clock = utc_now
+    credentials: CredentialCache = field(default_factory=CredentialCache, repr=False, compare=False)
     db: Database = field(init=False, repr=False, compare=False)
+    writer: GroupCommit = field(init=False, repr=False, compare=False)  # creates and actions, group-committed
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "db", Database(self.engine))
+        db = Database(self.engine)
+        object.__setattr__(self, "db", db)
+        object.__setattr__(self, "writer", GroupCommit(db, name="referral"))
+
+    def close(self) -> None:
+        """Finish the writer's queue and stop its thread (the engine is the caller's to dispose)."""
+        self.writer.close()
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

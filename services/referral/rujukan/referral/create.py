@@ -13,10 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from rujukan.core.fast_sql import connection_of, fetch_one
+from rujukan.core.group_commit import Unit
 from rujukan.core.lifecycle import Status
 from rujukan.core.regions import KABUPATEN_KOTA, region_at
 from rujukan.core.sealing import DataKey
@@ -27,11 +27,10 @@ from rujukan.referral.domain import age_band, check_create
 from rujukan.referral.errors import IdempotencyKeyReused, InvalidRequest
 from rujukan.referral.eventstore import chain_event, insert_events
 from rujukan.referral.identity import alias, subject_for
-from rujukan.referral.models import Agency, IdempotencyKey, Referral
+from rujukan.referral.models import Referral
 from rujukan.referral.parties import party_role
+from rujukan.referral.statements import statements
 from rujukan.referral.views import ReferralSummary
-
-REFERRALS = Referral.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,29 +42,32 @@ class Created:
 def create_referral(
     ctx: ReferralContext, *, agency: str, request: CreateReferral, idempotency_key: str | None = None
 ) -> Created:
+    return ctx.writer.run(create_unit(ctx, agency=agency, request=request, idempotency_key=idempotency_key))
+
+
+def create_unit(
+    ctx: ReferralContext, *, agency: str, request: CreateReferral, idempotency_key: str | None = None
+) -> Unit[Created]:
+    """The create as a unit of work for the writer (group commit; its answer counts once committed). A
+    concurrent twin (same key, or same new NIK) makes a first try collide: the writer tries it again."""
     request_hash = ctx.master_key.fingerprint(request.model_dump_json().encode())  # keyed: the body holds PII
-    for attempt in range(2):  # a concurrent twin (same key, or same new NIK) makes the first try collide
-        try:
-            with ctx.transaction() as session:
-                if idempotency_key is not None:
-                    previous = _previous_answer(session, agency, idempotency_key, request_hash)
-                    if previous is not None:
-                        return Created(referral=previous, replayed=True)
-                created = _create(ctx, session, agency=agency, request=request)
-                if idempotency_key is not None:
-                    remember_request(
-                        ctx, session, agency, idempotency_key, request_hash, created.id, created.model_dump_json()
-                    )
-                return Created(referral=created, replayed=False)
-        except IntegrityError:
-            if attempt == 1:
-                raise
-    raise AssertionError("unreachable")
+
+    def unit(session: Session) -> Created:
+        if idempotency_key is not None:
+            previous = _previous_answer(session, agency, idempotency_key, request_hash)
+            if previous is not None:
+                return Created(referral=previous, replayed=True)
+        created = _create(ctx, session, agency=agency, request=request)
+        if idempotency_key is not None:
+            remember_request(ctx, session, agency, idempotency_key, request_hash, created.id, created.model_dump_json())
+        return Created(referral=created, replayed=False)
+
+    return unit
 
 
 def _previous_answer(session: Session, agency: str, key: str, request_hash: str) -> ReferralSummary | None:
     row = _idempotency_row(session, agency, key, request_hash)
-    return None if row is None else ReferralSummary.model_validate_json(row.response)
+    return None if row is None else ReferralSummary.model_validate_json(row)
 
 
 def taken_before(session: Session, agency: str, key: str, request_hash: str) -> bool:
@@ -77,23 +79,25 @@ def remember_request(
     ctx: ReferralContext, session: Session, agency: str, key: str, request_hash: str, referral_id: str, answer: str
 ) -> None:
     """Record a request made with an Idempotency-Key: its keyed hash and ``answer`` (no identifying data)."""
-    session.add(
-        IdempotencyKey(
-            agency_code=agency,
-            key=key,
-            request_hash=request_hash,
-            referral_id=referral_id,
-            response=answer,
-            created_at=ctx.clock(),
-        )
-    )
+    connection = connection_of(session)
+    row = {
+        "agency_code": agency,
+        "key": key,
+        "request_hash": request_hash,
+        "referral_id": referral_id,
+        "response": answer,
+        "created_at": ctx.clock(),
+    }
+    statements(connection).insert_idempotency.run(connection, [row])
 
 
-def _idempotency_row(session: Session, agency: str, key: str, request_hash: str) -> IdempotencyKey | None:
-    row = session.get(IdempotencyKey, (agency, key))
-    if row is not None and row.request_hash != request_hash:
+def _idempotency_row(session: Session, agency: str, key: str, request_hash: str) -> str | None:
+    """The answer recorded for this agency's key, if any (IdempotencyKeyReused for another request)."""
+    connection = connection_of(session)
+    row = fetch_one(connection, statements(connection).idempotency_row, (agency, key))
+    if row is not None and row[0] != request_hash:
         raise IdempotencyKeyReused("Idempotency-Key was already used for a different request")
-    return row
+    return None if row is None else str(row[1])
 
 
 def _create(ctx: ReferralContext, session: Session, *, agency: str, request: CreateReferral) -> ReferralSummary:
@@ -147,8 +151,12 @@ def insert_referral(ctx: ReferralContext, session: Session, values: dict[str, An
         fields=created_fields(values, sla=ctx.sla),
     )
     values.update(last_seq=event.seq, last_hash=event.hash)
-    session.execute(insert(REFERRALS), [values])
+    connection = connection_of(session)
+    statements(connection).insert_referral.run(connection, [{**REFERRAL_DEFAULTS, **values}])
     insert_events(session, [event])
+
+
+REFERRAL_DEFAULTS = {"consent_given_by": None, "consent_recorded_at": None, "parent_referral_id": None}
 
 
 def seal_identity(key: DataKey, request: CreateReferral, *, subject_id: str, referral_id: str) -> bytes:
@@ -202,10 +210,11 @@ CREATED_COPIED = (
 def check_receiver(session: Session, *, sender: str, receiver: str, service_type: str) -> None:
     if receiver == sender:
         raise InvalidRequest("an agency cannot refer to itself")
-    offered = session.execute(select(Agency.services).where(Agency.code == receiver)).scalar_one_or_none()
+    connection = connection_of(session)
+    offered = fetch_one(connection, statements(connection).services_of, (receiver,))
     if offered is None:
         raise InvalidRequest(f"unknown agency {receiver}")
-    services = json.loads(offered)
+    services = json.loads(offered[0])
     if services and service_type not in services:
         raise InvalidRequest(f"agency {receiver} does not offer {service_type}")
 

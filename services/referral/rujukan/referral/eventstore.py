@@ -6,7 +6,8 @@ The caller holds the referral row locked (``FOR UPDATE`` on PostgreSQL, the sing
 so two actions on one referral cannot interleave.
 
 Each event's bytes are signed as they are stored (the event key, :mod:`rujukan.core.signatures`): the relay
-publishes nothing else. Event rows are written with SQLAlchemy Core: the hot path needs no ORM unit of work.
+publishes nothing else. Event rows are written on the driver (:mod:`rujukan.referral.statements`): the hot
+path needs no ORM.
 """
 
 from __future__ import annotations
@@ -16,14 +17,13 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import insert
 from sqlmodel import Session
 
 from rujukan.core.codec import EventCodec, event_hash
+from rujukan.core.fast_sql import connection_of
 from rujukan.core.signatures import SigningKeys
-from rujukan.referral.models import Referral, ReferralEvent
-
-EVENTS = ReferralEvent.__table__  # type: ignore[attr-defined]
+from rujukan.referral.models import Referral
+from rujukan.referral.statements import statements
 
 
 class EventWriter(Protocol):
@@ -81,13 +81,13 @@ def chain_event(
         "occurred_at": occurred_at,
         "payload": payload,
         "signature": ctx.signing.sign_event(payload),
-        "published_at": None,
     }
     return ChainedEvent(row=row, seq=seq, hash=event_hash(payload))
 
 
 def insert_events(session: Session, events: list[ChainedEvent]) -> None:
-    session.execute(insert(EVENTS), [event.row for event in events])
+    connection = connection_of(session)
+    statements(connection).insert_event.run(connection, [event.row for event in events])
 
 
 def append_event(

@@ -20,15 +20,14 @@ import json
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import insert
 from sqlmodel import Session, or_, select
 
+from rujukan.core.fast_sql import connection_of, fetch_one
 from rujukan.core.sealing import DataKey
 from rujukan.referral.context import ReferralContext
 from rujukan.referral.errors import NotFound, Restricted
 from rujukan.referral.models import Referral, Subject
-
-SUBJECTS = Subject.__table__  # type: ignore[attr-defined]
+from rujukan.referral.statements import statements
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,10 +41,11 @@ def subject_for(
 ) -> SubjectKey:
     """The controller's subject with this NIK, or a new one with a new data key (always new without NIK)."""
     index = ctx.master_key.nik_index(nik, controller=controller) if nik else None
+    connection = connection_of(session)
     if index is not None:
-        found = session.execute(select(Subject.id, Subject.wrapped_key).where(Subject.nik_index == index)).first()
-        if found is not None and found.wrapped_key is not None:
-            return SubjectKey(found.id, ctx.master_key.unwrap(found.wrapped_key, found.id))
+        found = fetch_one(connection, statements(connection).subject_by_nik, (index,))
+        if found is not None and found[1] is not None:
+            return SubjectKey(str(found[0]), ctx.master_key.unwrap(bytes(found[1]), str(found[0])))
     subject_id = "sub_" + uuid.uuid4().hex[:20]
     wrapped = ctx.master_key.new_wrapped_data_key(subject_id)
     row = {
@@ -56,9 +56,8 @@ def subject_for(
         "wrapped_key": wrapped,
         "legal_hold": False,
         "created_at": now,
-        "erased_at": None,
     }
-    session.execute(insert(SUBJECTS), [row])
+    statements(connection).insert_subject.run(connection, [row])
     return SubjectKey(subject_id, ctx.master_key.unwrap(wrapped, subject_id))
 
 

@@ -60,6 +60,7 @@ def create_app(settings: ReferralSettings, *, context: ReferralContext | None = 
             yield
         finally:
             loops.stop()
+            ctx.close()
             if context is None:
                 ctx.engine.dispose()
 

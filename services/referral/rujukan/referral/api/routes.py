@@ -10,11 +10,11 @@ from pydantic import BaseModel
 
 from rujukan.core.http import COMMON_ERRORS, PROBLEM_CONTENT
 from rujukan.core.lifecycle import Action, Status
-from rujukan.referral.act import act_once
+from rujukan.referral.act import act_unit
 from rujukan.referral.api.auth import Agency, Context
 from rujukan.referral.api.examples import ACTION_EXAMPLES, CREATE_EXAMPLES
 from rujukan.referral.commands import ActionBody, CreateReferral
-from rujukan.referral.create import create_referral
+from rujukan.referral.create import create_unit
 from rujukan.referral.errors import NotFound
 from rujukan.referral.queries import Direction, get_referral, list_referrals
 from rujukan.referral.registry import AgencyIn, get_agency
@@ -59,7 +59,7 @@ def _referral_id(raw: str) -> str:
     responses=ERRORS,
     summary="Refer a subject to another agency",
 )
-def create(
+async def create(
     agency: Agency,
     ctx: Context,
     response: Response,
@@ -71,7 +71,7 @@ def create(
         ),
     ] = None,
 ) -> ReferralSummary:
-    created = create_referral(ctx, agency=agency, request=body, idempotency_key=idempotency_key)
+    created = await ctx.writer.run_async(create_unit(ctx, agency=agency, request=body, idempotency_key=idempotency_key))
     if created.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     response.headers["Location"] = f"/v1/referrals/{created.referral.id}"
@@ -109,7 +109,7 @@ def get(agency: Agency, ctx: Context, referral_id: str) -> ReferralView:
     responses={**ERRORS, 409: {"description": "Not allowed now; lists the allowed actions", **PROBLEM_CONTENT}},
     summary="Take a lifecycle action",
 )
-def act(
+async def act(
     agency: Agency,
     ctx: Context,
     response: Response,
@@ -125,7 +125,7 @@ def act(
         ),
     ] = None,
 ) -> ReferralView:
-    acted = act_once(
+    unit = act_unit(
         ctx,
         agency=agency,
         referral_id=_referral_id(referral_id),
@@ -133,6 +133,7 @@ def act(
         body=body or ActionBody(),
         idempotency_key=idempotency_key,
     )
+    acted = await ctx.writer.run_async(unit)
     if acted.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return acted.view

@@ -1,0 +1,62 @@
+"""The fixed statements of the create and action paths, on the driver (:mod:`rujukan.core.fast_sql`),
+built once per database dialect."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Table
+from sqlalchemy.engine import Dialect
+
+from rujukan.core.fast_sql import Insert, placeholders
+from rujukan.referral.models import IdempotencyKey, Referral, ReferralEvent, Subject
+
+REFERRALS: Table = Referral.__table__  # type: ignore[attr-defined]
+EVENTS: Table = ReferralEvent.__table__  # type: ignore[attr-defined]
+SUBJECTS: Table = Subject.__table__  # type: ignore[attr-defined]
+IDEMPOTENCY: Table = IdempotencyKey.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Statements:
+    insert_referral: Insert
+    insert_event: Insert
+    insert_subject: Insert
+    insert_idempotency: Insert
+    services_of: str  # (code) -> services
+    subject_by_nik: str  # (nik_index) -> id, wrapped_key
+    idempotency_row: str  # (agency_code, key) -> request_hash, response
+
+
+_BUILT: dict[str, Statements] = {}
+
+
+def _for(dialect: Dialect) -> Statements:
+    def sql(text: str) -> str:
+        return placeholders(text, dialect)
+
+    return Statements(
+        insert_referral=Insert(REFERRALS, [c.name for c in REFERRALS.columns], dialect),
+        insert_event=Insert(
+            EVENTS,
+            ["event_id", "referral_id", "seq", "event_type", "actor_agency", "occurred_at", "payload", "signature"],
+            dialect,
+        ),
+        insert_subject=Insert(
+            SUBJECTS,
+            ["id", "controller", "nik_index", "person_index", "wrapped_key", "legal_hold", "created_at"],
+            dialect,
+        ),
+        insert_idempotency=Insert(IDEMPOTENCY, [c.name for c in IDEMPOTENCY.columns], dialect),
+        services_of=sql("SELECT services FROM agencies WHERE code = ?"),
+        subject_by_nik=sql("SELECT id, wrapped_key FROM subjects WHERE nik_index = ?"),
+        idempotency_row=sql("SELECT request_hash, response FROM idempotency_keys WHERE agency_code = ? AND key = ?"),
+    )
+
+
+def statements(connection: Connection) -> Statements:
+    dialect = connection.dialect
+    found = _BUILT.get(dialect.name)
+    if found is None:
+        found = _BUILT[dialect.name] = _for(dialect)
+    return found

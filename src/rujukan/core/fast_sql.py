@@ -1,0 +1,109 @@
+"""Statements of the hot paths (a create, an action, the relay) straight on the database driver.
+
+SQLAlchemy costs 30-90 microseconds a statement before the database sees it (compilation cache keys,
+parameter processing, result wrapping, the ORM's session bookkeeping); the driver itself takes 2-3 (measured
+on SQLite, bench/README). A create runs half a dozen statements: that overhead was most of its time.
+
+So the hot paths keep SQLAlchemy's tables, types and transactions (a unit of work runs in the session's
+transaction, on its connection) but hand a few fixed statements to the driver:
+
+- SQL is written once with ``?`` placeholders; for psycopg they become ``%s``.
+- A driver error is raised as SQLAlchemy's own (``IntegrityError``, ``OperationalError`` ...), exactly as
+  if SQLAlchemy had run the statement, so every caller's error handling holds.
+- Values are bound through each column's own SQLAlchemy bind processor, so what is stored is exactly what
+  SQLAlchemy would store (SQLite keeps a UTC datetime as ``YYYY-MM-DD HH:MM:SS.ffffff`` text; PostgreSQL
+  gets the aware datetime). Reads on these paths return plain columns (text, numbers, bytes) only.
+
+Nothing here builds SQL from input: table and column names come from the models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Table
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
+from sqlmodel import Session
+
+
+def connection_of(session: Session) -> Connection:
+    """The session's connection in its transaction (begun if it was not), remembered for the session's
+    life: asking the session each time costs more than a statement."""
+    found = session.info.get(_CONNECTION)
+    if found is None:
+        found = session.info[_CONNECTION] = session.connection()
+    connection: Connection = found
+    return connection
+
+
+_CONNECTION = "rujukan_connection"
+
+
+def driver(connection: Connection) -> Any:
+    """The DBAPI connection under a SQLAlchemy connection (in its transaction)."""
+    return connection.connection.driver_connection
+
+
+def placeholders(sql: str, dialect: Dialect) -> str:
+    """``sql`` (written with ``?``) in the driver's parameter style."""
+    return sql if dialect.paramstyle == "qmark" else sql.replace("%", "%%").replace("?", "%s")
+
+
+class Insert:
+    """``INSERT INTO table (columns) VALUES (...)`` for rows given as mappings, bound as SQLAlchemy binds."""
+
+    def __init__(self, table: Table, columns: Sequence[str], dialect: Dialect) -> None:
+        self.columns = tuple(columns)
+        names = ", ".join(f'"{name}"' for name in self.columns)
+        marks = ", ".join("?" for _ in self.columns)
+        # names from the table's own metadata, values bound: nothing of a request reaches the SQL text
+        self.sql = placeholders(f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})', dialect)  # noqa: S608
+        self._binds = [_binder(table, name, dialect) for name in self.columns]
+
+    def params(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
+        return tuple(bind(row[name]) for name, bind in zip(self.columns, self._binds, strict=True))
+
+    def run(self, connection: Connection, rows: Iterable[Mapping[str, Any]]) -> None:
+        params = [self.params(row) for row in rows]
+        with _cursor(connection, self.sql) as cursor:
+            cursor.executemany(self.sql, params)
+
+
+def _binder(table: Table, name: str, dialect: Dialect) -> Callable[[Any], Any]:
+    processor = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+    return processor if processor is not None else _same
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def fetch_one(connection: Connection, sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
+    """The first row of a query (``sql`` in the driver's style, see ``placeholders``), or None."""
+    with _cursor(connection, sql) as cursor:
+        cursor.execute(sql, tuple(params))
+        row = cursor.fetchone()
+    return None if row is None else tuple(row)
+
+
+def execute(connection: Connection, sql: str, params: Sequence[Any]) -> int:
+    """Run one statement (``sql`` in the driver's style); the number of rows it changed."""
+    with _cursor(connection, sql) as cursor:
+        cursor.execute(sql, tuple(params))
+        return int(cursor.rowcount)
+
+
+@contextmanager
+def _cursor(connection: Connection, sql: str) -> Iterator[Any]:
+    """A driver cursor whose errors come out as SQLAlchemy's (the statement named, never its values)."""
+    dbapi = connection.dialect.loaded_dbapi
+    cursor = driver(connection).cursor()
+    try:
+        yield cursor
+    except dbapi.Error as exc:
+        raise DBAPIError.instance(sql, None, exc, dbapi.Error, hide_parameters=True) from exc
+    finally:
+        cursor.close()
