@@ -305,7 +305,8 @@ def test_a_signature_changed_between_sequencing_and_publishing_is_refused(
     try:
         assert sequence(ctx, 100, relay.checked) == sum(events.values())
         first = stored(ctx)[0]
-        tampered = first.signature[:-1] + bytes([first.signature[-1] ^ 1])  # type: ignore[index]
+        assert first.signature is not None
+        tampered = first.signature[:-1] + bytes([first.signature[-1] ^ 1])
         with ctx.transaction() as session:
             session.execute(
                 update(ReferralEvent).where(col(ReferralEvent.position) == first.position).values(signature=tampered)
