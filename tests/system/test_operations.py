@@ -68,9 +68,14 @@ def test_readiness_and_metrics_follow_what_happens(tmp_path: Path) -> None:
             assert f"# TYPE {series} " in text, series
         answered = [labels_of(key) for key in samples(text, "rujukan_http_request_duration_seconds_count")]
         assert {"service": "referral", "route": "/v1/referrals", "method": "POST", "status": "201"} in answered
-        assert samples(text, "rujukan_webhook_attempts_total") == {
-            'rujukan_webhook_attempts_total{outcome="delivered"}': 100.0
-        }
+        delivered = {'rujukan_webhook_attempts_total{outcome="delivered"}': 100.0}
+        # the notifier runs in a worker process, whose metrics reach /metrics with its heartbeat (each second)
+        wait_for(
+            lambda: (
+                samples(httpx.get(f"{base}/metrics", timeout=10).text, "rujukan_webhook_attempts_total") == delivered
+            ),
+            timeout=10,
+        )
         assert not UUID.search(text), "a label carries an id"
         groups = {re.search(r'group="([^"]+)"', k).group(1) for k in samples(text, "rujukan_consumer_lag_messages")}  # type: ignore[union-attr]
         assert groups == {"rujukan-tracker-v1", "rujukan-notifier-v1", "rujukan-notifier-v1-sla"}

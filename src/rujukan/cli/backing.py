@@ -14,11 +14,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from rujukan.core.apache_kafka import LocalKafka
 from rujukan.core.broker import Broker, EmbeddedBroker
@@ -113,19 +114,44 @@ def _check_data_dir(data: Path, *, postgres: bool) -> None:
         raise WrongDataDir(f"{data} keeps its databases in SQLite files: run rujukan up without --postgres on it")
 
 
-def supervise(backing: Backing, stop: threading.Event, on_restart: Callable[[], None]) -> None:
-    """Start the broker or PostgreSQL again whenever one dies, until ``stop``."""
+class Worker(Protocol):
+    """A worker process of ``up`` as the supervisor sees it (:class:`rujukan.cli.workers.WorkerProcess`)."""
+
+    def start(self) -> None: ...
+
+    def is_running(self) -> bool: ...
+
+    def restart_due(self, now: float) -> bool: ...
+
+    def exit_status(self) -> str: ...
+
+
+def supervise(
+    backing: Backing,
+    stop: threading.Event,
+    on_restart: Callable[[], None],
+    workers: Mapping[str, Worker] | None = None,
+) -> None:
+    """Start the broker, PostgreSQL or a worker process again whenever one dies, until ``stop``."""
     while not stop.wait(SUPERVISE_S):
         for name, child in backing.children().items():
-            if child.is_running() or stop.is_set():
-                continue
-            log.warning("%s stopped; starting it again%s", _label(backing, name), _consequence(backing, name))
-            try:
-                child.start()
-            except Exception as exc:  # keep supervising: the next round tries again
-                log.warning("%s did not start (%s); trying again", _label(backing, name), type(exc).__name__)
-                continue
-            on_restart()
+            if not child.is_running() and not stop.is_set():
+                _restart(_label(backing, name), _consequence(backing, name), child.start, on_restart)
+        for name, worker in (workers or {}).items():
+            if not worker.is_running() and not stop.is_set() and worker.restart_due(time.monotonic()):
+                label = f"the {name} worker"
+                how = f" ({worker.exit_status()})"
+                _restart(label + how, " (its loops go on from what the databases hold)", worker.start, on_restart)
+
+
+def _restart(label: str, consequence: str, start: Callable[[], None], on_restart: Callable[[], None]) -> None:
+    log.warning("%s stopped; starting it again%s", label, consequence)
+    try:
+        start()
+    except Exception as exc:  # keep supervising: the next round tries again
+        log.warning("%s did not start (%s); trying again", label, type(exc).__name__)
+        return
+    on_restart()
 
 
 def _label(backing: Backing, name: str) -> str:

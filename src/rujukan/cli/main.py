@@ -18,7 +18,21 @@ from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 from typer.core import TyperGroup
 
-from rujukan.cli import agency, audit, broker, data_dir, demo, kafka, keys, notifier, referral, schemas, tracker, up
+from rujukan.cli import (
+    agency,
+    audit,
+    broker,
+    data_dir,
+    demo,
+    kafka,
+    keys,
+    notifier,
+    referral,
+    schemas,
+    tracker,
+    up,
+    workers,
+)
 from rujukan.cli.output import report_error
 from rujukan.core.errors import RujukanError
 
@@ -80,6 +94,7 @@ app.command(name="broker")(broker.run_broker)
 app.command(name="up")(up.up)
 app.command(name="demo")(demo.demo)
 app.command(name="migrate")(data_dir.migrate)
+app.command(name="worker", hidden=True)(workers.worker)
 
 
 def run() -> None:

@@ -1,9 +1,12 @@
 """``rujukan up``: the whole embedded system on one address, supervised.
 
 One process serves the referral API, the tracker (coordinator API and dashboard) and the notifier API
-behind a single address, and runs the relay, the tracker's consumer and SLA clocks, and the notifier on
-threads; the embedded broker runs as a child process, restarted if it dies (the relay then refills its
-log from the event store, and the consumers deduplicate). Ctrl-C stops everything in order.
+behind a single address, and runs the tracker's consumer and SLA clocks on threads (the consumer feeds
+the dashboard's live stream); two worker processes run the relay and the notifier
+(:mod:`rujukan.cli.workers`), so that the loops use the second core instead of the API's. The broker
+(and PostgreSQL, with ``--postgres``) and the workers are child processes, each restarted if it dies
+(after a broker restart the relay refills its log from the event store, and the consumers deduplicate).
+Ctrl-C stops everything in order: the API, the workers, then the broker.
 
 Paths: ``/v1/referrals``, ``/v1/subjects``, ``/v1/me`` go to the referral service; ``/v1/subscription``
 and ``/v1/deliveries`` to the notifier; everything else (the dashboard at ``/``, ``/v1/handoffs`` ...)
@@ -38,6 +41,7 @@ from rujukan.cli.demo import DemoError, run_demo
 from rujukan.cli.output import configure_logging, err, fail
 from rujukan.cli.system import CREDENTIALS, RUNNING, local_webhooks, read_json, running_system, write_private
 from rujukan.cli.webhook_inbox import WebhookInbox
+from rujukan.cli.workers import Role, WorkerProcess
 from rujukan.core.broker import port_in_use
 from rujukan.core.db import Database, make_engine
 from rujukan.core.health import answer, joined
@@ -100,16 +104,22 @@ class OneAddress:
         notifier: Any,
         extra: dict[str, Asgi] | None = None,
         backing: Callable[[], dict[str, str]] | None = None,
+        workers: Callable[[], list[WorkerProcess]] | None = None,
     ) -> None:
         self._apps = {"/referral": referral, "/tracker": tracker, "/notifier": notifier}
         self._referral, self._tracker, self._notifier = referral, tracker, notifier
         self._extra = extra or {}
         self._backing = backing or dict
+        self._workers = workers or list
 
     def readiness(self) -> dict[str, str]:
         services = [(name.strip("/"), getattr(app.state, "readiness", None)) for name, app in self._apps.items()]
         checks = joined((name, found) for name, found in services if found is not None)
-        return {**self._backing(), **checks} if len(checks) else {"services": "starting"}
+        if not checks:
+            return {"services": "starting"}
+        for worker in self._workers():
+            checks.update(worker.checks())
+        return {**self._backing(), **checks}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -139,7 +149,7 @@ class OneAddress:
         if path == "/readyz":
             response: Response = answer(await run_in_threadpool(self.readiness))
         else:
-            body, content_type = exposition()
+            body, content_type = exposition(worker.metrics() for worker in self._workers())
             response = Response(body, media_type=content_type)
         await response(scope, receive, send)
 
@@ -186,9 +196,10 @@ def up(
     )
     stop = threading.Event()
     supervisor: threading.Thread | None = None
+    workers = {role.value: WorkerProcess(role, data) for role in Role}
     try:
-        app = _compose(data, backing, base_url, demo=demo)
-        supervisor = _supervised(data, backing, base_url, stop)
+        app = _compose(data, backing, base_url, demo=demo, workers=list(workers.values()))
+        supervisor = _supervised(data, backing, base_url, stop, workers)
         if demo:
             threading.Thread(target=_demo_when_ready, args=(data, base_url), name="demo", daemon=True).start()
         err.print(_banner(data, base_url, backing, demo=demo), markup=False, highlight=False)
@@ -197,6 +208,8 @@ def up(
         stop.set()
         if supervisor is not None:
             supervisor.join(10)  # no restart can race the stop below
+        for worker in workers.values():
+            worker.stop()
         backing.stop()
         with contextlib.suppress(OSError):
             (data / RUNNING).unlink()
@@ -211,17 +224,26 @@ def _refuse_a_second_start(data: Path, host: str, port: int) -> None:
         fail(f"port {port} on {host} is in use; choose another with --port")
 
 
-def _supervised(data: Path, backing: Backing, base_url: str, stop: threading.Event) -> threading.Thread:
-    """Record the running system in ``running.json`` and start the supervisor, which restarts a dead broker
-    or PostgreSQL (and records the new pids) until ``stop``."""
+def _supervised(
+    data: Path, backing: Backing, base_url: str, stop: threading.Event, workers: dict[str, WorkerProcess]
+) -> threading.Thread:
+    """Record the running system in ``running.json``, start the workers (which find the broker and the
+    databases there) and the supervisor, which restarts a dead broker, PostgreSQL or worker (and records
+    the new pids) until ``stop``."""
 
     def record() -> None:
-        pids = {f"{name}_pid": child.pid for name, child in backing.children().items()}
+        children = {**backing.children(), **workers}
+        pids = {f"{name}_pid": child.pid for name, child in children.items() if child.pid is not None}
         running = {"pid": os.getpid(), "http": base_url, "broker": backing.bootstrap, **pids}
         write_private(data / RUNNING, {**running, "databases": backing.databases})
 
     record()
-    supervisor = threading.Thread(target=supervise, args=(backing, stop, record), name="supervisor", daemon=True)
+    for worker in workers.values():
+        worker.start()
+    record()
+    supervisor = threading.Thread(
+        target=supervise, args=(backing, stop, record, workers), name="supervisor", daemon=True
+    )
     supervisor.start()
     return supervisor
 
@@ -245,10 +267,12 @@ def _banner(data: Path, base_url: str, backing: Backing, *, demo: bool) -> str:
     return "\n".join([*lines, "Ctrl-C stops everything."])
 
 
-def _compose(data: Path, backing: Backing, base_url: str, *, demo: bool) -> OneAddress:
+def _compose(data: Path, backing: Backing, base_url: str, *, demo: bool, workers: list[WorkerProcess]) -> OneAddress:
     env_sla = "RUJUKAN_SLA_HOURS" in os.environ
     bootstrap, urls = backing.bootstrap, backing.databases
-    referral = referral_settings(data).model_copy(update={"kafka_bootstrap": bootstrap, **_database(urls, "referral")})
+    referral = referral_settings(data).model_copy(
+        update={"kafka_bootstrap": bootstrap, "relay_in_process": False, **_database(urls, "referral")}
+    )
     tracker = tracker_settings(data).model_copy(update={"kafka_bootstrap": bootstrap, **_database(urls, "tracker")})
     if demo and not env_sla:  # both: the referral service writes the due times into its events
         referral = referral.model_copy(update={"sla_hours": DEMO_SLA_HOURS})
@@ -282,9 +306,10 @@ def _compose(data: Path, backing: Backing, base_url: str, *, demo: bool) -> OneA
     return OneAddress(
         referral_app(referral, context=ctx),
         tracker_app(tracker, db=tracker_db),
-        notifier_app(notifier, db=notifier_db, agency_check=agency_of),
+        notifier_app(notifier, db=notifier_db, agency_check=agency_of, run_notifier=False),
         extra={"/demo/webhooks": WebhookInbox(secrets_of)},
         backing=backing.checks,
+        workers=lambda: workers,
     )
 
 

@@ -15,10 +15,21 @@ classes: never a referral id, an agency's data or anything of a person.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Metric,
+    generate_latest,
+)
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.registry import Collector
 
 HTTP_DURATION = Histogram(
     "rujukan_http_request_duration_seconds",
@@ -54,9 +65,42 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 Asgi = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-def exposition() -> tuple[bytes, str]:
-    """The text exposition of every metric of this process, and its content type."""
-    return generate_latest(), CONTENT_TYPE_LATEST
+def exposition(others: Iterable[str] = ()) -> tuple[bytes, str]:
+    """The text exposition of every metric of this process, joined with ``others`` (the expositions of
+    other processes of the same system, such as ``rujukan up``'s workers), and its content type. A series
+    that several processes report is added up; the joined exposition leaves out the ``_created`` series
+    (the text format writes them as families of their own, which would then appear twice)."""
+    texts = list(others)
+    if not texts:
+        return generate_latest(), CONTENT_TYPE_LATEST
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Joined(texts))
+    return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+class _Joined(Collector):
+    def __init__(self, texts: list[str]) -> None:
+        self._texts = texts
+
+    def collect(self) -> Iterator[Metric]:
+        families: dict[str, Metric] = {}
+        values: dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]] = {}
+        sources = [REGISTRY.collect(), *(text_string_to_metric_families(text) for text in self._texts)]
+        for family in (f for source in sources for f in source):
+            if family.name.endswith("_created"):
+                continue
+            joined = values.setdefault(family.name, {})
+            if family.name not in families:
+                families[family.name] = Metric(family.name, family.documentation, family.type, family.unit)
+            for sample in family.samples:
+                if sample.name.endswith("_created"):
+                    continue
+                key = (sample.name, tuple(sorted(sample.labels.items())))
+                joined[key] = joined.get(key, 0.0) + sample.value
+        for name, family in families.items():
+            for (sample_name, labels), value in values[name].items():
+                family.add_sample(sample_name, dict(labels), value)
+            yield family
 
 
 class TimedRequests:
