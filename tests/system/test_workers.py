@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -17,9 +18,17 @@ from rujukan.core.broker import free_port
 from tests.notifier.receiver import Receiver
 from tests.processes import gone
 from tests.system.test_no_silent_stalls import System, healed_within
-from tests.system.test_up import up, wait_for
+from tests.system.test_up import SUBJECT, up, wait_for
 
 pytestmark = pytest.mark.integration
+BODY = {
+    "to_agency": "BAPAS-JAKTIM",
+    "service_type": "supervision",
+    "urgency": "urgent",
+    "reason": "Pembebasan bersyarat",
+    "legal_basis": "legal_obligation",
+    "subject": SUBJECT,
+}
 
 
 def running(data: Path) -> dict[str, int]:
@@ -72,3 +81,34 @@ def test_workers_and_broker_end_with_a_killed_up(tmp_path: Path) -> None:
     while time.monotonic() < deadline and not all(gone(pid) for pid in children.values()):
         time.sleep(0.2)
     assert [name for name, pid in children.items() if not gone(pid)] == []
+
+
+def test_the_live_stream_follows_the_tracker_worker(tmp_path: Path) -> None:
+    """The dashboard's stream is served by up's process; the consumer runs in the tracker worker: the
+    change feed between them brings each new referral's id to the stream."""
+    data, port = tmp_path / "data", free_port()
+    base = f"http://127.0.0.1:{port}"
+    with Receiver() as receiver, up(data, port):
+        system = System(data, base, receiver)
+        heard: list[str] = []
+        opened = threading.Event()
+
+        def listen() -> None:
+            with (
+                httpx.Client(base_url=base, timeout=httpx.Timeout(10, read=20)) as client,
+                client.stream("GET", "/v1/stream", headers=system.coordinator) as stream,
+            ):
+                opened.set()
+                for line in stream.iter_lines():
+                    if line.startswith("data: "):
+                        heard.extend(json.loads(line.removeprefix("data: "))["referral_ids"])
+                        return
+
+        listener = threading.Thread(target=listen, daemon=True)
+        listener.start()
+        assert opened.wait(10)
+        time.sleep(1)  # the follower starts at the feed's end once someone listens
+        answer = httpx.post(f"{base}/v1/referrals", json=BODY, headers=system.lapas, timeout=30)
+        assert answer.status_code == 201, answer.text
+        listener.join(15)
+        assert heard == [answer.json()["id"]]

@@ -1,9 +1,8 @@
 """``rujukan up``: the whole embedded system on one address, supervised.
 
 One process serves the referral API, the tracker (coordinator API and dashboard) and the notifier API
-behind a single address, and runs the tracker's consumer and SLA clocks on threads (the consumer feeds
-the dashboard's live stream); two worker processes run the relay and the notifier
-(:mod:`rujukan.cli.workers`), so that the loops use the second core instead of the API's. The broker
+behind a single address; three worker processes run the relay, the tracker's consumer and SLA clocks, and
+the notifier (:mod:`rujukan.cli.workers`), so that the loops use the second core instead of the API's. The broker
 (and PostgreSQL, with ``--postgres``) and the workers are child processes, each restarted if it dies
 (after a broker restart the relay refills its log from the event store, and the consumers deduplicate).
 Ctrl-C stops everything in order: the API, the workers, then the broker.
@@ -22,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import logging
 import os
 import threading
@@ -196,7 +196,7 @@ def up(
     )
     stop = threading.Event()
     supervisor: threading.Thread | None = None
-    workers = {role.value: WorkerProcess(role, data) for role in Role}
+    workers = {role.value: WorkerProcess(role, data, env=_worker_env(role, demo=demo)) for role in Role}
     try:
         app = _compose(data, backing, base_url, demo=demo, workers=list(workers.values()))
         supervisor = _supervised(data, backing, base_url, stop, workers)
@@ -205,11 +205,16 @@ def up(
         err.print(_banner(data, base_url, backing, demo=demo), markup=False, highlight=False)
         uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)
     finally:
+        # The workers first, while the supervisor thread lives: a broker it restarted dies with that thread
+        # (PR_SET_PDEATHSIG follows the thread that started it), and the workers still talk to the broker.
+        stopping = [threading.Thread(target=w.stop, name=f"stop-{n}") for n, w in workers.items()]  # retired
+        for thread in stopping:
+            thread.start()
+        for thread in stopping:
+            thread.join()
         stop.set()
         if supervisor is not None:
             supervisor.join(10)  # no restart can race the stop below
-        for worker in workers.values():
-            worker.stop()
         backing.stop()
         with contextlib.suppress(OSError):
             (data / RUNNING).unlink()
@@ -273,7 +278,9 @@ def _compose(data: Path, backing: Backing, base_url: str, *, demo: bool, workers
     referral = referral_settings(data).model_copy(
         update={"kafka_bootstrap": bootstrap, "relay_in_process": False, **_database(urls, "referral")}
     )
-    tracker = tracker_settings(data).model_copy(update={"kafka_bootstrap": bootstrap, **_database(urls, "tracker")})
+    tracker = tracker_settings(data).model_copy(
+        update={"kafka_bootstrap": bootstrap, "consumer_in_process": False, **_database(urls, "tracker")}
+    )
     if demo and not env_sla:  # both: the referral service writes the due times into its events
         referral = referral.model_copy(update={"sla_hours": DEMO_SLA_HOURS})
         tracker = tracker.model_copy(update={"sla_hours": DEMO_SLA_HOURS})
@@ -311,6 +318,13 @@ def _compose(data: Path, backing: Backing, base_url: str, *, demo: bool, workers
         backing=backing.checks,
         workers=lambda: workers,
     )
+
+
+def _worker_env(role: Role, *, demo: bool) -> dict[str, str]:
+    """The tracker worker's sweep judges the demo's SLA clocks as the demo's referral service wrote them."""
+    if role is Role.TRACKER and demo and "RUJUKAN_SLA_HOURS" not in os.environ:
+        return {"RUJUKAN_SLA_HOURS": json.dumps(DEMO_SLA_HOURS)}
+    return {}
 
 
 def _database(urls: dict[str, str], service: str) -> dict[str, str]:

@@ -5,6 +5,8 @@ its own process, and runs two workers beside it, each a child process of its own
 
 - ``relay``: the referral service's loops (the relay, the checkpoint and disclosure outboxes,
   housekeeping);
+- ``tracker``: the tracker's consumer, SLA sweep, breach publisher and housekeeping (the dashboard's live
+  stream in ``up``'s process follows the change feed the consumer writes);
 - ``notifier``: the notifier's consumers, dispatcher, dead letters and secret housekeeping.
 
 A worker finds the broker and the databases in the data dir's ``running.json``, like any other command
@@ -22,6 +24,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -32,7 +35,15 @@ from typing import Annotated
 
 import typer
 
-from rujukan.cli.data_dir import DataDir, notifier_database, notifier_settings, referral_context, referral_settings
+from rujukan.cli.data_dir import (
+    DataDir,
+    notifier_database,
+    notifier_settings,
+    referral_context,
+    referral_settings,
+    tracker_database,
+    tracker_settings,
+)
 from rujukan.cli.foreground import until_stopped
 from rujukan.cli.output import configure_logging
 from rujukan.cli.system import local_webhooks
@@ -42,6 +53,7 @@ from rujukan.core.metrics import exposition
 from rujukan.notifier.service import CONSUMER_LOOPS, Notifier
 from rujukan.referral.relay import referral_loops
 from rujukan.referral.transparency import refused_alarm
+from rujukan.tracker.loops import CONSUMER_LOOP, tracker_loops
 
 log = logging.getLogger("rujukan.up")
 HEARTBEAT_S = 1.0
@@ -54,10 +66,11 @@ MAX_PAUSE_S = 30.0
 
 class Role(StrEnum):
     RELAY = "relay"
+    TRACKER = "tracker"
     NOTIFIER = "notifier"
 
 
-SERVICE_OF = {Role.RELAY: "referral", Role.NOTIFIER: "notifier"}  # readiness names: <service>.<loop>
+SERVICE_OF = {Role.RELAY: "referral", Role.TRACKER: "tracker", Role.NOTIFIER: "notifier"}  # <service>.<loop>
 
 
 def heartbeat_path(data: Path, role: Role) -> Path:
@@ -70,15 +83,20 @@ class WorkerProcess:
 
     role: Role
     data: Path
+    env: dict[str, str] = field(default_factory=dict)  # settings of this worker only (the demo's SLA clocks)
     process: subprocess.Popen[bytes] | None = None
     started_at: float = field(default=0.0)
     quick_exits: int = 0  # exits in a row, each within QUICK_EXIT_S of its start
     exited_at: float | None = None  # when the supervisor first saw it gone
+    retired: bool = False  # up is stopping: never started again
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)  # start and stop take turns
 
     def restart_due(self, now: float) -> bool:
         """Whether the supervisor may start it again now (it is not running): at once after a worker that
         ran a while, after a growing pause (1, 2, 4 ... 30 s) after one that keeps exiting right after its
         start (a key file that does not open, a database that refuses it), so that it does not spin."""
+        if self.retired:
+            return False
         if self.process is None:
             return True
         if self.exited_at is None:
@@ -105,20 +123,26 @@ class WorkerProcess:
         self.exited_at = None
 
     def start(self) -> None:
-        self.count_exit()
-        heartbeat_path(self.data, self.role).unlink(missing_ok=True)
-        self.process = subprocess.Popen(  # noqa: S603 - our own program, fixed arguments
-            [sys.executable, "-m", "rujukan.cli.main", "worker", self.role.value, "--data-dir", str(self.data)],
-            env={**os.environ, PARENT: str(os.getpid())},
-            stdin=subprocess.DEVNULL,
-        )
-        self.started_at = time.monotonic()
+        with self._lock:
+            if self.retired:
+                return
+            self.count_exit()
+            heartbeat_path(self.data, self.role).unlink(missing_ok=True)
+            self.process = subprocess.Popen(  # noqa: S603 - our own program, fixed arguments
+                [sys.executable, "-m", "rujukan.cli.main", "worker", self.role.value, "--data-dir", str(self.data)],
+                env={**os.environ, **self.env, PARENT: str(os.getpid())},
+                stdin=subprocess.DEVNULL,
+            )
+            self.started_at = time.monotonic()
 
     def is_running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
     def stop(self) -> None:
-        process, self.process = self.process, None
+        """Stop it for good (the supervisor does not start it again)."""
+        with self._lock:
+            self.retired = True
+            process, self.process = self.process, None
         if process is None or process.poll() is not None:
             return
         process.send_signal(signal.SIGTERM)
@@ -178,6 +202,10 @@ def _loops(role: Role, data: Path | None) -> Iterator[tuple[Supervisor, Readines
             ctx = stack.enter_context(referral_context(data))
             loops = referral_loops(ctx, referral_settings(data))
             readiness = Readiness(supervisor=loops, alarms={"event_store": lambda: refused_alarm(ctx)})
+        elif role is Role.TRACKER:
+            db = stack.enter_context(tracker_database(data))
+            loops = tracker_loops(db, tracker_settings(data))
+            readiness = Readiness(supervisor=loops, consumers=frozenset({CONSUMER_LOOP}))
         else:
             db = stack.enter_context(notifier_database(data))
             loops = Notifier(db, local_webhooks(notifier_settings(data))).supervisor()

@@ -72,6 +72,16 @@ class Insert:
             cursor.executemany(self.sql, params)
 
 
+class Upsert(Insert):
+    """``INSERT ... ON CONFLICT (keys) DO UPDATE SET`` the other columns (SQLite 3.24+ and PostgreSQL)."""
+
+    def __init__(self, table: Table, columns: Sequence[str], keys: Sequence[str], dialect: Dialect) -> None:
+        super().__init__(table, columns, dialect)
+        conflict = ", ".join(f'"{name}"' for name in keys)
+        updates = ", ".join(f'"{name}" = excluded."{name}"' for name in self.columns if name not in keys)
+        self.sql = f"{self.sql} ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
+
+
 def _binder(table: Table, name: str, dialect: Dialect) -> Callable[[Any], Any]:
     processor = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
     return processor if processor is not None else _same

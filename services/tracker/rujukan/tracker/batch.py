@@ -9,6 +9,7 @@ caller runs it inside the transaction that also stores the partition positions.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,7 @@ from sqlmodel import Session, col, select
 from rujukan.core.kafka.chain_consumer import BatchResult, DeadLetter
 from rujukan.core.sla import SlaPolicy
 from rujukan.tracker.breaches import breach_event_id
+from rujukan.tracker.changes import record_changes
 from rujukan.tracker.errors import ProjectionError
 from rujukan.tracker.models import HandoffRow, HistoryRow, ProcessedEvent, SlaBreachRow
 from rujukan.tracker.projection import HANDOFF_FIELDS, Handoff, history_dict, project
@@ -116,7 +118,8 @@ def _proven_breaches(batch: _Batch, handoff: Handoff, policy: SlaPolicy, event: 
 
 
 def _write(session: Session, batch: _Batch, changed: dict[str, None], policy: SlaPolicy) -> None:
-    """Bulk statements: new handoffs inserted, changed ones updated, then the rows that refer to them."""
+    """Bulk statements: new handoffs inserted, changed ones updated, then the rows that refer to them, and
+    the change feed."""
     inserts, updates = [], []
     for referral_id in changed:
         values = handoff_values(batch.states[referral_id], policy)
@@ -135,3 +138,4 @@ def _write(session: Session, batch: _Batch, changed: dict[str, None], policy: Sl
     ):
         if rows:
             session.execute(insert(table.__table__), rows)  # type: ignore[union-attr]
+    record_changes(session, list(changed), dt.datetime.now(dt.UTC))

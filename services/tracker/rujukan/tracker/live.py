@@ -1,4 +1,5 @@
-"""Live changes for ``/v1/stream``: the consumer thread publishes, each SSE client gets its own queue."""
+"""Live changes for ``/v1/stream``: the consumer thread publishes (or, when the consumer runs in another
+process, the change feed's follower: :mod:`rujukan.tracker.changes`), each SSE client gets its own queue."""
 
 from __future__ import annotations
 
@@ -20,6 +21,10 @@ class ChangeHub:
             subscribers = list(self._subscribers)
         for loop, queue in subscribers:
             loop.call_soon_threadsafe(_offer, queue, list(referral_ids))
+
+    def has_subscribers(self) -> bool:
+        with self._lock:
+            return bool(self._subscribers)
 
     async def subscribe(self, *, heartbeat_s: float) -> AsyncIterator[list[str]]:
         """Yields changed referral ids; an empty list is a heartbeat."""

@@ -1,5 +1,5 @@
-"""The tracker's background loops, under one supervisor: the consumer (the projection), the SLA sweep and
-the publisher of SLA breaches."""
+"""The tracker's background loops, under one supervisor: the consumer (the projection), the SLA sweep, the
+publisher of SLA breaches and housekeeping (the change feed's old rows)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ from rujukan.core.db import Database
 from rujukan.core.lease import once
 from rujukan.core.loops import Periodic, Supervisor
 from rujukan.tracker.breaches import BreachPublisher, sweep
+from rujukan.tracker.changes import prune
 from rujukan.tracker.consumer import TrackerConsumer
 from rujukan.tracker.settings import TrackerSettings
 
 SWEEP_S = 10.0
+HOUSEKEEPING_S = 60.0  # the change feed keeps an hour
 CONSUMER_LOOP = "tracker-consumer"
 
 
@@ -39,9 +41,11 @@ def tracker_loops(
     trackers may share a database: each consumes (applying an event once, by its id), while the sweep
     and the breach publisher run in one of them at a time, under a lease."""
     consumer = TrackerConsumer(db, settings, on_change=on_change)
+    tidying = Periodic(lambda: prune(db, dt.datetime.now(dt.UTC)), interval_s=HOUSEKEEPING_S, idle_s=1.0)
     return (
         Supervisor()
         .add(CONSUMER_LOOP, consumer)
         .add("sla-sweep", once(db.engine, "sla-sweep", sla_sweep(db, settings, consumer)))
         .add("sla-publisher", once(db.engine, "sla-publisher", BreachPublisher(db, settings)))
+        .add("tracker-housekeeping", once(db.engine, "tracker-housekeeping", tidying))
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Column, Index, String
+from sqlalchemy import BigInteger, Column, Index, Integer, String
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -80,6 +80,21 @@ class ProcessedEvent(TrackerTable, table=True):
 
     event_id: str = Field(sa_column=Column(String(36), primary_key=True))
     outcome: str = Field(max_length=12)  # applied | deadletter
+
+
+class ChangeRow(TrackerTable, table=True):
+    """Which referrals the consumer changed, in the order it did (``id``): the live stream's feed in an API
+    process that does not run the consumer (``rujukan up``, whose tracker consumer is a worker). Kept for
+    an hour (:mod:`rujukan.tracker.changes`)."""
+
+    __tablename__ = "tracker_changes"
+
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    )
+    referral_id: str = Field(max_length=36)
+    changed_at: dt.datetime = Field(sa_column=utc_column(index=True))
 
 
 class ConsumerPosition(TrackerTable, table=True):

@@ -37,6 +37,7 @@ from sqlmodel import Session
 from rujukan.core.codec import EventCodec
 from rujukan.core.db import Database
 from rujukan.core.errors import CodecError, RujukanError
+from rujukan.core.fast_sql import Upsert, connection_of
 from rujukan.core.kafka.clients import close_producer, make_consumer, make_producer
 from rujukan.core.kafka.deadletter import DeadLetterPublisher, SourcePosition
 from rujukan.core.kafka.lag import LagProbe
@@ -49,6 +50,8 @@ log = logging.getLogger("rujukan.consumer")
 TOPIC_CHECK_S = 2.0
 BATCH_RECORDS = 2000  # one transaction (one fsync) per batch: larger batches, fewer commits
 FETCH_WAIT_MS = 50  # how long the broker may hold a fetch for more data: bounds the handoff latency it adds
+POSITION_KEYS = ("consumer", "topic", "partition")  # every service's consumer_positions table has these
+POSITION_COLUMNS = (*POSITION_KEYS, "topic_id", "next_offset")
 ROUND_LIMIT_S = 10.0  # a poll (200 ms) and one batch's transaction take far less; beyond it the round is stuck
 
 DeadLetter = Callable[[Any, BaseException], None]
@@ -121,6 +124,8 @@ class ChainConsumer:
         )
         self._checked = 0.0
         self._partitions: list[int] = []
+        self._upsert: Upsert | None = None  # made on first use, for the database's dialect
+        self._upsert_dialect = ""
 
     # -- applying (one transaction per batch) -------------------------------------------------------
     def apply(self, records: Iterable[Any], *, topic_id: str) -> BatchResult:
@@ -136,19 +141,23 @@ class ChainConsumer:
                 events.append((record, event))
         with self._db.transaction() as session:
             self._applier(session, events, self._dead_letter, result)
-            for partition, next_offset in positions.items():
-                session.merge(
-                    self._positions(
-                        consumer=self._name,
-                        topic=self._topic,
-                        partition=partition,
-                        topic_id=topic_id,
-                        next_offset=next_offset,
-                    )
-                )
+            self._store_positions(session, positions, topic_id)
         if result.changed and self._on_change is not None:
             self._on_change(result.changed)
         return result
+
+    def _store_positions(self, session: Session, positions: dict[int, int], topic_id: str) -> None:
+        """Each partition's next offset, with the topic id, in the batch's transaction (one upsert)."""
+        connection = connection_of(session)
+        if self._upsert is None or self._upsert_dialect != connection.dialect.name:
+            table = self._positions.__table__  # type: ignore[attr-defined]
+            self._upsert = Upsert(table, POSITION_COLUMNS, POSITION_KEYS, connection.dialect)
+            self._upsert_dialect = connection.dialect.name
+        rows = [
+            {"consumer": self._name, "topic": self._topic, "partition": p, "topic_id": topic_id, "next_offset": o}
+            for p, o in positions.items()
+        ]
+        self._upsert.run(connection, rows)
 
     def _decode_or_dead_letter(self, record: Any) -> dict[str, Any] | None:
         try:

@@ -1,7 +1,8 @@
 """``create_app(settings)``: the tracker's coordinator API, live stream and dashboard.
 
 Building the app connects to nothing. The lifespan migrates the database and, unless disabled, runs the
-consumer (and the SLA breach publisher) on background threads of the same process.
+consumer (and the SLA breach publisher) on background threads of the same process; when the consumer runs
+elsewhere, the live stream follows the change feed it writes.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from rujukan.core.http_limits import install_limits
 from rujukan.core.loops import Supervisor
 from rujukan.tracker.api import dashboard
 from rujukan.tracker.api.routes import router
+from rujukan.tracker.changes import ChangeFollower
 from rujukan.tracker.errors import InvalidQuery, NotFound, Unauthenticated
 from rujukan.tracker.live import ChangeHub
 from rujukan.tracker.loops import CONSUMER_LOOP, tracker_loops
@@ -53,6 +55,7 @@ def create_app(settings: TrackerSettings, *, db: Database | None = None) -> Fast
         app.state.hub = hub = ChangeHub()
         in_process = settings.consumer_in_process
         loops = tracker_loops(database, settings, on_change=hub.publish) if in_process else Supervisor()
+        follower = None if in_process else ChangeFollower(database, hub.publish, hub.has_subscribers).start()
         app.state.readiness = Readiness(
             database=database.engine, supervisor=loops.start(), consumers=frozenset({CONSUMER_LOOP})
         )
@@ -60,6 +63,8 @@ def create_app(settings: TrackerSettings, *, db: Database | None = None) -> Fast
             yield
         finally:
             loops.stop()
+            if follower is not None:
+                follower.stop()
             if db is None:
                 database.engine.dispose()
 
