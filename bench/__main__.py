@@ -12,24 +12,32 @@ from bench import codec, ingest, latency, notifier, replay, tracker
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("name", choices=["all", "codec", "ingest", "latency", "tracker", "replay", "notifier"])
+    parser.add_argument(
+        "name", choices=["all", "readme", "codec", "ingest", "latency", "tracker", "replay", "notifier"]
+    )
+    parser.add_argument("file", nargs="?", type=Path, help="readme: the results file whose table goes in the README")
     parser.add_argument("--json", action="store_true", help="print the raw figures as JSON")
     parser.add_argument("--seconds", type=float, default=10, help="ingest: measured seconds per backend")
-    parser.add_argument("--concurrency", type=int, default=16, help="ingest: concurrent clients")
+    parser.add_argument("--connections", type=int, default=16, help="ingest: wrk's connections")
     parser.add_argument("--events", type=int, default=100_000, help="replay: events in the generated log")
     parser.add_argument("--deliveries", type=int, default=5000, help="notifier: webhook deliveries to send")
-    parser.add_argument("--rate", type=float, default=200, help="latency: creates offered per second")
+    parser.add_argument("--rate", type=float, default=300, help="latency: creates offered per second")
     parser.add_argument("--quick", action="store_true", help="all: the short run (under 5 minutes)")
-    parser.add_argument("--out", type=Path, default=Path("bench-results"), help="all: where the JSON goes")
+    parser.add_argument("--out", type=Path, default=Path("bench/results"), help="all: where the JSON goes")
     args = parser.parse_args()
     if args.name == "all":
         print(everything.run(quick=args.quick, out=args.out))
+        return
+    if args.name == "readme":
+        if args.file is None:
+            parser.error("readme needs the results file")
+        everything.readme(args.file, Path("README.md"))
         return
     if args.name == "codec":
         results, text = codec.measure(), None
         text = codec.report(results)
     elif args.name == "ingest":
-        results = ingest.measure(seconds=args.seconds, concurrency=args.concurrency)
+        results = ingest.measure(seconds=args.seconds, connections=args.connections)
         text = ingest.report(results)
     elif args.name == "latency":
         results = latency.measure(rate=args.rate, seconds=args.seconds)

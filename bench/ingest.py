@@ -1,15 +1,17 @@
-"""Ingest: referral creates/s and latency over HTTP, one uvicorn worker, SQLite and PostgreSQL.
+"""Ingest: referral creates/s and latency over HTTP, measured with wrk (bench/wrk.py), beside a bare
+FastAPI endpoint with the same number of worker processes, in one run.
 
-Starts the embedded broker, prepares a database with agencies and a credential, runs
-``rujukan referral serve`` as a subprocess (with the in-process relay publishing to the broker) and a
-separate load-generator process against it.
+1. ``rujukan referral serve`` (one process, the relay in it) on SQLite and on PostgreSQL, publishing to
+   the embedded broker;
+2. ``rujukan up`` (the APIs in one process, the relay and the notifier in workers), SQLite.
+
+Only 2xx answers count; a row with any other answer or a socket error is "not met".
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
-import json
 import os
 import subprocess
 import sys
@@ -21,6 +23,9 @@ from typing import Any
 
 import httpx2 as httpx
 
+from bench import wrk
+from bench.loadgen import BODY
+from bench.system import RUJUKAN, running_up
 from rujukan.core.broker import EmbeddedBroker, free_port
 from rujukan.core.db import make_engine
 from rujukan.core.postgres import EmbeddedPostgres
@@ -30,8 +35,6 @@ from rujukan.core.vocabulary import AgencyKind
 from rujukan.referral.context import ReferralContext
 from rujukan.referral.migrate import upgrade
 from rujukan.referral.registry import AgencyIn, add_agency, issue_credential
-
-RUJUKAN = str(Path(sys.executable).with_name("rujukan"))
 
 
 @contextlib.contextmanager
@@ -74,10 +77,11 @@ def server(url: str, key: bytes, bootstrap: str, data_dir: Path) -> Iterator[str
 
 
 @contextlib.contextmanager
-def bare_server() -> Iterator[str]:
-    """The bare FastAPI endpoint (bench/bare.py), one uvicorn worker."""
+def bare_server(workers: int = 1) -> Iterator[str]:
+    """The bare FastAPI endpoint (bench/bare.py) with ``workers`` uvicorn worker processes."""
     with serving(
-        [sys.executable, "-m", "uvicorn", "bench.bare:app", "--log-level", "warning"], dict(os.environ)
+        [sys.executable, "-m", "uvicorn", "bench.bare:app", "--log-level", "warning", "--workers", str(workers)],
+        dict(os.environ),
     ) as base:
         yield base
 
@@ -102,61 +106,63 @@ def serving(command: list[str], env: dict[str, str]) -> Iterator[str]:
         process.wait(15)
 
 
-def load(base: str, token: str, *, concurrency: int, seconds: float, rate: float | None = None) -> dict[str, Any]:
-    paced = ["--rate", str(rate)] if rate is not None else []
-    result = subprocess.run(  # noqa: S603
-        [
-            sys.executable,
-            "-m",
-            "bench.loadgen",
-            "--url",
-            base,
-            "--token",
-            token,
-            "--concurrency",
-            str(concurrency),
-            "--seconds",
-            str(seconds),
-            *paced,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=seconds + 120,
-    )
-    return dict(json.loads(result.stdout))
+def creates(base: str, token: str | None, *, connections: int, seconds: float) -> dict[str, Any]:
+    """wrk POSTing the create body for ``seconds`` after a 2 s warm-up (its figures: bench/wrk.py)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    wrk.run(f"{base}/v1/referrals", body=BODY, headers=headers, connections=connections, seconds=2)
+    return wrk.run(f"{base}/v1/referrals", body=BODY, headers=headers, connections=connections, seconds=seconds)
 
 
 def measure(
     *,
     seconds: float = 10,
-    concurrency: int = 16,
+    connections: int = 16,
     backends: tuple[str, ...] = ("sqlite", "postgresql"),
 ) -> dict[str, Any]:
+    """Creates/s of the referral service alone (relay in process) on each backend and through ``rujukan
+    up``, each next to the bare FastAPI endpoint with the same number of worker processes (one: the API of
+    both is one process), measured before and after them in the same run."""
     key = os.urandom(32)
-    results: dict[str, Any] = {}
+    results: dict[str, Any] = {"connections": connections, "seconds": seconds, "load_generator": "wrk"}
+    with bare_server() as base:
+        results["bare_fastapi_before"] = creates(base, None, connections=connections, seconds=seconds)
     with EmbeddedBroker() as broker:
         for backend in backends:
             with tempfile.TemporaryDirectory() as tmp, database(backend, Path(tmp)) as url:
                 token = prepare(url, key)
                 with server(url, key, broker.bootstrap, Path(tmp)) as base:
-                    load(base, token, concurrency=concurrency, seconds=min(2.0, seconds))  # warm-up
-                    results[backend] = load(base, token, concurrency=concurrency, seconds=seconds)
+                    results[f"service_{backend}"] = creates(base, token, connections=connections, seconds=seconds)
+    with running_up() as system:
+        results["up_sqlite"] = creates(system.base, system.agency, connections=connections, seconds=seconds)
     with bare_server() as base:
-        load(base, "none", concurrency=concurrency, seconds=min(2.0, seconds))
-        results["bare_fastapi"] = load(base, "none", concurrency=concurrency, seconds=seconds)
-    for backend in backends:
-        results[backend]["ratio_to_bare"] = results[backend]["per_s"] / results["bare_fastapi"]["per_s"]
+        results["bare_fastapi_after"] = creates(base, None, connections=connections, seconds=seconds)
+    bare = (results["bare_fastapi_before"]["ok_per_s"] + results["bare_fastapi_after"]["ok_per_s"]) / 2
+    results["bare_fastapi_per_s"] = round(bare, 1)
+    for name in [f"service_{b}" for b in backends] + ["up_sqlite"]:
+        results[name]["ratio_to_bare"] = round(results[name]["ok_per_s"] / bare, 3) if bare else 0.0
     return results
 
 
+ROWS = {
+    "service_sqlite": "referral serve alone (relay in process), SQLite",
+    "service_postgresql": "referral serve alone (relay in process), PostgreSQL",
+    "up_sqlite": "rujukan up (embedded broker, SQLite)",
+}
+
+
 def report(results: dict[str, Any]) -> str:
-    lines = ["ingest: POST /v1/referrals, one uvicorn worker, relay in process, load generator in its own process"]
-    for backend, r in results.items():
-        ratio = f", {r['ratio_to_bare']:.0%} of bare FastAPI" if "ratio_to_bare" in r else ""
+    before, after = results["bare_fastapi_before"]["ok_per_s"], results["bare_fastapi_after"]["ok_per_s"]
+    lines = [
+        f"ingest: POST /v1/referrals, wrk {results['connections']} connections, {results['seconds']:.0f} s each; "
+        f"bare FastAPI (1 worker) {results['bare_fastapi_per_s']:,.0f}/s (before {before:,.0f}, after {after:,.0f})"
+    ]
+    for name, label in ROWS.items():
+        if name not in results:
+            continue
+        r = results[name]
         lines.append(
-            f"  {backend:<11} {r['per_s']:>8,.0f} creates/s  p50 {r['p50_ms']:6.1f} ms  "
-            f"p95 {r['p95_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms  ({r['requests']} requests, "
-            f"{r['concurrency']} clients, statuses {r['statuses']}{ratio})"
+            f"  {label:<52} {r['ok_per_s']:>8,.0f} creates/s ({r['ratio_to_bare']:.0%} of bare)  "
+            f"p50 {r['p50_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms  answers {r['statuses']}"
+            + (f"  socket errors {r['socket_errors']}" if r["socket_errors"] else "")
         )
     return "\n".join(lines)

@@ -1,9 +1,12 @@
-"""Load generator process: N concurrent HTTP clients POST referrals for a fixed time; prints JSON.
+"""Open-loop load generator process: creates offered at a fixed rate, whatever the answers; prints JSON.
 
-``python -m bench.loadgen --url URL --token T --concurrency N --seconds S [--max-requests M]``: closed
-loop, as fast as the server answers. With ``--rate R`` it is an open loop instead: a request every 1/R
-seconds whatever the answers (at most N in flight), and the JSON lists each created id with the wall
-time of its 201 (for the handoff latency). Loopback targets only; bounded by time and by count.
+``python -m bench.loadgen --url URL --token T --rate R --seconds S``: request *i* is due at ``start + i/R``
+and is sent then, on a connection of its own if every other is busy (at most ``--max-in-flight``; a
+request that finds that many waiting is *dropped*, and counted). Each request's latency is timed from
+when it was due, not from when it went out, so a server that falls behind cannot hide it (no
+coordinated omission). The JSON holds every answer's status and, for each 201, the referral id with the
+wall time it was due and answered. Closed-loop throughput is wrk's job (bench/wrk.py). Loopback targets
+only; bounded by time and by count.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ BODY: dict[str, Any] = {
         "phone": "+62 812 0000 0001",
     },
 }
+MAX_REQUESTS = 100_000
 
 
 def percentile(ordered: list[float], p: float, *, empty: float) -> float:
@@ -38,93 +42,54 @@ def percentile(ordered: list[float], p: float, *, empty: float) -> float:
     return ordered[min(len(ordered) - 1, int(p * len(ordered)))] if ordered else empty
 
 
-async def worker(
-    client: httpx.AsyncClient, deadline: float, budget: list[int], latencies: list[float], statuses: dict[int, int]
-) -> None:
-    while time.perf_counter() < deadline and budget[0] > 0:
-        budget[0] -= 1
-        start = time.perf_counter()
-        response = await client.post("/v1/referrals", json=BODY)
-        latencies.append(time.perf_counter() - start)
-        statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
-
-
-async def paced(
-    client: httpx.AsyncClient,
-    rate: float,
-    seconds: float,
-    concurrency: int,
-    latencies: list[float],
-    statuses: dict[int, int],
-    created: list[tuple[str, float]],
-) -> int:
-    """Offer ``rate`` requests/s for ``seconds``; the number not sent because ``concurrency`` were in flight."""
-    in_flight: set[asyncio.Task[None]] = set()
-    skipped = 0
-
-    async def one() -> None:
-        start = time.perf_counter()
-        response = await client.post("/v1/referrals", json=BODY)
-        latencies.append(time.perf_counter() - start)
-        statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
-        if response.status_code == 201:
-            created.append((str(response.json()["id"]), time.time()))
-
-    begin = time.perf_counter()
-    for index in range(int(rate * seconds)):
-        await asyncio.sleep(max(0.0, begin + index / rate - time.perf_counter()))
-        if len(in_flight) >= concurrency:
-            skipped += 1
-            continue
-        task = asyncio.create_task(one())
-        in_flight.add(task)
-        task.add_done_callback(in_flight.discard)
-    await asyncio.gather(*in_flight)
-    return skipped
-
-
-async def main(
-    url: str, token: str, concurrency: int, seconds: float, max_requests: int, rate: float | None = None
-) -> dict[str, Any]:
+async def offer(url: str, token: str, *, rate: float, seconds: float, max_in_flight: int) -> dict[str, Any]:
     if not url.startswith(("http://127.", "http://localhost")):
         raise SystemExit("loopback targets only")
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    count = min(int(rate * seconds), MAX_REQUESTS)
+    limits = httpx.Limits(max_connections=max_in_flight, max_keepalive_connections=max_in_flight)
+    statuses: dict[str, int] = {}
+    created: list[tuple[str, float, float]] = []  # (id, due wall time, answered wall time)
+    latencies: list[float] = []
+    dropped = 0
+    in_flight: set[asyncio.Task[None]] = set()
     async with httpx.AsyncClient(
         base_url=url, headers={"Authorization": f"Bearer {token}"}, limits=limits, timeout=30
     ) as client:
-        latencies: list[float] = []
-        statuses: dict[int, int] = {}
-        created: list[tuple[str, float]] = []
-        skipped = 0
-        budget = [max_requests]
-        start = time.perf_counter()
-        if rate is None:
-            await asyncio.gather(
-                *(worker(client, start + seconds, budget, latencies, statuses) for _ in range(concurrency))
-            )
-        else:
-            skipped = await paced(
-                client, rate, min(seconds, max_requests / rate), concurrency, latencies, statuses, created
-            )
-        elapsed = time.perf_counter() - start
+
+        async def one(due_wall: float, due: float) -> None:
+            try:
+                answer = await client.post("/v1/referrals", json=BODY)
+            except httpx.HTTPError as exc:
+                statuses[type(exc).__name__] = statuses.get(type(exc).__name__, 0) + 1
+                return
+            latencies.append(time.perf_counter() - due)
+            statuses[str(answer.status_code)] = statuses.get(str(answer.status_code), 0) + 1
+            if answer.status_code == 201:
+                created.append((str(answer.json()["id"]), due_wall, time.time()))
+
+        start, start_wall = time.perf_counter(), time.time()
+        for index in range(count):
+            due = start + index / rate
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            if len(in_flight) >= max_in_flight:
+                dropped += 1
+                continue
+            task = asyncio.create_task(one(start_wall + index / rate, due))
+            in_flight.add(task)
+            task.add_done_callback(in_flight.discard)
+        offered_s = time.perf_counter() - start
+        await asyncio.gather(*in_flight)
     latencies.sort()
-
-    milliseconds = [value * 1000 for value in latencies]
-
-    def pct(p: float) -> float:
-        return percentile(milliseconds, p, empty=0.0)
-
     return {
-        "requests": len(latencies),
-        "seconds": elapsed,
-        "per_s": len(latencies) / elapsed,
-        "p50_ms": pct(0.50),
-        "p95_ms": pct(0.95),
-        "p99_ms": pct(0.99),
-        "statuses": statuses,
-        "concurrency": concurrency,
+        "offered": count,
         "offered_per_s": rate,
-        "skipped": skipped,
+        "offered_seconds": round(offered_s, 2),
+        "dropped": dropped,
+        "statuses": statuses,
+        "answered_201": len(created),
+        "answered_share": round(len(created) / count, 4) if count else 0.0,
+        "create_p50_ms_from_due": percentile(latencies, 0.5, empty=0.0) * 1000,
+        "create_p99_ms_from_due": percentile(latencies, 0.99, empty=0.0) * 1000,
         "created": created,
     }
 
@@ -133,10 +98,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--url", required=True)
     parser.add_argument("--token", required=True)
-    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--rate", type=float, required=True, help="creates offered per second")
     parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--max-requests", type=int, default=200_000)
-    parser.add_argument("--rate", type=float, default=None, help="open loop: requests offered per second")
+    parser.add_argument("--max-in-flight", type=int, default=512)
     args = parser.parse_args()
-    result = asyncio.run(main(args.url, args.token, args.concurrency, args.seconds, args.max_requests, args.rate))
-    print(json.dumps(result))
+    found = asyncio.run(
+        offer(args.url, args.token, rate=args.rate, seconds=args.seconds, max_in_flight=args.max_in_flight)
+    )
+    print(json.dumps(found))

@@ -26,6 +26,7 @@ from typing import Any
 
 from rich.progress import Progress
 from sqlalchemy import func, insert, select
+from sqlmodel import col
 
 from bench.ingest import database
 from rujukan.audit.reader import read_topic
@@ -182,14 +183,16 @@ def apply_rate(backend: str, broker: EmbeddedBroker, events: list[dict[str, Any]
         while (first := _processed(db)) == 0 and time.perf_counter() < deadline:
             time.sleep(0.01)
         start = time.perf_counter()
-        while _processed(db) < len(events) and time.perf_counter() < deadline:
+        while (applied := _processed(db)) < len(events) and time.perf_counter() < deadline:
             time.sleep(0.05)
         elapsed = time.perf_counter() - start
         stop.set()
         thread.join(30)
         db.engine.dispose()
         _, raw = raw_rate(settings)
-    return (len(events) - first) / elapsed, raw
+    if applied < len(events):
+        raise SystemExit(f"the tracker applied {applied} of {len(events)} events in {elapsed:.0f} s: no rate to report")
+    return (applied - first) / elapsed, raw
 
 
 def raw_rate(settings: TrackerSettings) -> tuple[int, float]:
@@ -203,8 +206,10 @@ def raw_rate(settings: TrackerSettings) -> tuple[int, float]:
 
 
 def _processed(db: Database) -> int:
+    """Events the consumer applied (a dead-lettered one is not counted)."""
+    query = select(func.count()).select_from(ProcessedEvent).where(col(ProcessedEvent.outcome) == "applied")
     with db.read() as session:
-        return int(session.execute(select(func.count()).select_from(ProcessedEvent)).scalar_one())
+        return int(session.execute(query).scalar_one())
 
 
 def load_handoffs(db: Database, count: int) -> None:
