@@ -110,7 +110,7 @@ def measure(*, rate: float = 300, seconds: float = 30) -> dict[str, Any]:
     from_answer = sorted((seen[r] - answered) * 1000 for r, (_, answered) in created.items() if r in seen)
     from_due = sorted((seen[r] - due) * 1000 for r, (due, _) in created.items() if r in seen)
     not_visible = len(created.keys() - seen.keys())
-    met_load = result["dropped"] == 0 and result["answered_share"] >= 0.98
+    met_load = result["dropped"] == 0 and result["answered_per_s"] >= 0.98 * rate
     return {
         **result,
         "not_visible": not_visible,
@@ -129,7 +129,8 @@ def report(r: dict[str, Any]) -> str:
         f"{r['offered_per_s']:.0f} creates/s offered for {r['offered_seconds']:.0f} s:\n"
         f"  p50 {r['handoff_p50_ms']:7.1f} ms   p99 {r['handoff_p99_ms']:7.1f} ms   max {r['handoff_max_ms']:7.1f} ms"
         f"   (p99 from when each create was due: {r['handoff_p99_ms_from_due']:.1f} ms)\n"
-        f"  offered {r['offered']}, answered {r['statuses']}, dropped {r['dropped']}, not visible after "
+        f"  offered {r['offered']}, answered {r['statuses']} ({r['answered_per_s']:.0f}/s kept), "
+        f"dropped {r['dropped']}, not visible after "
         f"{SETTLE_S:.0f} s {r['not_visible']}; create p99 from due {r['create_p99_ms_from_due']:.1f} ms; "
         f"load honoured: {honoured}"
     )

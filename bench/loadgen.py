@@ -4,9 +4,9 @@
 and is sent then, on a connection of its own if every other is busy (at most ``--max-in-flight``; a
 request that finds that many waiting is *dropped*, and counted). Each request's latency is timed from
 when it was due, not from when it went out, so a server that falls behind cannot hide it (no
-coordinated omission). The JSON holds every answer's status and, for each 201, the referral id with the
-wall time it was due and answered. Closed-loop throughput is wrk's job (bench/wrk.py). Loopback targets
-only; bounded by time and by count.
+coordinated omission). The JSON holds every answer's status, the rate of 201s kept (from the first due
+time to the last answer) and, for each 201, the referral id with the wall time it was due and answered.
+Closed-loop throughput is wrk's job (bench/wrk.py). Loopback targets only; bounded by time and by count.
 """
 
 from __future__ import annotations
@@ -79,6 +79,7 @@ async def offer(url: str, token: str, *, rate: float, seconds: float, max_in_fli
             task.add_done_callback(in_flight.discard)
         offered_s = time.perf_counter() - start
         await asyncio.gather(*in_flight)
+        answered_s = time.perf_counter() - start
     latencies.sort()
     return {
         "offered": count,
@@ -88,6 +89,8 @@ async def offer(url: str, token: str, *, rate: float, seconds: float, max_in_fli
         "statuses": statuses,
         "answered_201": len(created),
         "answered_share": round(len(created) / count, 4) if count else 0.0,
+        # 201s per second from the first request's due time to the last answer: the rate the system kept
+        "answered_per_s": round(len(created) / answered_s, 1) if answered_s else 0.0,
         "create_p50_ms_from_due": percentile(latencies, 0.5, empty=0.0) * 1000,
         "create_p99_ms_from_due": percentile(latencies, 0.99, empty=0.0) * 1000,
         "created": created,

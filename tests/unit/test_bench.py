@@ -46,6 +46,7 @@ def results(**changes: Any) -> dict[str, Any]:
         "handoff_p50_ms": 40.0,
         "handoff_p99_ms": 200.0,
         "answered_share": 1.0,
+        "answered_per_s": 299.0,
         "dropped": 0,
         "create_p99_ms_from_due": 60.0,
         "load_honoured": True,
