@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from typer.testing import CliRunner
 
 from rujukan.cli.main import app
 from rujukan.core import db
+from rujukan.referral.api.app import create_app
 from rujukan.referral.context import ReferralContext
 from rujukan.referral.settings import ReferralSettings
 from tests.databases import database_name, postgres_refusing
@@ -41,6 +43,59 @@ def test_api_answers_503_with_retry_after_during_the_outage_and_recovers(
     listed = client.get("/v1/referrals", params={"direction": "outgoing"}, headers=lapas)
     assert listed.status_code == 200
     assert len(listed.json()["items"]) == 1  # the refused create left nothing behind
+
+
+def test_concurrent_writes_while_the_database_goes_away_are_503_never_500(
+    ctx: ReferralContext, agencies: Agencies, settings: ReferralSettings
+) -> None:
+    """Creates and actions in flight when the connections are terminated share the writer's batches: a
+    batch whose connection died under one unit fails as a whole with 503 (a rollback that can no longer
+    run is not the caller's error), and each create answered 201 is stored."""
+    unlimited = settings.model_copy(update={"rate_limit_per_s": 0})
+    lapas, bapas = agencies["LAPAS-CIPINANG"], agencies["BAPAS-JAKTIM"]
+    statuses: Counter[str] = Counter()
+    created: list[str] = []
+    with TestClient(create_app(unlimited, context=ctx), raise_server_exceptions=False) as client:
+        ends = time.monotonic() + 9.0
+
+        def write() -> None:
+            while time.monotonic() < ends:
+                answer = client.post("/v1/referrals", json=referral_body(), headers=lapas)
+                statuses[f"create {answer.status_code}"] += 1
+                if answer.status_code == 201:
+                    created.append(answer.json()["id"])
+                    seen = client.post(f"/v1/referrals/{created[-1]}/acknowledge", headers=bapas)
+                    statuses[f"acknowledge {seen.status_code}"] += 1
+                if answer.status_code == 503 and not answer.headers.get("Retry-After", "").isdigit():
+                    statuses["503 without Retry-After"] += 1
+
+        writers = [threading.Thread(target=write) for _ in range(8)]
+        for writer in writers:
+            writer.start()
+        for _ in range(3):
+            time.sleep(1.0)
+            with postgres_refusing([settings.database_url()]):
+                time.sleep(1.5)
+        for writer in writers:
+            writer.join(30)
+        listed = [item["id"] for page in _pages(client, lapas) for item in page]
+    assert not any(key.endswith(" 500") for key in statuses), statuses
+    assert statuses["503 without Retry-After"] == 0, statuses
+    assert statuses["create 503"] > 0, statuses  # the outage was met in flight
+    assert statuses["create 201"] > 0, statuses
+    assert set(created) <= set(listed), "a create answered 201 is not stored"
+
+
+def _pages(client: TestClient, headers: dict[str, str]) -> list[list[dict[str, object]]]:
+    pages: list[list[dict[str, object]]] = []
+    params: dict[str, str | int] = {"direction": "outgoing", "page_size": 100}
+    for _ in range(200):
+        answer = client.get("/v1/referrals", params=params, headers=headers).json()
+        pages.append(answer["items"])
+        if not answer.get("next_cursor"):
+            break
+        params["cursor"] = answer["next_cursor"]
+    return pages
 
 
 def test_a_process_starting_during_the_outage_waits_for_the_database(ctx: ReferralContext) -> None:

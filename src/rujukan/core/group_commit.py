@@ -12,7 +12,8 @@ Invariants:
   back only its own writes; the others of the batch go on. An ``IntegrityError`` (a concurrent twin,
   such as the same idempotency key in another process) gives the unit one more try in the same batch.
 - Nobody is answered before the commit: when the commit fails, every unit of the batch gets that error
-  (nothing of theirs was written); a caller may retry, as after any failed transaction.
+  (nothing of theirs was written); a caller may retry, as after any failed transaction. So does a unit
+  whose savepoint cannot be rolled back (the connection died under it): every unit gets the unit's error.
 - A unit is a function of a session and must not hand work back to the writer (it would wait for
   itself). Batches take what is queued, at most ``max_batch``, and wait for no more: a lone request is
   not delayed.
@@ -145,8 +146,14 @@ def _attempt(session: Session, unit: Unit[T]) -> tuple[T | None, BaseException |
             answer = unit(session)
             session.flush()
         except Exception as exc:  # the unit's own error: its savepoint is rolled back, its caller gets it
-            execute(connection, "ROLLBACK TO SAVEPOINT rujukan_unit", ())
-            execute(connection, "RELEASE SAVEPOINT rujukan_unit", ())
+            try:
+                execute(connection, "ROLLBACK TO SAVEPOINT rujukan_unit", ())
+                execute(connection, "RELEASE SAVEPOINT rujukan_unit", ())
+            except Exception:
+                # the transaction itself is gone (the connection died under the unit): the whole batch
+                # fails, with the unit's error (a lost database is a 503 to each caller, not a rollback
+                # that cannot run)
+                raise exc from None
             session.expunge_all()
             if isinstance(exc, IntegrityError) and attempt == 0:
                 continue  # a concurrent twin committed first: the second try sees it
