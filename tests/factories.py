@@ -10,6 +10,7 @@ from rujukan.core.codec import Event
 
 REFERRAL_ID = UUID("0b9f6d3e-4c1a-4e57-9a51-6f1f3b1e2a01")
 CASE_ID = UUID("7c2d1b44-98e3-4f0a-b3c6-2f5e9d8a7b02")
+PARALLEL_ID = UUID("3f8a1c52-6b1e-4d2a-9c47-0e5b8d21f6a3")
 CHILD_ID = UUID("3e8a5c71-1d2b-4c9e-8f40-a6b7c8d9e003")
 OCCURRED_AT = dt.datetime(2026, 11, 2, 8, 30, 15, 123456, tzinfo=dt.UTC)
 PREV_HASH = bytes(range(32))
@@ -32,6 +33,7 @@ _PAYLOADS: dict[str, dict[str, Any]] = {
         "sealed_reason": b"\x01sealed-reason-bytes" * 4,
         "ack_due_at": OCCURRED_AT + dt.timedelta(hours=24),  # v2: the due times of the default urgent clocks
         "respond_due_at": OCCURRED_AT + dt.timedelta(hours=72),
+        "parallel_referral_ids": [PARALLEL_ID],  # v3: another active referral of the same person
     },
     "ReferralAcknowledged": {"sealed_note": None},
     "ReferralAccepted": {"sealed_note": b"\x01sealed-note"},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from kafka import TopicPartition
@@ -55,16 +56,23 @@ def own_topics(*, partitions: int = 3) -> KafkaTopics:
         dead_letter=f"{prefix}.deadletter",
         audit_events=f"{prefix}.audit.events",
         audit_checkpoints=f"{prefix}.audit.checkpoints",
+        directory_events=f"{prefix}.directory",
         partitions=partitions,
     )
 
 
 def publish_events(
-    settings: CoreSettings, events: list[dict[str, Any]], *, topic: str | None = None, raw: list[bytes] | None = None
+    settings: CoreSettings,
+    events: list[dict[str, Any]],
+    *,
+    topic: str | None = None,
+    raw: list[bytes] | None = None,
+    key: Callable[[dict[str, Any]], str] = lambda event: str(event["referral_id"]),
 ) -> None:
-    """Encode ``events`` and publish them keyed by referral id, as the relay does (to the referral events
-    topic unless ``topic`` is given), then any ``raw`` bytes; the topics are created first. On the referral
-    events topic, each event's ``log_index`` header is where its id first comes in ``events``."""
+    """Encode ``events`` and publish them keyed by referral id (or ``key``), as the relay does (to the
+    referral events topic unless ``topic`` is given), then any ``raw`` bytes; the topics are created first.
+    On the referral events topic, each event's ``log_index`` header is where its id first comes in
+    ``events``."""
     codec = EventCodec()
     admin = make_admin(settings)
     ensure_topics(admin, settings)
@@ -77,7 +85,7 @@ def publish_events(
         headers = [("event_id", str(event["event_id"]).encode())]
         if target == settings.topics.referral_events:
             headers.append(("log_index", str(index).encode()))
-        producer.send(target, key=str(event["referral_id"]).encode(), value=codec.encode(event), headers=headers)
+        producer.send(target, key=key(event).encode(), value=codec.encode(event), headers=headers)
     for value in raw or []:
         producer.send(target, key=b"poison", value=value)
     producer.flush(20)

@@ -40,8 +40,8 @@ PATH_BODIES: dict[str, dict[str, Any]] = {"/v1/subjects/{subject_id}/correct": {
 def _requests(paths: dict[str, Any], referral_id: str, subject_id: str) -> Iterator[tuple[str, str, Any]]:
     """(method, url, json body) for every operation on a path that names a referral or a subject."""
     for path, operations in paths.items():
-        if "{" not in path:
-            continue
+        if "{referral_id}" not in path and "{subject_id}" not in path:
+            continue  # the directory's paths name a service type: anyone's to read, each agency's own to write
         for method in operations:
             actions = [a.value for a in Action] if "{action}" in path else [""]
             for action in actions:

@@ -2,6 +2,11 @@
 kind of caller. A route added later with an id this file does not know fails the test until it is
 placed in the matrix.
 
+The directory's routes with a ``{service_type}`` write the caller's own entry (``OWN_ENTRY_ROUTES``):
+no other agency's data is reached through them, so they are not in the outsider matrix; they refuse
+callers without a valid credential like the rest, and one agency's writes leave another's entry as it was
+(``test_directory_writes_reach_the_callers_own_entry_only``).
+
 Referral service: an agency that is not a party gets exactly the answer an id that does not exist gets
 (status and body), and changes nothing; no credential, a malformed, a revoked or another service's
 credential gets 401. Tracker: only coordinator and auditor credentials read; agency credentials get 401.
@@ -35,7 +40,14 @@ from tests.security.conftest import (
 
 pytestmark = pytest.mark.integration
 PARAMETER = re.compile(r"\{(\w+)\}")
-ROUTE_BODIES: dict[str, dict[str, Any]] = {"/v1/subjects/{subject_id}/correct": {"full_name": "Nama Koreksi"}}
+CAPACITY = {"available": 2, "maximum": 10, "unit": "places", "waitlist": "none"}
+ENTRY = {"name": "Layanan uji", "description": "Uraian layanan uji", "regions": ["31"], "capacity": CAPACITY}
+OWN_ENTRY_ROUTES = {"/v1/directory/services/{service_type}", "/v1/directory/services/{service_type}/capacity"}
+ROUTE_BODIES: dict[str, dict[str, Any]] = {
+    "/v1/subjects/{subject_id}/correct": {"full_name": "Nama Koreksi"},
+    "/v1/directory/services/{service_type}": ENTRY,
+    "/v1/directory/services/{service_type}/capacity": CAPACITY,
+}
 SUBJECT_ROUTES = 6  # record, correct, withdraw-consent, restrict, lift-restriction, erase
 BODIES: dict[str, dict[str, Any]] = {
     "reason_code": {"reason_code": "other"},
@@ -45,9 +57,14 @@ BODIES: dict[str, dict[str, Any]] = {
 }
 
 
-def id_routes(client: TestClient) -> list[tuple[str, str]]:
+def id_routes(client: TestClient, *, own_entries: bool = True) -> list[tuple[str, str]]:
     paths: dict[str, dict[str, Any]] = client.app.openapi()["paths"]  # type: ignore[attr-defined]
-    return [(method.upper(), path) for path, methods in paths.items() if "{" in path for method in methods]
+    return [
+        (method.upper(), path)
+        for path, methods in paths.items()
+        if "{" in path and (own_entries or path not in OWN_ENTRY_ROUTES)
+        for method in methods
+    ]
 
 
 def requests_for(routes: list[tuple[str, str]], values: dict[str, list[str]]) -> Iterator[tuple[str, str, Any]]:
@@ -75,8 +92,9 @@ def call(client: TestClient, method: str, url: str, body: Any, headers: dict[str
 
 def test_referral_routes_tell_outsiders_nothing_and_let_them_change_nothing(referral_api: ReferralApi) -> None:
     client, referral = referral_api.client, referral_api.referral
-    routes = id_routes(client)
+    routes = id_routes(client, own_entries=False)
     assert len(routes) == 2 + SUBJECT_ROUTES, routes  # get, act, and the subject's rights
+    assert len(id_routes(client)) == len(routes) + len(OWN_ENTRY_ROUTES)
     real = {
         "referral_id": [referral["id"]],
         "subject_id": [referral["subject_id"]],
@@ -109,12 +127,33 @@ def test_referral_routes_refuse_callers_without_a_valid_agency_credential(
 ) -> None:
     client, referral = referral_api.client, referral_api.referral
     callers = agency_strangers(referral_api, tracker_api)
-    values = {"referral_id": [referral["id"]], "subject_id": [referral["subject_id"]], "action": ["accept", "note"]}
+    values = {
+        "referral_id": [referral["id"]],
+        "subject_id": [referral["subject_id"]],
+        "action": ["accept", "note"],
+        "service_type": ["supervision"],
+    }
     for name, headers in callers.items():
         for method, url, body in requests_for(id_routes(client), values):
             answer = call(client, method, url, body, headers)
             assert answer.status_code == 401, (name, method, url, answer.status_code)
             assert referral["id"] not in answer.text
+
+
+def test_directory_writes_reach_the_callers_own_entry_only(referral_api: ReferralApi) -> None:
+    client = referral_api.client
+    mine = client.put("/v1/directory/services/supervision", json=ENTRY, headers=referral_api.auth(RESPONDER))
+    assert mine.status_code == 200, mine.text
+    before = client.get("/v1/directory/services", headers=referral_api.auth(REQUESTER)).json()
+    outsiders = [code for code in referral_api.secrets if code not in (REQUESTER, RESPONDER)]
+    for agency in outsiders[:3]:
+        full = {**CAPACITY, "available": 0}
+        answer = client.put("/v1/directory/services/supervision/capacity", json=full, headers=referral_api.auth(agency))
+        assert answer.status_code in (200, 404), answer.text  # its own entry, or none to update
+    after = client.get("/v1/directory/services", headers=referral_api.auth(REQUESTER)).json()
+    ours = [item for item in after["items"] if item["agency"] == RESPONDER]
+    assert ours == [item for item in before["items"] if item["agency"] == RESPONDER]
+    assert ours[0]["capacity"]["available"] == CAPACITY["available"]
 
 
 def test_the_parties_themselves_are_recognised(referral_api: ReferralApi) -> None:

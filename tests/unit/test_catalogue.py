@@ -34,11 +34,12 @@ LIFECYCLE_EVENTS = {
     "SubjectRestrictionLifted",
 }
 AUDIT_EVENTS = {"SealedDataDisclosed"}  # the audit topic's own record: about an export, not a referral
+DIRECTORY_EVENTS = {"DirectoryServiceUpdated", "DirectoryCapacityUpdated"}  # the directory topic's: no person
 COMMON_FIELDS = ["event_id", "event_type", "occurred_at", "referral_id", "case_id", "seq", "prev_hash", "actor_agency"]
 
 
-def test_catalogue_has_one_record_per_lifecycle_event_and_the_audit_records() -> None:
-    assert set(default_catalogue().names()) == LIFECYCLE_EVENTS | AUDIT_EVENTS
+def test_catalogue_has_one_record_per_lifecycle_event_and_the_audit_and_directory_records() -> None:
+    assert set(default_catalogue().names()) == LIFECYCLE_EVENTS | AUDIT_EVENTS | DIRECTORY_EVENTS
     assert set(EVENT_TYPES) == LIFECYCLE_EVENTS
 
 

@@ -40,6 +40,8 @@ def _normalise(value: Any) -> Any:
     """Apache avro returns uuid logical types as str; fastavro as uuid.UUID."""
     if isinstance(value, dict):
         return {key: _normalise(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_normalise(item) for item in value]
     if isinstance(value, uuid.UUID):
         return str(value)
     return value

@@ -24,6 +24,7 @@ from rujukan.cli import (
     broker,
     data_dir,
     demo,
+    directory,
     kafka,
     keys,
     notifier,
@@ -81,6 +82,7 @@ app = typer.Typer(
 app.add_typer(schemas.app, name="schemas")
 app.add_typer(agency.agency_app, name="agency")
 app.add_typer(agency.credentials_app, name="credentials")
+app.add_typer(directory.directory_app, name="directory")
 app.add_typer(referral.referral_app, name="referral")
 app.add_typer(referral.relay_app, name="relay")
 app.add_typer(referral.subject_app, name="subject")

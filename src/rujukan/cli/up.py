@@ -84,7 +84,16 @@ def staff_credentials(data_dir: Path, tracker_db: Database) -> dict[str, Any]:
 
 
 # -- one address for every service ------------------------------------------------------------------
-REFERRAL_PATHS = ("/v1/referrals", "/v1/subjects", "/v1/me", "/docs", "/redoc", "/openapi.json")
+REFERRAL_PATHS = (
+    "/v1/referrals",
+    "/v1/subjects",
+    "/v1/me",
+    "/v1/transparency",
+    "/v1/directory",
+    "/docs",
+    "/redoc",
+    "/openapi.json",
+)
 NOTIFIER_PATHS = ("/v1/subscription", "/v1/deliveries")
 
 

@@ -29,6 +29,7 @@ class KafkaTopics(BaseSettings):
     dead_letter: str = "rujukan.deadletter.v1"
     audit_events: str = "rujukan.audit.events.v1"
     audit_checkpoints: str = "rujukan.audit.checkpoints.v1"
+    directory_events: str = "rujukan.directory.events.v1"
     partitions: int = Field(default=6, ge=1, le=1000)
     replication_factor: int = Field(default=1, ge=1, le=7)
     min_insync_replicas: int = Field(

@@ -99,6 +99,22 @@ class ConsentGiver(StrEnum):
     GUARDIAN = "guardian"
 
 
+class Waitlist(StrEnum):
+    """How long a new referral waits when a service is full (a directory entry's capacity)."""
+
+    NONE = "none"
+    SHORT = "short"  # days
+    MEDIUM = "medium"  # weeks
+    LONG = "long"  # months
+
+
+class CapacityCause(StrEnum):
+    """Why a directory entry's capacity changed."""
+
+    SET = "set"
+    REJECTED_FOR_CAPACITY = "rejected_for_capacity"
+
+
 class SlaClock(StrEnum):
     ACKNOWLEDGE = "acknowledge"
     RESPOND = "respond"
@@ -127,4 +143,6 @@ AVRO_ENUMS: dict[str, type[StrEnum]] = {
     "id.rujukan.LegalBasis": LegalBasis,
     "id.rujukan.ConsentGiver": ConsentGiver,
     "id.rujukan.SlaClock": SlaClock,
+    "id.rujukan.directory.Waitlist": Waitlist,
+    "id.rujukan.directory.CapacityCause": CapacityCause,
 }

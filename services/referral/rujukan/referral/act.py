@@ -29,9 +29,11 @@ from rujukan.core.lifecycle import (
     decide,
 )
 from rujukan.core.sealing import DataKey, SealingError
+from rujukan.core.vocabulary import ReasonCode
 from rujukan.referral.commands import ActionBody
 from rujukan.referral.context import ReferralContext
 from rujukan.referral.create import check_receiver, insert_referral, remember_request, taken_before
+from rujukan.referral.directory import note_capacity_rejection
 from rujukan.referral.errors import ActionNotAllowed, InvalidRequest, NotFound, SubjectErased
 from rujukan.referral.eventstore import append_event
 from rujukan.referral.identity import check_not_restricted, nik_of, subject_for
@@ -115,6 +117,8 @@ def _act(
     referral.status = transition.target.value
     referral.updated_at = now
     append_event(session, ctx, referral, transition.event_type, actor=agency, occurred_at=now, fields=fields)
+    if action is Action.REJECT and body.reason_code is ReasonCode.CAPACITY_FULL:
+        note_capacity_rejection(ctx, session, agency=referral.to_agency, service_type=referral.service_type)
 
 
 def _decide(action: Action, referral: Referral, role: Role, body: ActionBody) -> Transition:

@@ -62,6 +62,11 @@ class CreateReferral(Strict):
     subject: SubjectIn
     case_id: UUID | None = Field(default=None, description="Join an existing case; a new one by default.")
     parent_referral_id: UUID | None = Field(default=None, description="A re-referral of this referral.")
+    dry_run: bool = Field(
+        default=False,
+        description="Only check: answer 200 with what a create would do (would_create, warnings, errors) and"
+        " store nothing.",
+    )
 
 
 class Correction(Strict):

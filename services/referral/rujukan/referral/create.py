@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel
 from sqlmodel import Session, select
 
 from rujukan.core.fast_sql import connection_of, fetch_one
@@ -29,6 +30,7 @@ from rujukan.referral.eventstore import chain_event, insert_events
 from rujukan.referral.identity import alias, subject_for
 from rujukan.referral.models import Referral
 from rujukan.referral.parties import party_role
+from rujukan.referral.preflight import preflight
 from rujukan.referral.statements import statements
 from rujukan.referral.views import ReferralSummary
 
@@ -105,6 +107,10 @@ def _create(ctx: ReferralContext, session: Session, *, agency: str, request: Cre
     check_create(request, now=now)
     check_receiver(session, sender=agency, receiver=request.to_agency, service_type=request.service_type.value)
     case_id, parent_id = _case_and_parent(session, agency=agency, request=request)
+    findings = preflight(ctx, session, agency=agency, request=request)
+    if findings.errors:
+        first = findings.errors[0]
+        raise InvalidRequest(f"{first['code']}: {first['detail']}")
     subject = subject_for(ctx, session, controller=agency, nik=request.subject.nik, now=now)
     subject_id, key = subject.subject_id, subject.key
     referral_id = str(uuid.uuid4())
@@ -132,13 +138,46 @@ def _create(ctx: ReferralContext, session: Session, *, agency: str, request: Cre
         ),
         "created_at": now,
         "updated_at": now,
+        "warnings": json.dumps(findings.warnings),
     }
-    insert_referral(ctx, session, values, actor=agency)
-    return ReferralSummary.model_validate({**values, "subject_id": alias(ctx, viewer=agency, subject_id=subject_id)})
+    insert_referral(ctx, session, values, actor=agency, parallel=findings.parallel_ids)
+    shown = {**values, "subject_id": alias(ctx, viewer=agency, subject_id=subject_id), "warnings": findings.warnings}
+    return ReferralSummary.model_validate(shown)
 
 
-def insert_referral(ctx: ReferralContext, session: Session, values: dict[str, Any], *, actor: str) -> None:
-    """Insert a new referral row (``values``, completed with its chain head) and its ReferralCreated event."""
+class DryRun(BaseModel):
+    """What ``POST /v1/referrals`` with ``"dry_run": true`` answers (200): nothing is stored."""
+
+    would_create: bool
+    warnings: list[dict[str, Any]]
+    errors: list[dict[str, Any]]
+
+
+def dry_run(ctx: ReferralContext, *, agency: str, request: CreateReferral) -> DryRun:
+    """Every check a create makes, and its pre-flight, on a read-only transaction: what it would do."""
+    errors: list[dict[str, Any]] = []
+    with ctx.read() as session:
+        for check in (
+            lambda: check_create(request, now=ctx.clock()),
+            lambda: check_receiver(
+                session, sender=agency, receiver=request.to_agency, service_type=request.service_type.value
+            ),
+            lambda: _case_and_parent(session, agency=agency, request=request),
+        ):
+            try:
+                check()
+            except InvalidRequest as exc:
+                errors.append({"code": "invalid_request", "detail": str(exc)})
+        findings = preflight(ctx, session, agency=agency, request=request)
+    errors += findings.errors
+    return DryRun(would_create=not errors, warnings=findings.warnings, errors=errors)
+
+
+def insert_referral(
+    ctx: ReferralContext, session: Session, values: dict[str, Any], *, actor: str, parallel: list[str] | None = None
+) -> None:
+    """Insert a new referral row (``values``, completed with its chain head) and its ReferralCreated event
+    (with the person's other active referrals, ``parallel``)."""
     event = chain_event(
         ctx,
         referral_id=values["id"],
@@ -148,7 +187,7 @@ def insert_referral(ctx: ReferralContext, session: Session, values: dict[str, An
         event_type="ReferralCreated",
         actor=actor,
         occurred_at=values["created_at"],
-        fields=created_fields(values, sla=ctx.sla),
+        fields={**created_fields(values, sla=ctx.sla), "parallel_referral_ids": [uuid.UUID(p) for p in parallel or []]},
     )
     values.update(last_seq=event.seq, last_hash=event.hash)
     connection = connection_of(session)
@@ -156,7 +195,12 @@ def insert_referral(ctx: ReferralContext, session: Session, values: dict[str, An
     insert_events(session, [event])
 
 
-REFERRAL_DEFAULTS = {"consent_given_by": None, "consent_recorded_at": None, "parent_referral_id": None}
+REFERRAL_DEFAULTS = {
+    "consent_given_by": None,
+    "consent_recorded_at": None,
+    "parent_referral_id": None,
+    "warnings": "[]",
+}
 
 
 def seal_identity(key: DataKey, request: CreateReferral, *, subject_id: str, referral_id: str) -> bytes:

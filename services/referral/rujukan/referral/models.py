@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Column, Index, LargeBinary, String, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -86,6 +86,7 @@ class Referral(ReferralTable, table=True):
     updated_at: dt.datetime = Field(sa_column=utc_column())
     last_seq: int = 0
     last_hash: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    warnings: str = Field(default="[]", sa_column=Column(Text, nullable=False, server_default="[]"))  # pre-flight
 
 
 class ReferralEvent(ReferralTable, table=True):
@@ -189,5 +190,49 @@ class Disclosure(ReferralTable, table=True):
     event_id: str = Field(sa_column=Column(String(36), primary_key=True))
     auditor_credential_id: str = Field(max_length=36)
     occurred_at: dt.datetime = Field(sa_column=utc_column())
+    payload: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    published_at: dt.datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+
+
+class DirectoryEntry(ReferralTable, table=True):
+    """One agency's service in the directory (one entry per agency and service type): what it offers, for
+    whom, where, and how much room it has now. Agencies keep their own entries (:mod:`rujukan.referral.directory`).
+    Lists are JSON; an empty list means any (category, sex) or everywhere (regions)."""
+
+    __tablename__ = "directory_services"
+
+    agency_code: str = Field(foreign_key="agencies.code", primary_key=True, max_length=40)
+    service_type: str = Field(primary_key=True, max_length=40)
+    id: str = Field(sa_column=Column(String(36), unique=True, nullable=False))  # the HSDS service id
+    name: str = Field(max_length=200)
+    description: str = Field(sa_column=Column(Text, nullable=False))
+    eligible_categories: str = Field(default="[]", max_length=2000)
+    eligible_sex: str = Field(default="[]", max_length=100)
+    min_age: int | None = None
+    max_age: int | None = None
+    regions: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    languages: str = Field(default="[]", max_length=500)
+    contact_phone: str | None = Field(default=None, max_length=40)
+    contact_email: str | None = Field(default=None, max_length=200)
+    contact_url: str | None = Field(default=None, max_length=500)
+    capacity_available: int | None = None  # None: the agency does not say
+    capacity_maximum: int | None = None
+    capacity_unit: str | None = Field(default=None, max_length=40)
+    capacity_waitlist: str | None = Field(default=None, max_length=10)
+    capacity_updated_at: dt.datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    capacity_rejections: int = 0  # referrals it rejected with capacity_full
+    last_capacity_rejection_at: dt.datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    updated_at: dt.datetime = Field(sa_column=utc_column())
+
+
+class DirectoryEvent(ReferralTable, table=True):
+    """A directory change as published on the directory topic: the outbox of its events."""
+
+    __tablename__ = "directory_events"
+
+    event_id: str = Field(sa_column=Column(String(36), primary_key=True))
+    key: str = Field(max_length=100)  # AGENCY/service_type
+    event_type: str = Field(max_length=40)
+    occurred_at: dt.datetime = Field(sa_column=utc_column(index=True))
     payload: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     published_at: dt.datetime | None = Field(default=None, sa_column=utc_column(nullable=True))

@@ -49,6 +49,7 @@ def view_in_session(ctx: ReferralContext, session: Session, referral: Referral, 
         role=role,
         codec=ctx.codec,
         subject_alias=alias(ctx, viewer=viewer, subject_id=referral.subject_id),
+        viewer=viewer,
     )
 
 
@@ -93,7 +94,8 @@ def list_referrals(
     with ctx.read() as session:
         rows = list(session.exec(query).all())
     items = [
-        summary(row, subject_alias=alias(ctx, viewer=agency, subject_id=row.subject_id)) for row in rows[:page_size]
+        summary(row, subject_alias=alias(ctx, viewer=agency, subject_id=row.subject_id), viewer=agency)
+        for row in rows[:page_size]
     ]
     more = len(rows) > page_size
     return Page(items=items, next_cursor=_encode_cursor(rows[page_size - 1]) if more else None)

@@ -28,7 +28,7 @@ from rujukan.core.loops import Supervisor
 from rujukan.referral.checkpoints import published_size, sign_checkpoint
 from rujukan.referral.context import ReferralContext
 from rujukan.referral.housekeeping import housekeeping
-from rujukan.referral.models import Disclosure, LogCheckpoint, ReferralEvent, RelayState
+from rujukan.referral.models import DirectoryEvent, Disclosure, LogCheckpoint, ReferralEvent, RelayState
 from rujukan.referral.settings import ReferralSettings
 from rujukan.referral.transparency import (
     CheckedSignatures,
@@ -193,6 +193,20 @@ class DisclosureOutbox(_StoredEvents):
         )
 
 
+class DirectoryOutbox(_StoredEvents):
+    """Stored directory changes seen as an outbox of the directory topic (key ``AGENCY/service_type``)."""
+
+    table, position, order = DirectoryEvent, "event_id", "occurred_at"
+
+    def message(self, row: DirectoryEvent) -> OutboxMessage:
+        return OutboxMessage(
+            position=row.event_id,
+            key=row.key.encode(),
+            value=row.payload,
+            headers=[("event_type", row.event_type.encode()), ("event_id", row.event_id.encode())],
+        )
+
+
 class CheckpointOutbox(_StoredEvents):
     """Signed checkpoints seen as an outbox of the checkpoints topic: each note as UTF-8 text, as it was
     signed (C2SP tlog-checkpoint in a signed note), keyed by the log's origin. A checkpoint goes out only
@@ -231,8 +245,8 @@ class CheckpointOutbox(_StoredEvents):
 
 
 def referral_loops(ctx: ReferralContext, settings: ReferralSettings) -> Supervisor:
-    """The referral service's background loops (the relay, the disclosure and checkpoint outboxes and
-    housekeeping) under one supervisor, not started. Any number of instances may run them on one database:
+    """The referral service's background loops (the relay, the disclosure, directory and checkpoint
+    outboxes and housekeeping) under one supervisor, not started. Any number of instances may run them on one database:
     each loop works in one instance at a time, under a lease; a standby takes over within seconds of the
     active one's death."""
     audit = settings.topics.audit_events
@@ -242,10 +256,15 @@ def referral_loops(ctx: ReferralContext, settings: ReferralSettings) -> Supervis
         settings, CheckpointOutbox(ctx, checkpoints_topic), topic=checkpoints_topic, name="checkpoints"
     )
     tidying = housekeeping(ctx, idempotency_hours=settings.idempotency_hours, retention_days=settings.retention_days)
+    directory_topic = settings.topics.directory_events
+    directory = OutboxPublisher(
+        settings, DirectoryOutbox(ctx, directory_topic), topic=directory_topic, name="directory"
+    )
     return (
         Supervisor()
         .add("relay", once(ctx.engine, "relay", Relay(ctx, settings)))
         .add("disclosures", once(ctx.engine, "disclosures", disclosures))
+        .add("directory", once(ctx.engine, "directory", directory))
         .add("checkpoints", once(ctx.engine, "checkpoints", checkpoints))
         .add("housekeeping", once(ctx.engine, "housekeeping", tidying))
     )

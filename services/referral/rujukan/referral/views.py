@@ -10,7 +10,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from rujukan.core.codec import EventCodec
 from rujukan.core.lifecycle import Role, Status, allowed_actions
@@ -32,6 +32,11 @@ class ReferralSummary(BaseModel):
     subject_region_code: str
     created_at: dt.datetime
     updated_at: dt.datetime
+    warnings: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="What pre-flight found when the referral was made (rujukan.referral.preflight); shown to the"
+        " referring agency only",
+    )
 
 
 class SubjectView(BaseModel):
@@ -74,10 +79,12 @@ class ReferralView(ReferralSummary):
     history: list[HistoryEntry]
 
 
-def summary(referral: Referral, *, subject_alias: str) -> ReferralSummary:
-    """A referral as its reader sees it: the subject by the reader's own alias (see ``identity``)."""
-    found = ReferralSummary.model_validate(referral, from_attributes=True)
-    return found.model_copy(update={"subject_id": subject_alias})
+def summary(referral: Referral, *, subject_alias: str, viewer: str) -> ReferralSummary:
+    """A referral as its reader sees it: the subject by the reader's own alias (see ``identity``); the
+    pre-flight warnings only for the referring agency (they may name its other referrals)."""
+    fields = {name: getattr(referral, name) for name in ReferralSummary.model_fields if name != "warnings"}
+    warnings = json.loads(referral.warnings or "[]") if viewer == referral.from_agency else []
+    return ReferralSummary.model_validate({**fields, "subject_id": subject_alias, "warnings": warnings})
 
 
 def full_view(
@@ -88,6 +95,7 @@ def full_view(
     role: Role,
     codec: EventCodec,
     subject_alias: str,
+    viewer: str,
 ) -> ReferralView:
     identity = _open_json(key, referral.sealed_subject, referral, "subject")
     region = identity.pop("region_code", None) or referral.subject_region_code  # the full code is sealed
@@ -95,7 +103,7 @@ def full_view(
     if referral.consent_given_by and referral.consent_recorded_at:
         consent = ConsentView(given_by=referral.consent_given_by, recorded_at=referral.consent_recorded_at)
     return ReferralView(
-        **summary(referral, subject_alias=subject_alias).model_dump(),
+        **summary(referral, subject_alias=subject_alias, viewer=viewer).model_dump(),
         legal_basis=referral.legal_basis,
         consent=consent,
         subject=SubjectView(

@@ -35,6 +35,7 @@ def rujukan_topics(settings: CoreSettings) -> list[str]:
         topics.dead_letter,
         topics.audit_events,
         topics.audit_checkpoints,
+        topics.directory_events,
     ]
 
 

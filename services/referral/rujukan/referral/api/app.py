@@ -17,6 +17,7 @@ from rujukan.core.health import Readiness, install_health
 from rujukan.core.http_limits import install_limits
 from rujukan.core.loops import Supervisor
 from rujukan.referral.api import problems
+from rujukan.referral.api.directory_routes import router as directory_router
 from rujukan.referral.api.routes import router
 from rujukan.referral.api.subject_routes import router as subject_router
 from rujukan.referral.api.transparency_routes import router as transparency_router
@@ -70,5 +71,6 @@ def create_app(settings: ReferralSettings, *, context: ReferralContext | None = 
     app.include_router(router)
     app.include_router(subject_router)
     app.include_router(transparency_router)
+    app.include_router(directory_router)
     install_health(app, service="referral")
     return app

@@ -6,7 +6,9 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
 from rujukan.core.http import COMMON_ERRORS, PROBLEM_CONTENT
 from rujukan.core.lifecycle import Action, Status
@@ -14,7 +16,7 @@ from rujukan.referral.act import act_unit
 from rujukan.referral.api.auth import Agency, Context
 from rujukan.referral.api.examples import ACTION_EXAMPLES, CREATE_EXAMPLES
 from rujukan.referral.commands import ActionBody, CreateReferral
-from rujukan.referral.create import create_unit
+from rujukan.referral.create import DryRun, create_unit, dry_run
 from rujukan.referral.errors import NotFound
 from rujukan.referral.queries import Direction, get_referral, list_referrals
 from rujukan.referral.registry import AgencyIn, get_agency
@@ -56,8 +58,8 @@ def _referral_id(raw: str) -> str:
     "/referrals",
     status_code=201,
     response_model=ReferralSummary,
-    responses=ERRORS,
-    summary="Refer a subject to another agency",
+    responses={**ERRORS, 200: {"model": DryRun, "description": 'With "dry_run": true: what a create would do'}},
+    summary="Refer a subject to another agency (or, with dry_run, check what would happen)",
 )
 async def create(
     agency: Agency,
@@ -70,7 +72,10 @@ async def create(
             max_length=200, description="Retries with the same key and body return the first answer and create nothing."
         ),
     ] = None,
-) -> ReferralSummary:
+) -> ReferralSummary | JSONResponse:
+    if body.dry_run:
+        checked = await run_in_threadpool(dry_run, ctx, agency=agency, request=body)
+        return JSONResponse(checked.model_dump(mode="json"), status_code=200)
     created = await ctx.writer.run_async(create_unit(ctx, agency=agency, request=body, idempotency_key=idempotency_key))
     if created.replayed:
         response.headers["Idempotent-Replayed"] = "true"

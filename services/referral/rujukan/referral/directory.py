@@ -1,0 +1,296 @@
+"""Use cases of the service directory: each agency keeps its own entries (one per service type it offers),
+anyone with a credential reads them.
+
+An entry says what the service is (name and description in Bahasa Indonesia), whom it serves (subject
+categories, sexes, ages), where (region codes: a province or a kabupaten/kota; none: the whole country),
+in which languages, how to reach it, and how much room it has now (available / maximum units, the unit,
+a waitlist band). Every change is stored with its event (``DirectoryServiceUpdated`` or
+``DirectoryCapacityUpdated``) in one transaction; the relay worker publishes the events to the directory
+topic (key ``AGENCY/service_type``), where the tracker follows them for the coordinators' directory page.
+A rejection with reason ``capacity_full`` tells the directory the service is full
+(:func:`note_capacity_rejection`, in the rejection's own transaction).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from typing import Annotated, Any
+
+from pydantic import Field, StringConstraints, model_validator
+from sqlmodel import Session, col, select
+
+from rujukan.core.vocabulary import ServiceType, Sex, SubjectCategory, Waitlist
+from rujukan.referral.commands import AgencyCode, Phone, RegionCode, Strict
+from rujukan.referral.context import ReferralContext
+from rujukan.referral.errors import InvalidRequest, NotFound
+from rujukan.referral.models import Agency, DirectoryEntry, DirectoryEvent
+
+RUJUKAN_ACTOR = "rujukan"
+Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
+Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class Eligibility(Strict):
+    categories: list[SubjectCategory] = Field(default_factory=list, description="Served categories; empty: any.")
+    sex: list[Sex] = Field(default_factory=list, description="Served sexes (female, male); empty: any.")
+    min_age: int | None = Field(default=None, ge=0, le=130)
+    max_age: int | None = Field(default=None, ge=0, le=130)
+
+    @model_validator(mode="after")
+    def _ages(self) -> Eligibility:
+        if self.min_age is not None and self.max_age is not None and self.min_age > self.max_age:
+            raise ValueError("min_age is above max_age")
+        return self
+
+
+class Contact(Strict):
+    phone: Phone | None = None
+    email: Annotated[str, StringConstraints(pattern=r"^[^@\s]{1,64}@[^@\s]{1,190}$")] | None = None
+    url: Annotated[str, StringConstraints(pattern=r"^https?://\S{1,490}$")] | None = None
+
+
+class CapacityIn(Strict):
+    """Body of ``PUT /v1/directory/services/{service_type}/capacity``."""
+
+    available: int = Field(ge=0, le=1_000_000, description="Units available now (0: full).")
+    maximum: int | None = Field(default=None, ge=0, le=1_000_000)
+    unit: Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,40}$")] = Field(
+        default="places", description="What is counted: beds, places, sessions ..."
+    )
+    waitlist: Waitlist = Field(default=Waitlist.NONE, description="How long a new referral waits when full.")
+
+    @model_validator(mode="after")
+    def _within(self) -> CapacityIn:
+        if self.maximum is not None and self.available > self.maximum:
+            raise ValueError("available is above maximum")
+        return self
+
+
+class DirectoryServiceIn(Strict):
+    """Body of ``PUT /v1/directory/services/{service_type}``: the whole entry."""
+
+    name: Text200
+    description: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+    eligibility: Eligibility = Field(default_factory=Eligibility)
+    regions: list[RegionCode] = Field(default_factory=list, max_length=600, description="Served; empty: everywhere.")
+    languages: list[Language] = Field(default_factory=lambda: ["id"], max_length=20)
+    contact: Contact = Field(default_factory=Contact)
+    capacity: CapacityIn | None = None
+
+
+class CapacityOut(CapacityIn):
+    updated_at: dt.datetime
+
+
+class DirectoryService(DirectoryServiceIn):
+    """An entry as anyone reads it."""
+
+    id: str
+    agency: AgencyCode
+    service_type: ServiceType
+    capacity: CapacityOut | None = None
+    capacity_rejections: int = 0
+    updated_at: dt.datetime
+
+
+def entry_view(row: DirectoryEntry) -> DirectoryService:
+    capacity = None
+    if row.capacity_available is not None and row.capacity_updated_at is not None:
+        capacity = CapacityOut(
+            available=row.capacity_available,
+            maximum=row.capacity_maximum,
+            unit=row.capacity_unit or "places",
+            waitlist=Waitlist(row.capacity_waitlist or Waitlist.NONE),
+            updated_at=row.capacity_updated_at,
+        )
+    return DirectoryService(
+        id=row.id,
+        agency=row.agency_code,
+        service_type=ServiceType(row.service_type),
+        name=row.name,
+        description=row.description,
+        eligibility=Eligibility(
+            categories=json.loads(row.eligible_categories),
+            sex=json.loads(row.eligible_sex),
+            min_age=row.min_age,
+            max_age=row.max_age,
+        ),
+        regions=json.loads(row.regions),
+        languages=json.loads(row.languages),
+        contact=Contact(phone=row.contact_phone, email=row.contact_email, url=row.contact_url),
+        capacity=capacity,
+        capacity_rejections=row.capacity_rejections,
+        updated_at=row.updated_at,
+    )
+
+
+# -- writing ---------------------------------------------------------------------------------------------
+def put_service(
+    ctx: ReferralContext, *, agency: str, service_type: ServiceType, entry: DirectoryServiceIn, actor: str | None = None
+) -> DirectoryService:
+    """Create or replace ``agency``'s entry for ``service_type`` (a service it offers)."""
+    with ctx.transaction() as session:
+        offered = _offered(session, agency)
+        if offered and service_type.value not in offered:
+            raise InvalidRequest(f"agency {agency} does not offer {service_type.value}: add it to its services first")
+        now = ctx.clock()
+        row = session.get(DirectoryEntry, (agency, service_type.value)) or DirectoryEntry(
+            agency_code=agency,
+            service_type=service_type.value,
+            id=str(uuid.uuid4()),
+            name="",
+            description="",
+            updated_at=now,
+        )
+        _fill(row, entry, now)
+        session.add(row)
+        session.flush()
+        _store_event(ctx, session, row, "DirectoryServiceUpdated", actor or agency, now)
+        return entry_view(row)
+
+
+def put_capacity(
+    ctx: ReferralContext, *, agency: str, service_type: ServiceType, capacity: CapacityIn
+) -> DirectoryService:
+    """Set the capacity of ``agency``'s entry for ``service_type`` (which must exist)."""
+    with ctx.transaction() as session:
+        row = session.get(DirectoryEntry, (agency, service_type.value))
+        if row is None:
+            raise NotFound(f"agency {agency} has no directory entry for {service_type.value}: PUT the entry first")
+        now = ctx.clock()
+        _set_capacity(row, capacity, now)
+        session.add(row)
+        session.flush()
+        _store_event(ctx, session, row, "DirectoryCapacityUpdated", agency, now, cause="set")
+        return entry_view(row)
+
+
+def note_capacity_rejection(ctx: ReferralContext, session: Session, *, agency: str, service_type: str) -> None:
+    """In a rejection's transaction: ``agency`` said it has no room for ``service_type``. Its entry, if it
+    has one, counts the rejection and shows 0 available (until the agency sets its capacity again)."""
+    row = session.get(DirectoryEntry, (agency, service_type))
+    if row is None:
+        return
+    now = ctx.clock()
+    row.capacity_rejections += 1
+    row.last_capacity_rejection_at = now
+    row.capacity_available, row.capacity_updated_at = 0, now
+    row.capacity_unit = row.capacity_unit or "places"
+    row.capacity_waitlist = row.capacity_waitlist or Waitlist.NONE.value
+    session.add(row)
+    session.flush()
+    _store_event(ctx, session, row, "DirectoryCapacityUpdated", RUJUKAN_ACTOR, now, cause="rejected_for_capacity")
+
+
+def _fill(row: DirectoryEntry, entry: DirectoryServiceIn, now: dt.datetime) -> None:
+    row.name, row.description = entry.name, entry.description
+    row.eligible_categories = json.dumps(sorted(c.value for c in entry.eligibility.categories))
+    row.eligible_sex = json.dumps(sorted(s.value for s in entry.eligibility.sex))
+    row.min_age, row.max_age = entry.eligibility.min_age, entry.eligibility.max_age
+    row.regions = json.dumps(sorted(set(entry.regions)))
+    row.languages = json.dumps(list(dict.fromkeys(entry.languages)))
+    row.contact_phone, row.contact_email, row.contact_url = entry.contact.phone, entry.contact.email, entry.contact.url
+    if entry.capacity is not None:
+        _set_capacity(row, entry.capacity, now)
+    else:
+        row.capacity_available = row.capacity_maximum = row.capacity_unit = row.capacity_waitlist = None
+        row.capacity_updated_at = None
+    row.updated_at = now
+
+
+def _set_capacity(row: DirectoryEntry, capacity: CapacityIn, now: dt.datetime) -> None:
+    row.capacity_available, row.capacity_maximum = capacity.available, capacity.maximum
+    row.capacity_unit, row.capacity_waitlist = capacity.unit, capacity.waitlist.value
+    row.capacity_updated_at = now
+
+
+def _offered(session: Session, agency: str) -> list[str]:
+    found = session.get(Agency, agency)
+    if found is None:
+        raise NotFound(f"no agency {agency}")
+    return list(json.loads(found.services))
+
+
+def _store_event(
+    ctx: ReferralContext,
+    session: Session,
+    row: DirectoryEntry,
+    event_type: str,
+    actor: str,
+    now: dt.datetime,
+    *,
+    cause: str | None = None,
+) -> None:
+    view = entry_view(row)
+    event: dict[str, Any] = {
+        "event_id": uuid.uuid4(),
+        "event_type": event_type,
+        "occurred_at": now,
+        "agency_code": row.agency_code,
+        "service_type": row.service_type,
+        "entry_id": uuid.UUID(row.id),
+        "actor_agency": actor,
+        "capacity": _capacity_record(view.capacity),
+    }
+    if event_type == "DirectoryServiceUpdated":
+        event.update(
+            service_name=view.name,
+            service_description=view.description,
+            eligible_categories=[c.value for c in view.eligibility.categories],
+            eligible_sex=[s.value for s in view.eligibility.sex],
+            min_age=view.eligibility.min_age,
+            max_age=view.eligibility.max_age,
+            regions=view.regions,
+            languages=view.languages,
+            contact_phone=view.contact.phone,
+            contact_email=view.contact.email,
+            contact_url=view.contact.url,
+        )
+    else:
+        event["cause"] = cause
+    session.add(
+        DirectoryEvent(
+            event_id=str(event["event_id"]),
+            key=f"{row.agency_code}/{row.service_type}",
+            event_type=event_type,
+            occurred_at=now,
+            payload=ctx.codec.encode(event),
+        )
+    )
+
+
+def _capacity_record(capacity: CapacityOut | None) -> dict[str, Any] | None:
+    if capacity is None:
+        return None
+    return {
+        "available": capacity.available,
+        "maximum": capacity.maximum,
+        "unit": capacity.unit,
+        "waitlist": capacity.waitlist.value,
+        "updated_at": capacity.updated_at,
+    }
+
+
+# -- reading ---------------------------------------------------------------------------------------------
+def list_services(
+    ctx: ReferralContext, *, service_type: ServiceType | None = None, region_code: str | None = None
+) -> list[DirectoryService]:
+    """Entries, by agency and service type; with ``region_code``, those that serve it (or everywhere)."""
+    with ctx.read() as session:
+        query = select(DirectoryEntry).order_by(col(DirectoryEntry.agency_code), col(DirectoryEntry.service_type))
+        if service_type is not None:
+            query = query.where(DirectoryEntry.service_type == service_type.value)
+        found = [entry_view(row) for row in session.exec(query).all()]
+    return [e for e in found if region_code is None or serves(e.regions, region_code)]
+
+
+def entry_of(session: Session, agency: str, service_type: str) -> DirectoryService | None:
+    row = session.get(DirectoryEntry, (agency, service_type))
+    return entry_view(row) if row is not None else None
+
+
+def serves(regions: list[str], region_code: str) -> bool:
+    """Whether a service with these regions serves ``region_code`` (a region it lists, or one inside one)."""
+    return not regions or any(region_code == r or region_code.startswith(r + ".") for r in regions)

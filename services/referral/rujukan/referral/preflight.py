@@ -1,0 +1,110 @@
+"""Pre-flight: what a create would meet at the receiver, before anything is stored.
+
+``errors`` are what a real create refuses (422, naming the rule): the checks create has always made (an
+unknown or unoffered service, consent rules ...) and the receiver's eligibility rules from its directory
+entry (``category_not_eligible``, ``sex_not_eligible``, ``age_not_eligible``). ``warnings`` do not stop
+a create; its 201 carries them and the referral keeps them:
+
+- ``receiver_at_capacity``: the receiver's entry shows no room (with its ``waitlist`` band);
+- ``region_not_served``: the person's region is not among the entry's regions;
+- ``not_in_directory``: the receiver has no entry for the service (capacity and eligibility unknown);
+- ``parallel_referral``: the person (same NIK) has other active referrals, by any agency: ``counts`` per
+  service type, and ``referrals`` (ids, agencies, service, status) only of those the caller is a party to.
+
+Each is ``{"code", "detail"}`` (plus the fields named above); no detail names the person.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from rujukan.core.lifecycle import NON_TERMINAL
+from rujukan.referral.commands import CreateReferral
+from rujukan.referral.context import ReferralContext
+from rujukan.referral.directory import entry_of
+from rujukan.referral.domain import age_on
+from rujukan.referral.matching import Person, mismatches
+from rujukan.referral.models import Referral, Subject
+
+HARD = frozenset({"category_not_eligible", "sex_not_eligible", "age_not_eligible"})
+ACTIVE = [status.value for status in NON_TERMINAL]
+
+
+@dataclass
+class Findings:
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    parallel_ids: list[str] = field(default_factory=list)  # every active referral of the person, for the log
+
+
+def preflight(ctx: ReferralContext, session: Session, *, agency: str, request: CreateReferral) -> Findings:
+    """What the receiver's directory entry and the person's other referrals say about this create."""
+    found = Findings()
+    entry = entry_of(session, request.to_agency, request.service_type.value)
+    if entry is None:
+        found.warnings.append(
+            {
+                "code": "not_in_directory",
+                "detail": f"{request.to_agency} has no directory entry for {request.service_type.value}: "
+                "its capacity and eligibility are unknown",
+            }
+        )
+    else:
+        for mismatch in mismatches(entry, person_of(request, ctx.clock())):
+            (found.errors if mismatch["code"] in HARD else found.warnings).append(mismatch)
+        capacity = entry.capacity
+        if capacity is not None and capacity.available == 0:
+            band = capacity.waitlist.value
+            detail = f"{request.to_agency} has no {capacity.unit} available; waitlist {band}"
+            found.warnings.append({"code": "receiver_at_capacity", "detail": detail, "waitlist": band})
+    _parallel(ctx, session, agency, request, found)
+    return found
+
+
+def person_of(request: CreateReferral, now: dt.datetime) -> Person:
+    subject = request.subject
+    age = age_on(subject.birth_date, now.date()) if subject.birth_date is not None else None
+    sex = subject.sex.value if subject.sex.value != "unknown" else None
+    return Person(region_code=subject.region_code, category=subject.category.value, age=age, sex=sex)
+
+
+def _parallel(ctx: ReferralContext, session: Session, agency: str, request: CreateReferral, found: Findings) -> None:
+    nik = request.subject.nik
+    if nik is None:
+        return
+    person = ctx.master_key.person_index(nik)
+    subjects = select(Subject.id).where(Subject.person_index == person)
+    active = session.exec(
+        select(Referral)
+        .where(col(Referral.subject_id).in_(subjects), col(Referral.status).in_(ACTIVE))
+        .order_by(col(Referral.created_at))
+    ).all()
+    if not active:
+        return
+    found.parallel_ids = [r.id for r in active]
+    counts = Counter(r.service_type for r in active)
+    mine = [
+        {
+            "referral_id": r.id,
+            "from_agency": r.from_agency,
+            "to_agency": r.to_agency,
+            "service_type": r.service_type,
+            "status": r.status,
+        }
+        for r in active
+        if agency in (r.from_agency, r.to_agency)
+    ]
+    listed = ", ".join(f"{service} x{count}" for service, count in sorted(counts.items()))
+    found.warnings.append(
+        {
+            "code": "parallel_referral",
+            "detail": f"the person has {len(active)} other active referral(s): {listed}",
+            "counts": dict(sorted(counts.items())),
+            "referrals": mine,
+        }
+    )
