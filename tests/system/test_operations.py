@@ -78,7 +78,12 @@ def test_readiness_and_metrics_follow_what_happens(tmp_path: Path) -> None:
         )
         assert not UUID.search(text), "a label carries an id"
         groups = {re.search(r'group="([^"]+)"', k).group(1) for k in samples(text, "rujukan_consumer_lag_messages")}  # type: ignore[union-attr]
-        assert groups == {"rujukan-tracker-v1", "rujukan-notifier-v1", "rujukan-notifier-v1-sla"}
+        assert groups == {
+            "rujukan-tracker-v1",
+            "rujukan-tracker-v1-directory",
+            "rujukan-notifier-v1",
+            "rujukan-notifier-v1-sla",
+        }
 
         broker = int(json.loads((data / "running.json").read_text())["broker_pid"])
         os.kill(broker, signal.SIGSTOP)  # the broker stops answering (and is not dead, so nobody restarts it)

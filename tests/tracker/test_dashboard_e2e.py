@@ -20,6 +20,7 @@ from rujukan.tracker.access import TrackerRole, issue_tracker_credential
 from rujukan.tracker.api.app import create_app
 from rujukan.tracker.settings import TrackerSettings
 from tests.kafka_helpers import publish_events
+from tests.tracker.directory_events import publish_directory, service_updated
 from tests.tracker.journeys import Journey
 
 pytestmark = pytest.mark.integration
@@ -110,3 +111,53 @@ def test_a_coordinator_watches_a_referral_arrive_and_follows_its_case(
         page.reload()
         expect(page.locator("h1")).to_have_text("Referral dashboard")  # the choice is remembered
         browser.close()
+
+
+def test_a_coordinator_sees_capacity_per_region_and_parallel_referrals(
+    server: str, tracker_settings: TrackerSettings, tracker_db: Database
+) -> None:
+    """The directory page: capacity per province and service type at a glance (a full service stands
+    out), and the "rujukan paralel" marker on two active referrals of one person."""
+    _, secret = issue_tracker_credential(tracker_db, role=TrackerRole.COORDINATOR, name="Koordinator DKI")
+    at = Journey().start
+    publish_directory(
+        tracker_settings,
+        [
+            service_updated("BAPAS-JAKTIM", "supervision", regions=["31.75"], available=0, at=at),
+            service_updated("KEMENSOS-REHSOS", "skills_training", regions=[], available=8, at=at),
+            service_updated("UPTD-PPA-DKI", "safe_shelter", regions=["31"], available=2, at=at),
+        ],
+    )
+    first = Journey(service_type="psychosocial_support", to_agency="CSO-PSIKOSOSIAL")
+    second = Journey(service_type="legal_aid", to_agency="LBH-APIK")
+    second.events[0]["parallel_referral_ids"] = [first.referral_id]
+    publish_events(tracker_settings, [*first.events, *second.events])
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{server}/login")
+        page.fill("#credential", secret)
+        page.click("button[type=submit]")
+        expect(page.locator("#directory-panel h2")).to_have_text("Direktori layanan: kapasitas per wilayah")
+        full = page.locator("td.cell[data-service='supervision'][data-region='31']")
+        expect(full).to_have_text("0/10", timeout=20_000)
+        expect(full).to_have_class("cell full")
+        expect(page.locator("td.cell[data-service='skills_training'][data-region='nasional']")).to_have_text("8/10")
+        expect(page.locator("td.cell[data-service='safe_shelter'][data-region='31']")).to_have_class("cell low")
+        expect(page.locator("#directory thead")).to_contain_text("nasional")
+        for journey in (first, second):
+            marker = page.locator(f"tr[data-referral='{journey.referral_id}'] .badge.parallel")
+            expect(marker).to_have_text("rujukan paralel · 1", timeout=20_000)
+        expect(page.locator(".badge.parallel")).to_have_count(2)
+        page.locator("#directory-panel").screenshot(path=str(_artifact("5-directory")))
+        shot(page, "5-directory-full")
+        page.click("#lang")
+        expect(page.locator("#directory-panel h2")).to_have_text("Service directory: capacity per region")
+        expect(page.locator("#directory thead")).to_contain_text("nationwide", timeout=10_000)
+        expect(page.locator(".badge.parallel").first).to_have_text("parallel referral · 1", timeout=10_000)
+        browser.close()
+
+
+def _artifact(name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS / f"dashboard-{name}.png"

@@ -53,7 +53,7 @@ from rujukan.core.metrics import exposition
 from rujukan.notifier.service import CONSUMER_LOOPS, Notifier
 from rujukan.referral.relay import referral_loops
 from rujukan.referral.transparency import refused_alarm
-from rujukan.tracker.loops import CONSUMER_LOOP, tracker_loops
+from rujukan.tracker.loops import CONSUMER_LOOP, DIRECTORY_LOOP, tracker_loops
 
 log = logging.getLogger("rujukan.up")
 HEARTBEAT_S = 1.0
@@ -205,7 +205,7 @@ def _loops(role: Role, data: Path | None) -> Iterator[tuple[Supervisor, Readines
         elif role is Role.TRACKER:
             db = stack.enter_context(tracker_database(data))
             loops = tracker_loops(db, tracker_settings(data))
-            readiness = Readiness(supervisor=loops, consumers=frozenset({CONSUMER_LOOP}))
+            readiness = Readiness(supervisor=loops, consumers=frozenset({CONSUMER_LOOP, DIRECTORY_LOOP}))
         else:
             db = stack.enter_context(notifier_database(data))
             loops = Notifier(db, local_webhooks(notifier_settings(data))).supervisor()

@@ -3,7 +3,8 @@
 Reads happen once per batch (which event ids were processed, the handoffs and the known breaches of the
 referrals in the batch); events are projected in memory in log order (so several events of one referral
 in one batch build on each other); writes are one INSERT of new handoffs, one executemany UPDATE of the
-changed ones, and bulk inserts of history, processed ids and breaches (Core, no ORM rows). The
+changed ones, and bulk inserts of history, processed ids, breaches and the links between parallel
+referrals (Core, no ORM rows). The
 caller runs it inside the transaction that also stores the partition positions.
 """
 
@@ -22,7 +23,7 @@ from rujukan.core.sla import SlaPolicy
 from rujukan.tracker.breaches import breach_event_id
 from rujukan.tracker.changes import record_changes
 from rujukan.tracker.errors import ProjectionError
-from rujukan.tracker.models import HandoffRow, HistoryRow, ProcessedEvent, SlaBreachRow
+from rujukan.tracker.models import HandoffRow, HistoryRow, ParallelLink, ProcessedEvent, SlaBreachRow
 from rujukan.tracker.projection import HANDOFF_FIELDS, Handoff, history_dict, project
 from rujukan.tracker.sla import breaches
 from rujukan.tracker.store import handoff_values
@@ -41,6 +42,7 @@ class _Batch:
     history: list[dict[str, Any]] = field(default_factory=list)
     processed: list[dict[str, Any]] = field(default_factory=list)
     new_breaches: list[dict[str, Any]] = field(default_factory=list)
+    parallel: list[dict[str, Any]] = field(default_factory=list)
 
 
 def apply_events(
@@ -72,6 +74,10 @@ def apply_events(
             continue
         batch.states[referral_id] = handoff
         batch.history.append(history_dict(entry))
+        batch.parallel.extend(
+            {"referral_id": referral_id, "other_referral_id": str(other)}
+            for other in dict.fromkeys(event.get("parallel_referral_ids") or ())  # ReferralCreated v3
+        )
         batch.processed.append({"event_id": event_id, "outcome": "applied"})
         _proven_breaches(batch, handoff, policy, event)
         changed[referral_id] = None
@@ -135,6 +141,7 @@ def _write(session: Session, batch: _Batch, changed: dict[str, None], policy: Sl
         (HistoryRow, batch.history),
         (ProcessedEvent, batch.processed),
         (SlaBreachRow, batch.new_breaches),
+        (ParallelLink, batch.parallel),
     ):
         if rows:
             session.execute(insert(table.__table__), rows)  # type: ignore[union-attr]

@@ -1,5 +1,6 @@
 """The tracker's background loops, under one supervisor: the consumer (the projection), the SLA sweep, the
-publisher of SLA breaches and housekeeping (the change feed's old rows)."""
+publisher of SLA breaches, housekeeping (the change feed's old rows) and the directory's follower (the
+coordinators' capacity view)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ from rujukan.core.loops import Periodic, Supervisor
 from rujukan.tracker.breaches import BreachPublisher, sweep
 from rujukan.tracker.changes import prune
 from rujukan.tracker.consumer import TrackerConsumer
+from rujukan.tracker.directory import DirectoryConsumer
 from rujukan.tracker.settings import TrackerSettings
 
 SWEEP_S = 10.0
 HOUSEKEEPING_S = 60.0  # the change feed keeps an hour
 CONSUMER_LOOP = "tracker-consumer"
+DIRECTORY_LOOP = "tracker-directory"
 
 
 def sla_sweep(db: Database, settings: TrackerSettings, consumer: TrackerConsumer) -> Periodic:
@@ -45,6 +48,7 @@ def tracker_loops(
     return (
         Supervisor()
         .add(CONSUMER_LOOP, consumer)
+        .add(DIRECTORY_LOOP, DirectoryConsumer(db, settings))
         .add("sla-sweep", once(db.engine, "sla-sweep", sla_sweep(db, settings, consumer)))
         .add("sla-publisher", once(db.engine, "sla-publisher", BreachPublisher(db, settings)))
         .add("tracker-housekeeping", once(db.engine, "tracker-housekeeping", tidying))

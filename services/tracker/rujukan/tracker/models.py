@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Column, Index, Integer, String
+from sqlalchemy import BigInteger, Column, Index, Integer, String, Text
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -157,3 +157,33 @@ class PublisherState(TrackerTable, table=True):
 
     topic: str = Field(primary_key=True, max_length=250)
     topic_id: str = Field(max_length=36)
+
+
+class ParallelLink(TrackerTable, table=True):
+    """Two referrals of one person made by different parties (or for different services) that were active
+    together: ``referral_id``'s ReferralCreated named ``other_referral_id`` among the person's active
+    referrals (the referral service links a person's subjects across agencies; the tracker cannot, as
+    subject pseudonyms differ per agency). The dashboard's "rujukan paralel" marker reads it."""
+
+    __tablename__ = "parallel_links"
+
+    referral_id: str = Field(primary_key=True, max_length=36)
+    other_referral_id: str = Field(primary_key=True, max_length=36, index=True)
+
+
+class DirectoryRow(TrackerTable, table=True):
+    """An agency's directory entry for one service type, as its latest directory event says (the referral
+    service owns the directory; the tracker follows its topic for the coordinators' capacity view)."""
+
+    __tablename__ = "directory_entries"
+
+    agency_code: str = Field(primary_key=True, max_length=40)
+    service_type: str = Field(primary_key=True, max_length=40)
+    name: str = Field(max_length=200)
+    regions: str = Field(sa_column=Column(Text, nullable=False))  # JSON list; empty: everywhere
+    available: int | None = None
+    maximum: int | None = None
+    unit: str | None = Field(default=None, max_length=40)
+    waitlist: str | None = Field(default=None, max_length=20)
+    capacity_updated_at: dt.datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    updated_at: dt.datetime = Field(sa_column=utc_column())  # occurred_at of the event applied last

@@ -10,12 +10,15 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import ColumnElement, Float, and_, case, cast, func, or_
 from sqlalchemy import select as core_select
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from rujukan.core.db import Database
+from rujukan.core.lifecycle import TERMINAL
 from rujukan.tracker.errors import NotFound
-from rujukan.tracker.models import HandoffRow, HistoryRow, SlaBreachRow
+from rujukan.tracker.models import HandoffRow, HistoryRow, ParallelLink, SlaBreachRow
 from rujukan.tracker.stats import VICTIM_CATEGORIES
+
+TERMINAL_STATUSES = sorted(status.value for status in TERMINAL)
 
 
 class HandoffOut(BaseModel):
@@ -47,6 +50,7 @@ class HandoffOut(BaseModel):
     respond_due_at: dt.datetime
     next_due_at: dt.datetime | None = None  # the earliest deadline of a clock still running
     overdue: bool = False
+    parallel_referrals: int = 0  # the person's other referrals active now ("rujukan paralel"), any region
 
 
 class HistoryOut(BaseModel):
@@ -74,6 +78,7 @@ class BreachOut(BaseModel):
 class HandoffDetail(HandoffOut):
     history: list[HistoryOut]
     breaches: list[BreachOut]
+    parallel_referral_ids: list[str] = []  # those of them the caller may see (its region scope)
 
 
 @dataclass(frozen=True)
@@ -140,11 +145,33 @@ def list_handoffs(
     with db.read() as session:
         rows = session.exec(query).all()
         total = session.execute(select(func.count()).select_from(HandoffRow).where(*conditions)).scalar_one()
-    return [_out(row, now) for row in rows], int(total)
+        parallel = parallel_referrals(session, [row.referral_id for row in rows])
+    return [_out(row, now, parallel) for row in rows], int(total)
 
 
-def _out(row: HandoffRow, now: dt.datetime) -> HandoffOut:
+def parallel_referrals(session: Session, referral_ids: list[str]) -> dict[str, list[tuple[str, str]]]:
+    """Per referral of ``referral_ids``: (id, region code) of each of the person's other referrals that is
+    active now, linked either way (:class:`ParallelLink`)."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    if not referral_ids:
+        return found
+    for mine, theirs in (
+        (ParallelLink.referral_id, ParallelLink.other_referral_id),
+        (ParallelLink.other_referral_id, ParallelLink.referral_id),
+    ):
+        query = (
+            core_select(col(mine), col(HandoffRow.referral_id), col(HandoffRow.region_code))
+            .join(HandoffRow, col(HandoffRow.referral_id) == col(theirs))
+            .where(col(mine).in_(referral_ids), col(HandoffRow.status).notin_(TERMINAL_STATUSES))
+        )
+        for referral_id, other_id, region in session.execute(query):
+            found.setdefault(referral_id, []).append((other_id, region))
+    return found
+
+
+def _out(row: HandoffRow, now: dt.datetime, parallel: dict[str, list[tuple[str, str]]]) -> HandoffOut:
     out = HandoffOut.model_validate(row)
+    out.parallel_referrals = len(parallel.get(row.referral_id, ())) if row.status not in TERMINAL_STATUSES else 0
     running = [
         due
         for stopped, due in ((row.ack_stopped_at, row.ack_due_at), (row.respond_stopped_at, row.respond_due_at))
@@ -191,11 +218,17 @@ def _details(db: Database, referral_ids: list[str], now: dt.datetime, scope: str
             select(HistoryRow).where(col(HistoryRow.referral_id).in_(referral_ids)).order_by(col(HistoryRow.seq))
         ).all()
         breaches = session.exec(select(SlaBreachRow).where(col(SlaBreachRow.referral_id).in_(referral_ids))).all()
+        parallel = parallel_referrals(session, [row.referral_id for row in rows])
     return [
         HandoffDetail(
-            **_out(row, now).model_dump(),
+            **_out(row, now, parallel).model_dump(),
             history=[HistoryOut.model_validate(h) for h in history if h.referral_id == row.referral_id],
             breaches=[BreachOut.model_validate(b) for b in breaches if b.referral_id == row.referral_id],
+            parallel_referral_ids=[
+                other
+                for other, region in parallel.get(row.referral_id, ())
+                if scope is None or region == scope or region.startswith(scope + ".")
+            ],
         )
         for row in rows
     ]

@@ -23,7 +23,7 @@ from rujukan.tracker.api.routes import router
 from rujukan.tracker.changes import ChangeFollower
 from rujukan.tracker.errors import InvalidQuery, NotFound, Unauthenticated
 from rujukan.tracker.live import ChangeHub
-from rujukan.tracker.loops import CONSUMER_LOOP, tracker_loops
+from rujukan.tracker.loops import CONSUMER_LOOP, DIRECTORY_LOOP, tracker_loops
 from rujukan.tracker.migrate import upgrade
 from rujukan.tracker.settings import TrackerSettings
 
@@ -57,7 +57,7 @@ def create_app(settings: TrackerSettings, *, db: Database | None = None) -> Fast
         loops = tracker_loops(database, settings, on_change=hub.publish) if in_process else Supervisor()
         follower = None if in_process else ChangeFollower(database, hub.publish, hub.has_subscribers).start()
         app.state.readiness = Readiness(
-            database=database.engine, supervisor=loops.start(), consumers=frozenset({CONSUMER_LOOP})
+            database=database.engine, supervisor=loops.start(), consumers=frozenset({CONSUMER_LOOP, DIRECTORY_LOOP})
         )
         try:
             yield

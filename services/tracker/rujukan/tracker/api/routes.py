@@ -18,8 +18,9 @@ from starlette.concurrency import run_in_threadpool
 from rujukan.core.clock import utc_now
 from rujukan.core.http import COMMON_ERRORS, PROBLEM_CONTENT
 from rujukan.core.lifecycle import Status
-from rujukan.core.vocabulary import ServiceType
+from rujukan.core.vocabulary import ServiceType, Waitlist
 from rujukan.tracker.api.auth import CallerDep, Db
+from rujukan.tracker.directory import CapacityView, capacity_view
 from rujukan.tracker.errors import InvalidQuery
 from rujukan.tracker.queries import (
     HandoffDetail,
@@ -174,6 +175,30 @@ def indicator(caller: CallerDep, db: Db, period: PeriodQ, region: RegionQ = None
         "period": period,
         "values": values,
     }
+
+
+@router.get(
+    "/stats/capacity",
+    response_model=CapacityView,
+    responses=CSV,
+    summary="The service directory's capacity per province and service type, with its entries",
+)
+def directory_capacity(
+    _: CallerDep, db: Db, service_type: ServiceType | None = None, format: Format = "json"
+) -> CapacityView | Response:
+    view = capacity_view(db, service_type=service_type)
+    if format == "csv":
+        return csv_response(
+            (
+                {
+                    **cell.model_dump(exclude={"waitlists"}),
+                    **{f"full_waitlist_{band.value}": cell.waitlists.get(band.value, 0) for band in Waitlist},
+                }
+                for cell in view.cells
+            ),
+            "capacity.csv",
+        )
+    return view
 
 
 @router.get(

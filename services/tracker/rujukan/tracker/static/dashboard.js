@@ -59,7 +59,9 @@ function row(h) {
     el("td", {class: "mono", title: h.referral_id}, h.referral_id.slice(0, 8)),
     el("td", {}, h.from_agency), el("td", {}, h.to_agency), el("td", {}, h.service_type),
     el("td", {}, h.urgency),
-    el("td", {}, el("span", {class: "badge", style: `background:${COLORS[h.status]}`}, I18N.status(h.status))),
+    el("td", {}, el("span", {class: "badge", style: `background:${COLORS[h.status]}`}, I18N.status(h.status)),
+      h.parallel_referrals ? el("span", {class: "badge parallel", title: I18N.t("parallel.hint")},
+        `${I18N.t("parallel")} · ${h.parallel_referrals}`) : ""),
     el("td", {}, who),
     el("td", {}, h.overdue ? el("strong", {class: "late"}, `${I18N.t("overdue")} · ${when(h.next_due_at)}`)
                            : when(h.next_due_at)),
@@ -125,6 +127,35 @@ async function loadFunnel() {
   });
 }
 
+// capacity at a glance: a cell per province (columns) and service type (rows), coloured by room left
+function capacityTone(cell) {
+  if (cell.services === cell.unknown) return "unknown";
+  if (cell.full === cell.services - cell.unknown && cell.available === 0) return "full";
+  if (cell.maximum && cell.available / cell.maximum < 0.25) return "low";
+  return "ok";
+}
+
+async function loadDirectory() {
+  const view = await api("/v1/stats/capacity");
+  const container = document.getElementById("directory");
+  document.getElementById("directory-empty").hidden = view.cells.length > 0;
+  const byKey = new Map(view.cells.map((c) => [`${c.service_type}|${c.region}`, c]));
+  const region = (r) => (r === "nasional" ? I18N.t("directory.national") : r);
+  const head = el("tr", {}, el("th", {}, I18N.t("col.service")), ...view.regions.map((r) => el("th", {}, region(r))));
+  const rows = view.service_types.map((service) => el("tr", {},
+    el("th", {}, service),
+    ...view.regions.map((r) => {
+      const cell = byKey.get(`${service}|${r}`);
+      if (!cell) return el("td", {class: "cell none"}, "");
+      const room = cell.services === cell.unknown ? "?" : `${cell.available}/${cell.maximum ?? "?"}`;
+      const waits = Object.entries(cell.waitlists).map(([band, n]) => `${I18N.t("directory.waitlist")} ${band}: ${n}`);
+      const title = [`${cell.services} ${I18N.t("directory.services")}`, `${cell.full} ${I18N.t("directory.full")}`,
+        ...waits].join(" · ");
+      return el("td", {class: `cell ${capacityTone(cell)}`, title, "data-region": r, "data-service": service}, room);
+    })));
+  container.replaceChildren(el("table", {class: "capacity"}, el("thead", {}, head), el("tbody", {}, ...rows)));
+}
+
 async function loadIndicator() {
   const period = document.getElementById("period").value;
   const result = await api(`/v1/stats/indicators/354?period=${encodeURIComponent(period)}`);
@@ -140,7 +171,7 @@ let pending = null;
 function refresh() {
   clearTimeout(pending);
   pending = setTimeout(() => {
-    loadHandoffs(); loadFunnel(); loadIndicator();
+    loadHandoffs(); loadFunnel(); loadIndicator(); loadDirectory();
     if (selectedCase) showCase(selectedCase);
   }, 150);
 }
@@ -171,5 +202,6 @@ function setup() {
   I18N.apply();
   refresh();
   follow();
+  setInterval(loadDirectory, 30000);  // capacity changes come from the directory, not the referral stream
 }
 setup();

@@ -17,6 +17,13 @@ const I18N = (() => {
       "indicator": "Indikator 354: cakupan layanan reintegrasi sosial perempuan dan anak korban kekerasan",
       "indicator.period": "Periode", "csv": "Unduh CSV", "subject": "Subjek (pseudonim)",
       "who.responder": "lembaga penerima", "who.requester": "lembaga perujuk", "who.nobody": "selesai",
+      "parallel": "rujukan paralel",
+      "parallel.hint": "Orang yang sama punya rujukan aktif lain (lembaga atau layanan lain)",
+      "directory": "Direktori layanan: kapasitas per wilayah",
+      "directory.hint": "Tempat tersedia / kapasitas per provinsi dan jenis layanan.",
+      "directory.ok": "tersedia", "directory.low": "hampir penuh (< 25%)", "directory.full": "penuh",
+      "directory.unknown": "tidak dilaporkan", "directory.none": "Direktori masih kosong.",
+      "directory.national": "nasional", "directory.services": "layanan", "directory.waitlist": "daftar tunggu",
     },
     en: {
       "lang.switch": "Bahasa Indonesia", "login.intro": "Coordinator dashboard for inter-agency referrals.",
@@ -34,6 +41,13 @@ const I18N = (() => {
       "indicator": "Indicator 354: social reintegration service coverage for women and child victims of violence",
       "indicator.period": "Period", "csv": "Download CSV", "subject": "Subject (pseudonym)",
       "who.responder": "receiving agency", "who.requester": "referring agency", "who.nobody": "closed",
+      "parallel": "parallel referral",
+      "parallel.hint": "The same person has other active referrals (another agency or service)",
+      "directory": "Service directory: capacity per region",
+      "directory.hint": "Places available / capacity per province and service type.",
+      "directory.ok": "available", "directory.low": "nearly full (< 25%)", "directory.full": "full",
+      "directory.unknown": "not reported", "directory.none": "The directory is empty.",
+      "directory.national": "nationwide", "directory.services": "services", "directory.waitlist": "waitlist",
     },
   };
   const statuses = {
