@@ -19,6 +19,7 @@ from tests.system.test_up import RUJUKAN, clean_env, up, wait_for
 
 pytestmark = pytest.mark.integration
 AGENCIES = 13
+DIRECTORY_ENTRIES = 21  # every service of the 11 agencies that offer one (demo_directory.json)
 # (from_agency, to_agency, service_type, status) of every handoff the journeys leave behind
 EXPECTED_HANDOFFS = Counter(
     {
@@ -103,13 +104,34 @@ def inbox(base: str) -> dict[str, Any]:
     return summary
 
 
+def _directory_is_filled_with_one_service_full(base: str, coordinator: str, agency: str) -> None:
+    listed = httpx.get(f"{base}/v1/directory/services", headers={"Authorization": f"Bearer {agency}"})
+    assert listed.status_code == 200, listed.text
+    entries = listed.json()["items"]
+    assert len(entries) == DIRECTORY_ENTRIES
+    full = [(e["agency"], e["service_type"]) for e in entries if e["capacity"] and e["capacity"]["available"] == 0]
+    # the shelter says it is full; the skills training is full since Sentra rejected a referral for capacity
+    assert sorted(full) == [("SENTRA-HANDAYANI", "safe_shelter"), ("SENTRA-HANDAYANI", "skills_training")]
+
+    def capacity() -> dict[str, Any] | None:
+        answer = httpx.get(f"{base}/v1/stats/capacity", headers={"Authorization": f"Bearer {coordinator}"})
+        view: dict[str, Any] = answer.json()
+        return view if len(view["entries"]) == DIRECTORY_ENTRIES else None
+
+    view = wait_for(capacity)  # the tracker follows the directory topic the relay worker publishes to
+    shelter = next(c for c in view["cells"] if c["service_type"] == "safe_shelter" and c["region"] == "31")
+    assert shelter["full"] == 1  # of two: UPTD PPA's has room
+    assert shelter["services"] == 2
+
+
 def test_the_demo_leaves_its_journeys_in_the_tracker_and_its_webhooks_in_the_inbox(tmp_path: Path) -> None:
     data, port = tmp_path / "data", free_port()
     base = f"http://127.0.0.1:{port}"
     with up(data, port):
         report = run_demo(data)
         assert (
-            f"demo: 37 referrals created, 79 actions taken; credentials of {AGENCIES} agencies in "
+            f"demo: {DIRECTORY_ENTRIES} directory entries, 37 referrals created, 79 actions taken; "
+            f"credentials of {AGENCIES} agencies in "
             f"{data / 'credentials.json'}; webhooks received: {base}/demo/webhooks"
         ) in report
         credentials = json.loads((data / "credentials.json").read_text())
@@ -123,12 +145,15 @@ def test_the_demo_leaves_its_journeys_in_the_tracker_and_its_webhooks_in_the_inb
         case_sizes = Counter(Counter(h["case_id"] for h in items).values())
         assert case_sizes == {3: 4, 2: 1, 1: 24}  # four journeys of three handoffs, one of two
 
+        _directory_is_filled_with_one_service_full(base, coordinator, credentials["agencies"]["LAPAS-CIPINANG"])
+        parallel = [h for h in items if h["parallel_referrals"]]
+        assert parallel, "the demo's people with several active referrals are marked"
         wait_for(lambda: inbox(base)["counts"].get("verified", 0) >= EXPECTED_WEBHOOKS)
         heard = inbox(base)
         assert "refused" not in heard["counts"]
         assert set(heard["by_agency"]) == set(credentials["agencies"])  # every demo agency heard something
 
         again = run_demo(data)
-        assert "demo: 0 referrals created, 1 actions taken (78 already done before)" in again
+        assert f"demo: {DIRECTORY_ENTRIES} directory entries, 0 referrals created, 1 actions taken (78 already" in again
         wait_for(lambda: inbox(base)["counts"].get("verified", 0) >= EXPECTED_WEBHOOKS + 1)  # the note again
         assert shape(handoffs(base, coordinator)) == EXPECTED_HANDOFFS

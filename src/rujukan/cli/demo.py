@@ -11,6 +11,7 @@ which the demo counts as done.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from rujukan.notifier.subscriptions import Owner, OwnerKind, set_subscription
 from rujukan.referral.registry import add_agency, issue_credential
 
 COORDINATOR_INBOX = "KOORDINATOR"
+DIRECTORY_FILE = Path(__file__).with_name("demo_directory.json")  # `rujukan directory load` takes it too
 SCENARIO = load_scenario()
 AGENCIES = SCENARIO.agencies
 
@@ -38,6 +40,7 @@ class Tally:
     created: int = 0
     actions: int = 0
     already_done: int = 0
+    directory_entries: int = 0
 
 
 def demo_day(now: dt.datetime) -> dt.datetime:
@@ -121,6 +124,23 @@ def register(data_dir: Path, base_url: str, client: httpx.Client) -> dict[str, s
     return agencies
 
 
+def fill_directory(client: httpx.Client, secrets: dict[str, str]) -> int:
+    """Each demo agency publishes its directory entries (``demo_directory.json``; one service is full)
+    over the API, as an agency maintains its own; the number of entries."""
+    entries = json.loads(DIRECTORY_FILE.read_text(encoding="utf-8"))
+    for entry in entries:
+        agency, service_type = entry["agency"], entry["service_type"]
+        body = {name: value for name, value in entry.items() if name not in ("agency", "service_type")}
+        answer = client.put(
+            f"/v1/directory/services/{service_type}", json=body, headers={"Authorization": f"Bearer {secrets[agency]}"}
+        )
+        if answer.status_code != 200:
+            raise DemoError(
+                f"the directory entry {agency}/{service_type} answered {answer.status_code}: {_problem(answer)}"
+            )
+    return len(entries)
+
+
 def wait_until_up(client: httpx.Client, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -138,6 +158,7 @@ def run_demo(data_dir: Path, base_url: str, *, progress: bool) -> Tally:
     with httpx.Client(base_url=base_url, timeout=30, trust_env=False) as client:
         wait_until_up(client)
         secrets = register(data_dir, base_url, client)
+        tally.directory_entries = fill_directory(client, secrets)
         journeys = play(SCENARIO, Driver(client, secrets, tally))
         if progress:
             _show_progress(journeys, total=len(SCENARIO.journeys))
@@ -145,7 +166,8 @@ def run_demo(data_dir: Path, base_url: str, *, progress: bool) -> Tally:
             for _ in journeys:
                 pass
     err.print(
-        f"demo: {tally.created} referrals created, {tally.actions} actions taken"
+        f"demo: {tally.directory_entries} directory entries, {tally.created} referrals created, "
+        f"{tally.actions} actions taken"
         + (f" ({tally.already_done} already done before)" if tally.already_done else "")
         + f"; credentials of {len(AGENCIES)} agencies in {data_dir / CREDENTIALS}; "
         f"webhooks received: {base_url}/demo/webhooks",
