@@ -7,13 +7,14 @@ import json
 from pathlib import Path
 
 from bench import all as everything
-from bench import codec, ingest, latency, notifier, replay, tracker
+from bench import codec, directory, ingest, latency, notifier, replay, tracker
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument(
-        "name", choices=["all", "readme", "codec", "ingest", "latency", "tracker", "replay", "notifier"]
+        "name",
+        choices=["all", "readme", "codec", "ingest", "latency", "tracker", "replay", "notifier", "directory"],
     )
     parser.add_argument("file", nargs="?", type=Path, help="readme: the results file whose table goes in the README")
     parser.add_argument("--json", action="store_true", help="print the raw figures as JSON")
@@ -45,6 +46,9 @@ def main() -> None:
     elif args.name == "notifier":
         results = notifier.measure(deliveries=args.deliveries)
         text = notifier.report(results)
+    elif args.name == "directory":
+        results = directory.measure(seconds=args.seconds)
+        text = directory.report(results)
     elif args.name == "replay":
         results = replay.measure(events=args.events)
         text = replay.report(results)

@@ -36,10 +36,11 @@ function done(summary, latency, requests)
   io.write(string.format(
     'WRK-JSON {"duration_us": %d, "requests": %d, "statuses": {%s}, ' ..
     '"socket_errors": {"connect": %d, "read": %d, "write": %d, "timeout": %d}, ' ..
-    '"latency_us": {"p50": %d, "p90": %d, "p99": %d, "max": %d, "mean": %.1f}}\\n',
+    '"latency_us": {"p50": %d, "p90": %d, "p95": %d, "p99": %d, "max": %d, "mean": %.1f}}\\n',
     summary.duration, summary.requests, table.concat(parts, ", "),
     e.connect, e.read, e.write, e.timeout,
-    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max, latency.mean))
+    latency:percentile(50), latency:percentile(90), latency:percentile(95), latency:percentile(99),
+    latency.max, latency.mean))
 end
 """
 
@@ -86,7 +87,7 @@ def run(
         done = subprocess.run(  # noqa: S603 - wrk with our own script, loopback only
             [
                 executable,
-                f"-t{threads}",
+                f"-t{min(threads, connections)}",
                 f"-c{connections}",
                 f"-d{max(1, round(seconds))}s",
                 "--timeout",
@@ -125,6 +126,7 @@ def figures(raw: dict[str, Any], *, connections: int) -> dict[str, Any]:
         "errors": not_ok + sum(socket_errors.values()),
         "p50_ms": latency["p50"] / 1000,
         "p90_ms": latency["p90"] / 1000,
+        "p95_ms": latency["p95"] / 1000,
         "p99_ms": latency["p99"] / 1000,
         "max_ms": latency["max"] / 1000,
     }

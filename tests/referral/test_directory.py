@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 import json
+import random
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +22,12 @@ from sqlmodel import col, func, select
 
 from rujukan.core.catalogue import default_schemas_dir
 from rujukan.core.codec import HEADER_SIZE
+from rujukan.core.vocabulary import ServiceType, SubjectCategory
 from rujukan.referral.context import ReferralContext
+from rujukan.referral.directory import DirectoryServiceIn, candidates, fill_row
 from rujukan.referral.hsds import entries_of
-from rujukan.referral.models import DirectoryEvent, Referral
+from rujukan.referral.matching import Person, mismatches
+from rujukan.referral.models import Agency, DirectoryEntry, DirectoryEvent, Referral
 from tests.referral.conftest import SUBJECT, Agencies, referral_body
 
 HSDS = Path(__file__).resolve().parents[1] / "data" / "hsds"
@@ -304,3 +309,59 @@ def test_match_leaves_out_ages_outside_the_range(client: TestClient, agencies: A
         "/v1/directory/match", params={"service_type": "supervision", "age": age}, headers=agencies[LAPAS]
     ).json()
     assert found["items"] == []
+
+
+def test_the_databases_filter_never_leaves_out_a_service_the_person_may_use(ctx: ReferralContext) -> None:
+    """``candidates`` filters in SQL (a superset of what matching keeps): over a random directory, what it
+    and the exact rules keep is what the exact rules keep of the whole directory, for many people."""
+    rng = random.Random(7)
+    provinces, categories = ["31", "32", "35"], [c.value for c in SubjectCategory]
+    now = ctx.clock()
+    with ctx.transaction() as session:
+        for number in range(300):
+            code = f"AGENCY-{number:03d}"
+            session.add(Agency(code=code, name=code, kind="cso", region_code="31", created_at=now))
+            province = rng.choice(provinces)
+            regions = rng.choice([[], [province], [f"{province}.{rng.randint(1, 9):02d}"], [province, "31.75"]])
+            low = rng.choice([None, 5, 18])
+            body = DirectoryServiceIn.model_validate(
+                entry(
+                    eligibility={
+                        "categories": rng.sample(categories, rng.choice([0, 1, 3])),
+                        "sex": rng.choice([[], ["female"], ["male"]]),
+                        "min_age": low,
+                        "max_age": rng.choice([None, 17, 60]) if low is None or low < 17 else None,
+                    },
+                    regions=regions,
+                )
+            )
+            row = DirectoryEntry(
+                agency_code=code,
+                service_type="supervision",
+                id=str(uuid.uuid4()),
+                name="",
+                description="",
+                updated_at=now,
+            )
+            fill_row(row, body, now)
+            session.add(row)
+    everything = candidates(ctx, service_type=ServiceType.SUPERVISION)
+    assert len(everything) == 300
+    for _ in range(60):
+        person = Person(
+            region_code=rng.choice(["31", "31.75", "32.01", "35.03", "36.01"]),
+            category=rng.choice([None, *categories]),
+            age=rng.choice([None, 4, 16, 30, 70]),
+            sex=rng.choice([None, "female", "male"]),
+        )
+        exact = {e.agency for e in everything if not mismatches(e, person)}
+        filtered = candidates(
+            ctx,
+            service_type=ServiceType.SUPERVISION,
+            region_code=person.region_code,
+            category=person.category,
+            age=person.age,
+            sex=person.sex,
+        )
+        assert {e.agency for e in filtered if not mismatches(e, person)} == exact, person
+        assert len(filtered) < len(everything)  # and it does filter

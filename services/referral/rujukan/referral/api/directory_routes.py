@@ -16,6 +16,7 @@ from rujukan.referral.directory import (
     CapacityIn,
     DirectoryService,
     DirectoryServiceIn,
+    candidates,
     list_services,
     put_capacity,
     put_service,
@@ -95,16 +96,19 @@ async def match(
     category: SubjectCategory | None = None,
     age: Annotated[int | None, Query(ge=0, le=130)] = None,
     sex: Sex | None = None,
+    limit: Annotated[int, Query(ge=1, le=100, description="At most this many, best first")] = 20,
 ) -> MatchPage:
     def ranked() -> list[dict[str, Any]]:
-        entries = list_services(ctx, service_type=service_type)
         person = Person(
             region_code=region_code,
             category=category.value if category else None,
             age=age,
             sex=sex.value if sex and sex is not Sex.UNKNOWN else None,
         )
-        return [m.as_dict() for m in rank(entries, person, figures(request).get(ctx))]
+        entries = candidates(
+            ctx, service_type=service_type, region_code=region_code, category=person.category, age=age, sex=person.sex
+        )
+        return [m.as_dict() for m in rank(entries, person, figures(request).get(ctx))[:limit]]
 
     return MatchPage.model_validate({"items": await run_in_threadpool(ranked)})
 
