@@ -302,13 +302,80 @@ def test_every_directory_route_needs_a_credential(client: TestClient) -> None:
         assert client.request(method, path, json={}).status_code == 401, path
 
 
-@pytest.mark.parametrize("age", [17, 61])
-def test_match_leaves_out_ages_outside_the_range(client: TestClient, agencies: Agencies, age: int) -> None:
-    put(client, agencies, BAPAS, "supervision", entry(eligibility={"min_age": 18, "max_age": 60}))
+@pytest.mark.parametrize(("age", "kept"), [(17, False), (18, True), (60, True), (61, False)])
+def test_match_keeps_exactly_the_ages_in_the_range(
+    client: TestClient, agencies: Agencies, age: int, kept: bool
+) -> None:
+    assert (
+        put(client, agencies, BAPAS, "supervision", entry(eligibility={"min_age": 18, "max_age": 60})).status_code
+        == 200
+    )
     found = client.get(
         "/v1/directory/match", params={"service_type": "supervision", "age": age}, headers=agencies[LAPAS]
-    ).json()
-    assert found["items"] == []
+    )
+    assert found.status_code == 200, found.text
+    assert [item["agency"] for item in found.json()["items"]] == ([BAPAS] if kept else [])
+
+
+def test_a_dry_run_that_breaks_the_rules_says_nothing_of_the_persons_other_referrals(
+    client: TestClient, agencies: Agencies
+) -> None:
+    """Otherwise any agency could ask, for any NIK, what others hold, with a request it could never make."""
+    assert client.post("/v1/referrals", json=referral_body(), headers=agencies[LAPAS]).status_code == 201
+    probes = [
+        referral_body(dry_run=True, to_agency=RSUD, service_type="health_care"),  # to itself
+        referral_body(dry_run=True, to_agency="NO-SUCH-AGENCY"),
+        referral_body(dry_run=True, to_agency=SENTRA, service_type="skills_training", legal_basis="consent"),
+    ]
+    for body in probes:
+        answer = client.post("/v1/referrals", json=body, headers=agencies[RSUD])
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["would_create"] is False, body
+        assert "parallel_referral" not in [w["code"] for w in answer.json()["warnings"]], body
+    fine = referral_body(dry_run=True, to_agency=SENTRA, service_type="skills_training")
+    counted = client.post("/v1/referrals", json=fine, headers=agencies[RSUD]).json()
+    assert counted["would_create"] is True
+    assert "parallel_referral" in [w["code"] for w in counted["warnings"]]  # a create it could make: counted
+
+
+def test_a_restricted_subject_is_counted_for_its_controller_only(client: TestClient, agencies: Agencies) -> None:
+    created = client.post("/v1/referrals", json=referral_body(), headers=agencies[LAPAS]).json()
+    restricted = client.post(f"/v1/subjects/{created['subject_id']}/restrict", headers=agencies[LAPAS])
+    assert restricted.status_code == 200, restricted.text
+    probe = referral_body(dry_run=True, to_agency=SENTRA, service_type="skills_training")
+    other = client.post("/v1/referrals", json=probe, headers=agencies[RSUD]).json()
+    assert other["would_create"] is True
+    assert "parallel_referral" not in [w["code"] for w in other["warnings"]]
+    own = client.post("/v1/referrals", json=probe, headers=agencies[LAPAS]).json()
+    assert "parallel_referral" in [w["code"] for w in own["warnings"]]
+
+
+@pytest.mark.parametrize(
+    "eligibility",
+    [
+        {"sex": ["female"] * 12},
+        {"sex": ["unknown"]},
+        {"categories": ["ex_inmate"] * 200},
+    ],
+)
+def test_entries_beyond_what_is_stored_are_refused_with_422(
+    client: TestClient, agencies: Agencies, eligibility: dict[str, Any]
+) -> None:
+    answer = put(client, agencies, BAPAS, "supervision", entry(eligibility=eligibility))
+    assert answer.status_code == 422, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"languages": ["id-" + "-".join(["abcdefgh"] * 60)]},
+        {"contact": {"email": "a" * 60 + "@" + "b" * 190}},
+    ],
+)
+def test_over_long_fields_are_refused_with_422(client: TestClient, agencies: Agencies, changes: dict[str, Any]) -> None:
+    answer = put(client, agencies, BAPAS, "supervision", entry(**changes))
+    assert answer.status_code == 422, answer.text
 
 
 def test_the_databases_filter_never_leaves_out_a_service_the_person_may_use(ctx: ReferralContext) -> None:

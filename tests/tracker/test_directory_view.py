@@ -105,3 +105,25 @@ def test_referrals_named_as_the_persons_other_active_ones_are_marked_parallel(
             first.then("ReferralStarted", hours=3).then("ReferralCompleted", hours=4, outcome="goals_met").events[-2:],
         )
         wait_for(lambda: marked() == dict(zip(ids, [0, 0, 0], strict=True)))
+
+
+def test_an_erased_persons_referrals_are_no_longer_linked(
+    tracker_db: Database, tracker_settings: TrackerSettings
+) -> None:
+    first = Journey(service_type="psychosocial_support", to_agency="CSO-PSIKOSOSIAL")
+    second = Journey(service_type="legal_aid", to_agency="LBH-APIK", start=T0 + dt.timedelta(hours=2))
+    second.events[0]["parallel_referral_ids"] = [first.referral_id]
+    publish_events(tracker_settings, [*first.events, *second.events])
+    now = utc_now()
+
+    def marked() -> list[int]:
+        items, _ = list_handoffs(tracker_db, filters=HandoffFilter(), now=now, page_size=10)
+        by_id = {item.referral_id: item.parallel_referrals for item in items}
+        return [by_id.get(str(j.referral_id), -1) for j in (first, second)]
+
+    with running(tracker_db, tracker_settings):
+        wait_for(lambda: marked() == [1, 1])
+        second.then("SubjectErased", hours=3, by="LAPAS-CIPINANG", subject_id="sub_x", erasure_reason="request")
+        publish_events(tracker_settings, second.events[-1:])
+        wait_for(lambda: marked() == [0, 0])
+        assert get_handoff(tracker_db, referral_id=str(second.referral_id), now=now).parallel_referral_ids == []

@@ -13,8 +13,8 @@ from rujukan.cli.data_dir import DataDir, JsonFlag, referral_context
 from rujukan.cli.output import err, fail
 from rujukan.core.vocabulary import ServiceType
 from rujukan.referral.commands import AgencyCode
-from rujukan.referral.directory import RUJUKAN_ACTOR, DirectoryServiceIn, list_services, put_service
-from rujukan.referral.errors import InvalidRequest
+from rujukan.referral.directory import RUJUKAN_ACTOR, DirectoryServiceIn, check_offered, list_services, put_service
+from rujukan.referral.errors import InvalidRequest, NotFound
 from rujukan.referral.hsds import entries_of
 
 directory_app = typer.Typer(help="The service directory (capacity, eligibility, service areas).", no_args_is_help=True)
@@ -62,6 +62,12 @@ def load(
     except (ValueError, InvalidRequest) as exc:
         fail(f"{file.name}: {exc if isinstance(exc, InvalidRequest) else 'not JSON'}")
     with referral_context(data_dir) as ctx:
+        with ctx.read() as session:  # every entry's agency and service first: a bad file loads nothing
+            for index, (agency, service_type, _) in enumerate(entries):
+                try:
+                    check_offered(session, agency, service_type)
+                except (NotFound, InvalidRequest) as exc:
+                    fail(f"{file.name}: entry {index}: {exc}; nothing loaded")
         for agency, service_type, entry in entries:
             put_service(ctx, agency=agency, service_type=service_type, entry=entry, actor=RUJUKAN_ACTOR)
     err.print(f"{len(entries)} directory entries loaded from {file.name}", markup=False)

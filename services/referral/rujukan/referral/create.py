@@ -168,7 +168,7 @@ def dry_run(ctx: ReferralContext, *, agency: str, request: CreateReferral) -> Dr
                 check()
             except InvalidRequest as exc:
                 errors.append({"code": "invalid_request", "detail": str(exc)})
-        findings = preflight(ctx, session, agency=agency, request=request)
+        findings = preflight(ctx, session, agency=agency, request=request, valid=not errors)
     errors += findings.errors
     return DryRun(would_create=not errors, warnings=findings.warnings, errors=errors)
 

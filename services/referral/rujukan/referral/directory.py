@@ -16,11 +16,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, model_validator
-from sqlalchemy import Row, or_
+from sqlalchemy import Row, or_, update
 from sqlalchemy import select as core_select
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from rujukan.core.vocabulary import ServiceType, Sex, SubjectCategory, Waitlist
@@ -30,13 +31,16 @@ from rujukan.referral.errors import InvalidRequest, NotFound
 from rujukan.referral.models import Agency, DirectoryEntry, DirectoryEvent
 
 RUJUKAN_ACTOR = "rujukan"
-Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
+Language = Annotated[str, StringConstraints(max_length=20, pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8}){0,2}$")]
+ServedSex = Literal[Sex.FEMALE, Sex.MALE]  # "unknown" is no one's eligibility rule
 Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 
 class Eligibility(Strict):
-    categories: list[SubjectCategory] = Field(default_factory=list, description="Served categories; empty: any.")
-    sex: list[Sex] = Field(default_factory=list, description="Served sexes (female, male); empty: any.")
+    categories: list[SubjectCategory] = Field(
+        default_factory=list, max_length=len(SubjectCategory), description="Served categories; empty: any."
+    )
+    sex: list[ServedSex] = Field(default_factory=list, max_length=2, description="Served sexes; empty: any.")
     min_age: int | None = Field(default=None, ge=0, le=130)
     max_age: int | None = Field(default=None, ge=0, le=130)
 
@@ -49,7 +53,7 @@ class Eligibility(Strict):
 
 class Contact(Strict):
     phone: Phone | None = None
-    email: Annotated[str, StringConstraints(pattern=r"^[^@\s]{1,64}@[^@\s]{1,190}$")] | None = None
+    email: Annotated[str, StringConstraints(max_length=200, pattern=r"^[^@\s]{1,64}@[^@\s]{1,190}$")] | None = None
     url: Annotated[str, StringConstraints(pattern=r"^https?://\S{1,490}$")] | None = None
 
 
@@ -77,7 +81,7 @@ class DirectoryServiceIn(Strict):
     description: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
     eligibility: Eligibility = Field(default_factory=Eligibility)
     regions: list[RegionCode] = Field(default_factory=list, max_length=600, description="Served; empty: everywhere.")
-    languages: list[Language] = Field(default_factory=lambda: ["id"], max_length=20)
+    languages: list[Language] = Field(default_factory=lambda: ["id"], max_length=20)  # stored: 482 chars at most
     contact: Contact = Field(default_factory=Contact)
     capacity: CapacityIn | None = None
 
@@ -133,11 +137,19 @@ def entry_view(row: DirectoryEntry | Row[Any]) -> DirectoryService:
 def put_service(
     ctx: ReferralContext, *, agency: str, service_type: ServiceType, entry: DirectoryServiceIn, actor: str | None = None
 ) -> DirectoryService:
-    """Create or replace ``agency``'s entry for ``service_type`` (a service it offers)."""
+    """Create or replace ``agency``'s entry for ``service_type`` (a service it offers). Two first PUTs of
+    one entry at once: the one that loses the insert runs again and replaces it."""
+    try:
+        return _put_service(ctx, agency=agency, service_type=service_type, entry=entry, actor=actor)
+    except IntegrityError:
+        return _put_service(ctx, agency=agency, service_type=service_type, entry=entry, actor=actor)
+
+
+def _put_service(
+    ctx: ReferralContext, *, agency: str, service_type: ServiceType, entry: DirectoryServiceIn, actor: str | None
+) -> DirectoryService:
     with ctx.transaction() as session:
-        offered = _offered(session, agency)
-        if offered and service_type.value not in offered:
-            raise InvalidRequest(f"agency {agency} does not offer {service_type.value}: add it to its services first")
+        check_offered(session, agency, service_type)
         now = ctx.clock()
         row = session.get(DirectoryEntry, (agency, service_type.value)) or DirectoryEntry(
             agency_code=agency,
@@ -177,7 +189,12 @@ def note_capacity_rejection(ctx: ReferralContext, session: Session, *, agency: s
     if row is None:
         return
     now = ctx.clock()
-    row.capacity_rejections += 1
+    session.execute(  # counted by the database: concurrent rejections in other processes all count
+        update(DirectoryEntry)
+        .where(col(DirectoryEntry.agency_code) == agency, col(DirectoryEntry.service_type) == service_type)
+        .values(capacity_rejections=col(DirectoryEntry.capacity_rejections) + 1)
+    )
+    session.refresh(row, ["capacity_rejections"])
     row.last_capacity_rejection_at = now
     row.capacity_available, row.capacity_updated_at = 0, now
     row.capacity_unit = row.capacity_unit or "places"
@@ -189,8 +206,8 @@ def note_capacity_rejection(ctx: ReferralContext, session: Session, *, agency: s
 
 def fill_row(row: DirectoryEntry, entry: DirectoryServiceIn, now: dt.datetime) -> None:
     row.name, row.description = entry.name, entry.description
-    row.eligible_categories = json.dumps(sorted(c.value for c in entry.eligibility.categories))
-    row.eligible_sex = json.dumps(sorted(s.value for s in entry.eligibility.sex))
+    row.eligible_categories = json.dumps(sorted({c.value for c in entry.eligibility.categories}))
+    row.eligible_sex = json.dumps(sorted({s.value for s in entry.eligibility.sex}))
     row.min_age, row.max_age = entry.eligibility.min_age, entry.eligibility.max_age
     row.regions = json.dumps(sorted(set(entry.regions)))
     row.languages = json.dumps(list(dict.fromkeys(entry.languages)))
@@ -209,11 +226,14 @@ def _set_capacity(row: DirectoryEntry, capacity: CapacityIn, now: dt.datetime) -
     row.capacity_updated_at = now
 
 
-def _offered(session: Session, agency: str) -> list[str]:
+def check_offered(session: Session, agency: str, service_type: ServiceType) -> None:
+    """NotFound for an unknown agency; InvalidRequest when it lists its services and not this one."""
     found = session.get(Agency, agency)
     if found is None:
         raise NotFound(f"no agency {agency}")
-    return list(json.loads(found.services))
+    offered = list(json.loads(found.services))
+    if offered and service_type.value not in offered:
+        raise InvalidRequest(f"agency {agency} does not offer {service_type.value}: add it to its services first")
 
 
 def _store_event(

@@ -187,6 +187,10 @@ def entries_of(document: dict[str, Any]) -> list[tuple[str, ServiceType, Directo
             found.append((agency, ServiceType(types[0]), _entry(service, terms)))
         except ValueError as exc:
             raise InvalidRequest(f"{where}: {_first_error(exc)}") from exc
+        except KeyError as exc:
+            raise InvalidRequest(f"{where}: {exc.args[0]} is missing") from exc
+        except (TypeError, AttributeError) as exc:
+            raise InvalidRequest(f"{where}: a field has the wrong type ({type(exc).__name__})") from exc
     return found
 
 
@@ -206,11 +210,13 @@ def _entry(service: dict[str, Any], terms: set[tuple[str, str]]) -> DirectorySer
     return DirectoryServiceIn(
         name=service["name"],
         description=service.get("description") or service["name"],
-        eligibility=Eligibility(
-            categories=[SubjectCategory(c) for t, c in sorted(terms) if t == CATEGORY_TAXONOMY],
-            sex=[Sex(c) for t, c in sorted(terms) if t == SEX_TAXONOMY],
-            min_age=service.get("minimum_age"),
-            max_age=service.get("maximum_age"),
+        eligibility=Eligibility.model_validate(
+            {
+                "categories": [SubjectCategory(c) for t, c in sorted(terms) if t == CATEGORY_TAXONOMY],
+                "sex": [Sex(c) for t, c in sorted(terms) if t == SEX_TAXONOMY],
+                "min_age": service.get("minimum_age"),
+                "max_age": service.get("maximum_age"),
+            }
         ),
         regions=[str(area.get("extent") or area.get("name")) for area in service.get("service_areas") or []],
         languages=[str(language["code"]) for language in service.get("languages") or [] if language.get("code")]

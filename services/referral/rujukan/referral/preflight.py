@@ -9,7 +9,9 @@ a create; its 201 carries them and the referral keeps them:
 - ``region_not_served``: the person's region is not among the entry's regions;
 - ``not_in_directory``: the receiver has no entry for the service (capacity and eligibility unknown);
 - ``parallel_referral``: the person (same NIK) has other active referrals, by any agency: ``counts`` per
-  service type, and ``referrals`` (ids, agencies, service, status) only of those the caller is a party to.
+  service type, and ``referrals`` (ids, agencies, service, status) only of those the caller is a party to;
+  not for an erased subject, nor a restricted one of another controller, and only when the create would
+  be made (a dry run with errors says nothing of the person's other referrals).
 
 Each is ``{"code", "detail"}`` (plus the fields named above); no detail names the person.
 """
@@ -21,6 +23,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
 from rujukan.core.lifecycle import NON_TERMINAL
@@ -42,8 +45,13 @@ class Findings:
     parallel_ids: list[str] = field(default_factory=list)  # every active referral of the person, for the log
 
 
-def preflight(ctx: ReferralContext, session: Session, *, agency: str, request: CreateReferral) -> Findings:
-    """What the receiver's directory entry and the person's other referrals say about this create."""
+def preflight(
+    ctx: ReferralContext, session: Session, *, agency: str, request: CreateReferral, valid: bool = True
+) -> Findings:
+    """What the receiver's directory entry and the person's other referrals say about this create. The
+    person's other referrals are looked at only for a create that would be made (``valid``: the other checks
+    passed, and no eligibility rule refuses it): a dry run that breaks the rules is no way to ask, for any
+    NIK, what others hold."""
     found = Findings()
     entry = entry_of(session, request.to_agency, request.service_type.value)
     if entry is None:
@@ -62,7 +70,8 @@ def preflight(ctx: ReferralContext, session: Session, *, agency: str, request: C
             band = capacity.waitlist.value
             detail = f"{request.to_agency} has no {capacity.unit} available; waitlist {band}"
             found.warnings.append({"code": "receiver_at_capacity", "detail": detail, "waitlist": band})
-    _parallel(ctx, session, agency, request, found)
+    if valid and not found.errors:
+        _parallel(ctx, session, agency, request, found)
     return found
 
 
@@ -78,7 +87,12 @@ def _parallel(ctx: ReferralContext, session: Session, agency: str, request: Crea
     if nik is None:
         return
     person = ctx.master_key.person_index(nik)
-    subjects = select(Subject.id).where(Subject.person_index == person)
+    # an erased subject is no one's any more; a restricted one is seen by its controller only
+    subjects = select(Subject.id).where(
+        Subject.person_index == person,
+        col(Subject.erased_at).is_(None),
+        or_(col(Subject.restricted_at).is_(None), col(Subject.controller) == agency),
+    )
     active = session.exec(
         select(Referral)
         .where(col(Referral.subject_id).in_(subjects), col(Referral.status).in_(ACTIVE))

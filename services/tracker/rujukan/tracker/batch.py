@@ -14,7 +14,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy import Table, bindparam, delete, insert, or_, update
 from sqlalchemy import select as table_select  # sqlmodel's select takes models, not tables
 from sqlmodel import Session, col, select
 
@@ -43,6 +43,7 @@ class _Batch:
     processed: list[dict[str, Any]] = field(default_factory=list)
     new_breaches: list[dict[str, Any]] = field(default_factory=list)
     parallel: list[dict[str, Any]] = field(default_factory=list)
+    erased: set[str] = field(default_factory=set)  # referrals whose subject was erased: no links any more
 
 
 def apply_events(
@@ -78,6 +79,8 @@ def apply_events(
             {"referral_id": referral_id, "other_referral_id": str(other)}
             for other in dict.fromkeys(event.get("parallel_referral_ids") or ())  # ReferralCreated v3
         )
+        if event["event_type"] == "SubjectErased":
+            batch.erased.add(referral_id)
         batch.processed.append({"event_id": event_id, "outcome": "applied"})
         _proven_breaches(batch, handoff, policy, event)
         changed[referral_id] = None
@@ -145,4 +148,11 @@ def _write(session: Session, batch: _Batch, changed: dict[str, None], policy: Sl
     ):
         if rows:
             session.execute(insert(table.__table__), rows)  # type: ignore[union-attr]
+    if batch.erased:  # an erased person's referrals are no longer linked to each other
+        erased = list(batch.erased)
+        session.execute(
+            delete(ParallelLink).where(
+                or_(col(ParallelLink.referral_id).in_(erased), col(ParallelLink.other_referral_id).in_(erased))
+            )
+        )
     record_changes(session, list(changed), dt.datetime.now(dt.UTC))

@@ -73,7 +73,9 @@ def apply_directory_events(
                 session.add(row)
             row.name = str(event["service_name"])
             row.regions = json.dumps(sorted(str(region) for region in event["regions"]))
-        elif row is None:  # capacity of an entry not seen yet (its first event was lost to a reset): wait
+        elif row is None:
+            # capacity of an entry never described (its first event is gone with a reset log): a capacity
+            # event has no name or regions to show it by; the entry's next DirectoryServiceUpdated brings it
             result.duplicates += 1
             continue
         _capacity(row, event.get("capacity"))
@@ -96,7 +98,7 @@ class CapacityCell(BaseModel):
     full: int  # of which 0 available
     unknown: int  # of which without a capacity
     available: int  # places, summed over the entries that say
-    maximum: int | None  # summed over the entries that say it (None: none does)
+    maximum: int | None  # summed, when every entry that says what is available says its maximum
     waitlists: dict[str, int]  # full entries per waitlist band
 
 
@@ -150,6 +152,8 @@ def capacity_view(db: Database, *, service_type: str | None = None) -> CapacityV
 def _cell(service_type: str, region: str, members: list[CapacityEntry]) -> CapacityCell:
     known = [entry for entry in members if entry.available is not None]
     maxima = [entry.maximum for entry in known if entry.maximum is not None]
+    if len(maxima) < len(known):  # a maximum only when every entry that counts its room gives one
+        maxima = []
     waitlists: dict[str, int] = defaultdict(int)
     for entry in known:
         if entry.available == 0:

@@ -50,7 +50,7 @@ class HandoffOut(BaseModel):
     respond_due_at: dt.datetime
     next_due_at: dt.datetime | None = None  # the earliest deadline of a clock still running
     overdue: bool = False
-    parallel_referrals: int = 0  # the person's other referrals active now ("rujukan paralel"), any region
+    parallel_referrals: int = 0  # the person's other referrals active now ("rujukan paralel"), in the scope
 
 
 class HistoryOut(BaseModel):
@@ -145,13 +145,15 @@ def list_handoffs(
     with db.read() as session:
         rows = session.exec(query).all()
         total = session.execute(select(func.count()).select_from(HandoffRow).where(*conditions)).scalar_one()
-        parallel = parallel_referrals(session, [row.referral_id for row in rows])
+        parallel = parallel_referrals(session, [row.referral_id for row in rows], scope=filters.scope)
     return [_out(row, now, parallel) for row in rows], int(total)
 
 
-def parallel_referrals(session: Session, referral_ids: list[str]) -> dict[str, list[tuple[str, str]]]:
+def parallel_referrals(
+    session: Session, referral_ids: list[str], *, scope: str | None = None
+) -> dict[str, list[tuple[str, str]]]:
     """Per referral of ``referral_ids``: (id, region code) of each of the person's other referrals that is
-    active now, linked either way (:class:`ParallelLink`)."""
+    active now, linked either way (:class:`ParallelLink`); with a region ``scope``, those in it only."""
     found: dict[str, list[tuple[str, str]]] = {}
     if not referral_ids:
         return found
@@ -164,6 +166,8 @@ def parallel_referrals(session: Session, referral_ids: list[str]) -> dict[str, l
             .join(HandoffRow, col(HandoffRow.referral_id) == col(theirs))
             .where(col(mine).in_(referral_ids), col(HandoffRow.status).notin_(TERMINAL_STATUSES))
         )
+        if scope is not None:
+            query = query.where(in_region(scope))
         for referral_id, other_id, region in session.execute(query):
             found.setdefault(referral_id, []).append((other_id, region))
     return found
@@ -218,17 +222,13 @@ def _details(db: Database, referral_ids: list[str], now: dt.datetime, scope: str
             select(HistoryRow).where(col(HistoryRow.referral_id).in_(referral_ids)).order_by(col(HistoryRow.seq))
         ).all()
         breaches = session.exec(select(SlaBreachRow).where(col(SlaBreachRow.referral_id).in_(referral_ids))).all()
-        parallel = parallel_referrals(session, [row.referral_id for row in rows])
+        parallel = parallel_referrals(session, [row.referral_id for row in rows], scope=scope)
     return [
         HandoffDetail(
             **_out(row, now, parallel).model_dump(),
             history=[HistoryOut.model_validate(h) for h in history if h.referral_id == row.referral_id],
             breaches=[BreachOut.model_validate(b) for b in breaches if b.referral_id == row.referral_id],
-            parallel_referral_ids=[
-                other
-                for other, region in parallel.get(row.referral_id, ())
-                if scope is None or region == scope or region.startswith(scope + ".")
-            ],
+            parallel_referral_ids=[other for other, _ in parallel.get(row.referral_id, ())],
         )
         for row in rows
     ]
