@@ -60,7 +60,9 @@ def test_the_integrator_walkthrough_works_as_printed(tmp_path: Path) -> None:
         assert created is not None
         referral_id = created.group(1)
         # curl prints JSON bodies without a newline between them
-        subscribed, accepted, read, listed, _, logged = documents(done.stdout.replace(created.group(0), ""))
+        found = documents(done.stdout.replace(created.group(0), ""))
+        subscribed, accepted, read, listed, _, logged = found[:6]
+        entry, full, directory, matched = found[6:]
         assert subscribed["secret"].startswith("whsec_")
         assert accepted["id"] == referral_id
         assert accepted["status"] == "accepted"
@@ -70,6 +72,22 @@ def test_the_integrator_walkthrough_works_as_printed(tmp_path: Path) -> None:
         assert [(d["type"], d["status"]) for d in deliveries] == [
             ("referral.started", "delivered"),
             ("referral.accepted", "delivered"),
+        ]
+        # the directory: Bapas publishes its entry, says it is full, and the Lapas finds it, ranked and explained
+        assert (entry["agency"], entry["service_type"], entry["capacity"]["available"]) == (
+            "BAPAS-JAKPUS",
+            "supervision",
+            12,
+        )
+        assert full["capacity"]["available"] == 0
+        assert [item["agency"] for item in directory["items"]] == ["BAPAS-JAKPUS"]
+        [best] = matched["items"]
+        assert best["agency"] == "BAPAS-JAKPUS"
+        assert [reason["code"] for reason in best["reasons"]] == [
+            "at_capacity",
+            "same_kabupaten_kota",
+            "acceptance_rate",
+            "time_to_accept",
         ]
         process.send_signal(signal.SIGINT)
         process.wait(20)
