@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import random
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from rujukan.referral.directory import DirectoryServiceIn, candidates, fill_row
 from rujukan.referral.hsds import entries_of
 from rujukan.referral.matching import Person, mismatches
 from rujukan.referral.models import Agency, DirectoryEntry, DirectoryEvent, Referral
+from rujukan.referral.receivers import ReceiverFigures
 from tests.referral.conftest import SUBJECT, Agencies, referral_body
 
 HSDS = Path(__file__).resolve().parents[1] / "data" / "hsds"
@@ -432,3 +434,53 @@ def test_the_databases_filter_never_leaves_out_a_service_the_person_may_use(ctx:
         )
         assert {e.agency for e in filtered if not mismatches(e, person)} == exact, person
         assert len(filtered) < len(everything)  # and it does filter
+
+
+def test_receiver_figures_are_counted_and_refreshed_without_making_a_match_wait(
+    client: TestClient, agencies: Agencies, ctx: ReferralContext
+) -> None:
+    def decide(action: str, **body: str) -> None:
+        created = client.post("/v1/referrals", json=referral_body(), headers=agencies[LAPAS]).json()
+        answer = client.post(f"/v1/referrals/{created['id']}/{action}", json=body or None, headers=agencies[BAPAS])
+        assert answer.status_code == 200, answer.text
+
+    decide("accept")
+    decide("reject", reason_code="not_eligible")
+    figures = ReceiverFigures(ttl_s=0.0)
+    first = figures.get(ctx)[(BAPAS, "supervision")]
+    assert (first.accepted, first.rejected) == (1, 1)
+    assert first.median_hours_to_accept is not None
+    decide("accept")
+    assert figures.get(ctx)[(BAPAS, "supervision")].accepted in (1, 2)  # the stale set, or the new one
+    deadline = time.monotonic() + 10
+    while figures.get(ctx)[(BAPAS, "supervision")].accepted != 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert figures.get(ctx)[(BAPAS, "supervision")].accepted == 2
+    while figures._refreshing and time.monotonic() < deadline:  # the last get's refresh, before the database goes
+        time.sleep(0.05)
+
+
+def test_a_forward_meets_the_new_receivers_directory_entry_as_a_create_would(
+    client: TestClient, agencies: Agencies
+) -> None:
+    """Eligibility refuses the forward (422, nothing changes); a full receiver is a warning on the child,
+    which the forwarding agency (the child's referrer) reads."""
+    created = client.post("/v1/referrals", json=referral_body(), headers=agencies[LAPAS]).json()
+    adults_elsewhere = entry(eligibility={"categories": ["violence_victim_child"]}, regions=["31"])
+    assert put(client, agencies, SENTRA, "supervision", adults_elsewhere).status_code == 200
+    forward = {"to_agency": SENTRA, "reason_code": "referred_elsewhere"}
+    refused = client.post(f"/v1/referrals/{created['id']}/forward", json=forward, headers=agencies[BAPAS])
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["detail"].startswith("category_not_eligible: ")
+    assert SUBJECT["full_name"] not in refused.text
+    unchanged = client.get(f"/v1/referrals/{created['id']}", headers=agencies[BAPAS]).json()
+    assert unchanged["status"] == "requested"
+
+    full = entry(regions=["31"], capacity={"available": 0, "maximum": 10, "unit": "places", "waitlist": "long"})
+    assert put(client, agencies, SENTRA, "supervision", full).status_code == 200
+    forwarded = client.post(f"/v1/referrals/{created['id']}/forward", json=forward, headers=agencies[BAPAS])
+    assert forwarded.status_code == 200, forwarded.text
+    [child] = client.get("/v1/referrals", params={"direction": "outgoing"}, headers=agencies[BAPAS]).json()["items"]
+    codes = [w["code"] for w in child["warnings"]]
+    assert "receiver_at_capacity" in codes
+    assert "parallel_referral" not in codes  # the referral it forwards is not another one of the person's

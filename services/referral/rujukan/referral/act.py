@@ -39,6 +39,7 @@ from rujukan.referral.eventstore import append_event
 from rujukan.referral.identity import check_not_restricted, nik_of, subject_for
 from rujukan.referral.models import Referral, Subject
 from rujukan.referral.parties import load_as_party
+from rujukan.referral.preflight import findings_for, person_from
 from rujukan.referral.queries import view_in_session
 from rujukan.referral.views import ReferralView
 
@@ -184,10 +185,33 @@ def _forward_child(
     now: dt.datetime,
 ) -> str:
     """Create the child referral of a forward; its id. The forwarding agency controls the child, so the
-    subject data is opened with the parent's key and sealed again under the forwarder's own subject."""
+    subject data is opened with the parent's key and sealed again under the forwarder's own subject. The new
+    receiver's directory entry is checked as for a create (an eligibility rule refuses the forward with
+    422; the warnings stay on the child, and the person's other active referrals travel in its event)."""
     check_receiver(session, sender=actor, receiver=to_agency, service_type=parent.service_type)
     child_id = str(uuid.uuid4())
     identity = key.open(parent.sealed_subject, subject_id=parent.subject_id, referral_id=parent.id, field="subject")
+    opened = json.loads(identity)
+    birth = opened.get("birth_date")
+    findings = findings_for(
+        ctx,
+        session,
+        agency=actor,
+        to_agency=to_agency,
+        service_type=parent.service_type,
+        person=person_from(
+            birth_date=dt.date.fromisoformat(birth) if birth else None,
+            sex=parent.subject_sex,
+            category=parent.subject_category,
+            region_code=str(opened.get("region_code") or parent.subject_region_code),
+            now=now,
+        ),
+        nik=nik_of(identity),
+        besides=frozenset({parent.id}),
+    )
+    if findings.errors:
+        first = findings.errors[0]
+        raise InvalidRequest(f"{first['code']}: {first['detail']}")
     reason = key.open(parent.sealed_reason, subject_id=parent.subject_id, referral_id=parent.id, field="reason")
     own = subject_for(ctx, session, controller=actor, nik=nik_of(identity), now=now)
     subject_id, child_key = own.subject_id, own.key
@@ -216,6 +240,7 @@ def _forward_child(
         updated_at=now,
         sealed_subject=child_key.seal(identity, subject_id=subject_id, referral_id=child_id, field="subject"),
         sealed_reason=child_key.seal(reason, subject_id=subject_id, referral_id=child_id, field="reason"),
+        warnings=json.dumps(findings.warnings),
     )
-    insert_referral(ctx, session, values, actor=actor)
+    insert_referral(ctx, session, values, actor=actor, parallel=findings.parallel_ids)
     return child_id

@@ -100,6 +100,7 @@ class ReferralEvent(ReferralTable, table=True):
         Index("ix_referral_events_unpublished", "published_at", "log_index"),
         Index("ix_referral_events_log_index", "log_index", unique=True),
         Index("ix_referral_events_refused", "refused"),
+        Index("ix_referral_events_type_occurred", "event_type", "occurred_at"),  # receivers' figures
     )
 
     position: int | None = Field(default=None, primary_key=True)

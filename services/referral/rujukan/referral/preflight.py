@@ -52,40 +52,74 @@ def preflight(
     person's other referrals are looked at only for a create that would be made (``valid``: the other checks
     passed, and no eligibility rule refuses it): a dry run that breaks the rules is no way to ask, for any
     NIK, what others hold."""
+    return findings_for(
+        ctx,
+        session,
+        agency=agency,
+        to_agency=request.to_agency,
+        service_type=request.service_type.value,
+        person=person_of(request, ctx.clock()),
+        nik=request.subject.nik,
+        valid=valid,
+    )
+
+
+def findings_for(
+    ctx: ReferralContext,
+    session: Session,
+    *,
+    agency: str,
+    to_agency: str,
+    service_type: str,
+    person: Person,
+    nik: str | None,
+    valid: bool = True,
+    besides: frozenset[str] = frozenset(),
+) -> Findings:
+    """``preflight`` for a referral of ``person`` to ``to_agency`` (a create, or a forward's new referral);
+    ``besides``: referrals that are not the person's others (the one a forward leaves)."""
     found = Findings()
-    entry = entry_of(session, request.to_agency, request.service_type.value)
+    entry = entry_of(session, to_agency, service_type)
     if entry is None:
         found.warnings.append(
             {
                 "code": "not_in_directory",
-                "detail": f"{request.to_agency} has no directory entry for {request.service_type.value}: "
+                "detail": f"{to_agency} has no directory entry for {service_type}: "
                 "its capacity and eligibility are unknown",
             }
         )
     else:
-        for mismatch in mismatches(entry, person_of(request, ctx.clock())):
+        for mismatch in mismatches(entry, person):
             (found.errors if mismatch["code"] in HARD else found.warnings).append(mismatch)
         capacity = entry.capacity
         if capacity is not None and capacity.available == 0:
             band = capacity.waitlist.value
-            detail = f"{request.to_agency} has no {capacity.unit} available; waitlist {band}"
+            detail = f"{to_agency} has no {capacity.unit} available; waitlist {band}"
             found.warnings.append({"code": "receiver_at_capacity", "detail": detail, "waitlist": band})
-    if valid and not found.errors:
-        _parallel(ctx, session, agency, request, found)
+    if valid and not found.errors and nik is not None:
+        _parallel(ctx, session, agency, nik, found, besides)
     return found
 
 
 def person_of(request: CreateReferral, now: dt.datetime) -> Person:
     subject = request.subject
-    age = age_on(subject.birth_date, now.date()) if subject.birth_date is not None else None
-    sex = subject.sex.value if subject.sex.value != "unknown" else None
-    return Person(region_code=subject.region_code, category=subject.category.value, age=age, sex=sex)
+    return person_from(
+        birth_date=subject.birth_date,
+        sex=subject.sex.value,
+        category=subject.category.value,
+        region_code=subject.region_code,
+        now=now,
+    )
 
 
-def _parallel(ctx: ReferralContext, session: Session, agency: str, request: CreateReferral, found: Findings) -> None:
-    nik = request.subject.nik
-    if nik is None:
-        return
+def person_from(*, birth_date: dt.date | None, sex: str, category: str, region_code: str, now: dt.datetime) -> Person:
+    age = age_on(birth_date, now.date()) if birth_date is not None else None
+    return Person(region_code=region_code, category=category, age=age, sex=sex if sex != "unknown" else None)
+
+
+def _parallel(
+    ctx: ReferralContext, session: Session, agency: str, nik: str, found: Findings, besides: frozenset[str]
+) -> None:
     person = ctx.master_key.person_index(nik)
     # an erased subject is no one's any more; a restricted one is seen by its controller only
     subjects = select(Subject.id).where(
@@ -98,6 +132,7 @@ def _parallel(ctx: ReferralContext, session: Session, agency: str, request: Crea
         .where(col(Referral.subject_id).in_(subjects), col(Referral.status).in_(ACTIVE))
         .order_by(col(Referral.created_at))
     ).all()
+    active = [r for r in active if r.id not in besides]
     if not active:
         return
     found.parallel_ids = [r.id for r in active]

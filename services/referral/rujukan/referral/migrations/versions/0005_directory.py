@@ -1,4 +1,5 @@
-"""the service directory (entries and the outbox of their events), and pre-flight warnings on referrals
+"""the service directory (entries and the outbox of their events), pre-flight warnings on referrals, and
+referral events by type and time (each receiver's figures for matching)
 
 Revision ID: 0005
 Revises: 0004
@@ -21,6 +22,7 @@ depends_on = None
 def upgrade() -> None:
     # plain ALTER TABLE (SQLite 3.35+ and PostgreSQL): a batch copy of referrals would break the foreign keys
     op.add_column("referrals", sa.Column("warnings", sa.Text(), nullable=False, server_default="[]"))
+    op.create_index("ix_referral_events_type_occurred", "referral_events", ["event_type", "occurred_at"])
     op.create_table(
         "directory_services",
         sa.Column("agency_code", sa.String(length=40), nullable=False),
@@ -67,3 +69,4 @@ def downgrade() -> None:
     op.drop_table("directory_events")
     op.drop_table("directory_services")
     op.drop_column("referrals", "warnings")
+    op.drop_index("ix_referral_events_type_occurred", table_name="referral_events")
