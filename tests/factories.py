@@ -34,6 +34,7 @@ _PAYLOADS: dict[str, dict[str, Any]] = {
         "ack_due_at": OCCURRED_AT + dt.timedelta(hours=24),  # v2: the due times of the default urgent clocks
         "respond_due_at": OCCURRED_AT + dt.timedelta(hours=72),
         "parallel_referral_ids": [PARALLEL_ID],  # v3: another active referral of the same person
+        "continues_referral_id": PARALLEL_ID,  # v3: the referral of the case it continues
     },
     "ReferralAcknowledged": {"sealed_note": None},
     "ReferralAccepted": {"sealed_note": b"\x01sealed-note"},

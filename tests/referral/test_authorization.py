@@ -146,3 +146,29 @@ def test_re_referral_of_a_stranger_referral_looks_like_a_missing_one(client: Tes
         )
         answers.append((response.status_code, response.json()["detail"]))
     assert answers[0] == answers[1] == (422, "parent_referral_id does not name a referral of yours")
+
+
+@pytest.mark.parametrize("field", ["continues_referral_id", "case_id"])
+def test_continuing_a_strangers_referral_or_case_looks_like_a_missing_one(
+    client: TestClient, agencies: Agencies, field: str
+) -> None:
+    """A case is continued only by a party to one of its referrals; anyone else gets exactly the 404 of an
+    id that does not exist, and nothing is stored."""
+    referral_id, _ = _new_referral(client, agencies)
+    mine = client.get(f"/v1/referrals/{referral_id}", headers=agencies[REQUESTER]).json()
+    real = referral_id if field == "continues_referral_id" else mine["case_id"]
+    answers = []
+    for value in (real, str(uuid.uuid4())):
+        response = client.post(
+            "/v1/referrals", json=referral_body(**{field: value}, to_agency=RESPONDER), headers=agencies[STRANGER]
+        )
+        answers.append((response.status_code, response.json()))
+    assert answers[0] == answers[1]
+    assert answers[0][0] == 404
+    outgoing = client.get("/v1/referrals", params={"direction": "outgoing"}, headers=agencies[STRANGER]).json()
+    assert outgoing["items"] == []
+    continued = client.post(
+        "/v1/referrals", json=referral_body(**{field: real}, to_agency=STRANGER), headers=agencies[RESPONDER]
+    )
+    assert continued.status_code == 201, continued.text  # a party continues it
+    assert continued.json()["case_id"] == mine["case_id"]

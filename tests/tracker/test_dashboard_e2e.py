@@ -3,10 +3,12 @@ server whose consumer reads the real embedded broker. Screenshots go to test-art
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -161,3 +163,66 @@ def test_a_coordinator_sees_capacity_per_region_and_parallel_referrals(
 def _artifact(name: str) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS / f"dashboard-{name}.png"
+
+
+def test_a_case_is_drawn_as_a_pathway_with_a_lane_per_agency(
+    server: str, tracker_settings: TrackerSettings, tracker_db: Database
+) -> None:
+    """Lapas -> Bapas, continued by Bapas -> Sentra, forwarded by Sentra to a CSO: four lanes, three hops (the
+    continuation dashed), each with the time it took; and the person's pathway across cases."""
+    _, secret = issue_tracker_credential(tracker_db, role=TrackerRole.COORDINATOR, name="Koordinator DKI")
+    subject = "sub_0123456789abcdef0123"
+    first = Journey(subject_id=subject).then("ReferralAccepted", hours=2).then("ReferralStarted", hours=5)
+    second = Journey(
+        subject_id=subject,
+        from_agency="BAPAS-JAKTIM",
+        to_agency="SENTRA-HANDAYANI",
+        service_type="skills_training",
+        case_id=first.case_id,
+        start=first.start + dt.timedelta(days=2),
+    )
+    second.events[0]["continues_referral_id"] = first.referral_id
+    child = uuid.uuid4()
+    second.then(
+        "ReferralForwarded",
+        hours=6,
+        to_agency="YAYASAN-KARYA",
+        reason_code="referred_elsewhere",
+        child_referral_id=child,
+    )
+    third = (
+        Journey(
+            subject_id=subject,
+            from_agency="SENTRA-HANDAYANI",
+            to_agency="YAYASAN-KARYA",
+            service_type="employment",
+            case_id=first.case_id,
+            parent=second.referral_id,
+            referral_id=child,
+            start=second.start + dt.timedelta(hours=6),
+        )
+        .then("ReferralAccepted", hours=1)
+        .then("ReferralCompleted", hours=30, outcome="goals_met")
+    )
+    publish_events(tracker_settings, [*first.events, *second.events, *third.events])
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        page.goto(f"{server}/login")
+        page.fill("#credential", secret)
+        page.click("button[type=submit]")
+        row = page.locator(f"tr[data-referral='{third.referral_id}']")
+        expect(row).to_be_visible(timeout=20_000)
+        row.click()
+        expect(page.locator("#lanes .lane-label")).to_have_count(4, timeout=10_000)
+        expect(page.locator("#lanes .stay")).to_have_count(3)
+        expect(page.locator("#lanes .hop.continues")).to_have_count(1)
+        expect(page.locator("#lanes .hop.forward")).to_have_count(1)
+        expect(page.locator("#lanes .hop-time").last).to_have_text("3 · 30 jam")  # made, then completed 30 h later
+        labels = page.locator("#lanes .lane-label").all_text_contents()
+        assert labels == ["LAPAS-CIPINANG", "BAPAS-JAKTIM", "SENTRA-HANDAYANI", "YAYASAN-KARYA"]
+        page.locator("#case-panel").screenshot(path=str(_artifact("6-pathway")))
+        page.click("#open-pathway")
+        expect(page.locator("#case-hint")).to_contain_text("kasus: 1", timeout=10_000)
+        expect(page.locator("#lanes .stay")).to_have_count(3)
+        browser.close()

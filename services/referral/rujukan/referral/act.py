@@ -207,7 +207,7 @@ def _forward_child(
             now=now,
         ),
         nik=nik_of(identity),
-        besides=frozenset({parent.id}),
+        case_id=parent.case_id,
     )
     if findings.errors:
         first = findings.errors[0]

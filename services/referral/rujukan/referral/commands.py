@@ -62,6 +62,11 @@ class CreateReferral(Strict):
     subject: SubjectIn
     case_id: UUID | None = Field(default=None, description="Join an existing case; a new one by default.")
     parent_referral_id: UUID | None = Field(default=None, description="A re-referral of this referral.")
+    continues_referral_id: UUID | None = Field(
+        default=None,
+        description="The person's next step after this referral (one you are a party to): the new referral joins"
+        " its case, linked as its continuation. Another agency's referral answers 404, as a missing one does.",
+    )
     dry_run: bool = Field(
         default=False,
         description="Only check: answer 200 with what a create would do (would_create, warnings, errors) and"

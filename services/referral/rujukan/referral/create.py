@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +25,7 @@ from rujukan.core.sla import SlaPolicy
 from rujukan.referral.commands import CreateReferral
 from rujukan.referral.context import ReferralContext
 from rujukan.referral.domain import age_band, check_create
-from rujukan.referral.errors import IdempotencyKeyReused, InvalidRequest
+from rujukan.referral.errors import IdempotencyKeyReused, InvalidRequest, NotFound
 from rujukan.referral.eventstore import chain_event, insert_events
 from rujukan.referral.identity import alias, subject_for
 from rujukan.referral.models import Referral
@@ -107,7 +107,7 @@ def _create(ctx: ReferralContext, session: Session, *, agency: str, request: Cre
     check_create(request, now=now)
     check_receiver(session, sender=agency, receiver=request.to_agency, service_type=request.service_type.value)
     case_id, parent_id = _case_and_parent(session, agency=agency, request=request)
-    findings = preflight(ctx, session, agency=agency, request=request)
+    findings = preflight(ctx, session, agency=agency, request=request, case_id=case_id)
     if findings.errors:
         first = findings.errors[0]
         raise InvalidRequest(f"{first['code']}: {first['detail']}")
@@ -119,6 +119,7 @@ def _create(ctx: ReferralContext, session: Session, *, agency: str, request: Cre
         "id": referral_id,
         "case_id": case_id,
         "parent_referral_id": parent_id,
+        "continues_referral_id": str(request.continues_referral_id) if request.continues_referral_id else None,
         "from_agency": agency,
         "to_agency": request.to_agency,
         "service_type": request.service_type.value,
@@ -156,19 +157,24 @@ class DryRun(BaseModel):
 def dry_run(ctx: ReferralContext, *, agency: str, request: CreateReferral) -> DryRun:
     """Every check a create makes, and its pre-flight, on a read-only transaction: what it would do."""
     errors: list[dict[str, Any]] = []
+    case_id: str | None = None  # the case the referral would join
     with ctx.read() as session:
-        for check in (
+        checks: list[Callable[[], object]] = [
             lambda: check_create(request, now=ctx.clock()),
             lambda: check_receiver(
                 session, sender=agency, receiver=request.to_agency, service_type=request.service_type.value
             ),
             lambda: _case_and_parent(session, agency=agency, request=request),
-        ):
+        ]
+        for check in checks:
             try:
-                check()
+                found = check()
             except InvalidRequest as exc:
                 errors.append({"code": "invalid_request", "detail": str(exc)})
-        findings = preflight(ctx, session, agency=agency, request=request, valid=not errors)
+                continue
+            if isinstance(found, tuple):
+                case_id = str(found[0])  # a new case's fresh id excludes nothing from the parallel ones
+        findings = preflight(ctx, session, agency=agency, request=request, valid=not errors, case_id=case_id)
     errors += findings.errors
     return DryRun(would_create=not errors, warnings=findings.warnings, errors=errors)
 
@@ -199,6 +205,7 @@ REFERRAL_DEFAULTS = {
     "consent_given_by": None,
     "consent_recorded_at": None,
     "parent_referral_id": None,
+    "continues_referral_id": None,
     "warnings": "[]",
 }
 
@@ -222,13 +229,14 @@ def created_fields(values: Mapping[str, Any], *, sla: SlaPolicy) -> dict[str, An
     consent = None
     if values["consent_given_by"] and values["consent_recorded_at"]:
         consent = {"given_by": values["consent_given_by"], "recorded_at": values["consent_recorded_at"]}
-    parent = values["parent_referral_id"]
+    parent, previous = values["parent_referral_id"], values.get("continues_referral_id")
     ack_due_at, respond_due_at = sla.due_at(
         urgency=values["urgency"], service_type=values["service_type"], created_at=values["created_at"]
     )
     return {
         **{name: values[name] for name in CREATED_COPIED},
         "parent_referral_id": uuid.UUID(parent) if parent else None,
+        "continues_referral_id": uuid.UUID(previous) if previous else None,
         "consent": consent,
         "ack_due_at": ack_due_at,
         "respond_due_at": respond_due_at,
@@ -264,6 +272,17 @@ def check_receiver(session: Session, *, sender: str, receiver: str, service_type
 
 
 def _case_and_parent(session: Session, *, agency: str, request: CreateReferral) -> tuple[str, str | None]:
+    """The case a new referral joins and its parent (a re-referral's). A case or a referral to continue that
+    is not the caller's answers 404 exactly as one that does not exist."""
+    if request.continues_referral_id is not None:
+        if request.parent_referral_id is not None:
+            raise InvalidRequest("give continues_referral_id or parent_referral_id, not both")
+        previous = session.get(Referral, str(request.continues_referral_id))
+        if previous is None or party_role(previous, agency) is None:
+            raise NotFound("referral not found")
+        if request.case_id is not None and str(request.case_id) != previous.case_id:
+            raise InvalidRequest("case_id differs from the case of the referral it continues")
+        return previous.case_id, None
     if request.parent_referral_id is not None:
         parent = session.get(Referral, str(request.parent_referral_id))
         if parent is None or party_role(parent, agency) is None:
@@ -279,6 +298,6 @@ def _case_and_parent(session: Session, *, agency: str, request: CreateReferral) 
             .where((Referral.from_agency == agency) | (Referral.to_agency == agency))
         )
         if session.execute(mine).first() is None:
-            raise InvalidRequest("case_id does not name a case of yours")
+            raise NotFound("case not found")
         return case_id, None
     return str(uuid.uuid4()), None

@@ -8,7 +8,8 @@ a create; its 201 carries them and the referral keeps them:
 - ``receiver_at_capacity``: the receiver's entry shows no room (with its ``waitlist`` band);
 - ``region_not_served``: the person's region is not among the entry's regions;
 - ``not_in_directory``: the receiver has no entry for the service (capacity and eligibility unknown);
-- ``parallel_referral``: the person (same NIK) has other active referrals, by any agency: ``counts`` per
+- ``parallel_referral``: the person (same NIK) has other active referrals outside this referral's case (a
+  case's own referrals are its pathway), by any agency: ``counts`` per
   service type, and ``referrals`` (ids, agencies, service, status) only of those the caller is a party to;
   not for an erased subject, nor a restricted one of another controller, and only when the create would
   be made (a dry run with errors says nothing of the person's other referrals).
@@ -46,7 +47,13 @@ class Findings:
 
 
 def preflight(
-    ctx: ReferralContext, session: Session, *, agency: str, request: CreateReferral, valid: bool = True
+    ctx: ReferralContext,
+    session: Session,
+    *,
+    agency: str,
+    request: CreateReferral,
+    valid: bool = True,
+    case_id: str | None = None,
 ) -> Findings:
     """What the receiver's directory entry and the person's other referrals say about this create. The
     person's other referrals are looked at only for a create that would be made (``valid``: the other checks
@@ -61,6 +68,7 @@ def preflight(
         person=person_of(request, ctx.clock()),
         nik=request.subject.nik,
         valid=valid,
+        case_id=case_id,
     )
 
 
@@ -74,10 +82,10 @@ def findings_for(
     person: Person,
     nik: str | None,
     valid: bool = True,
-    besides: frozenset[str] = frozenset(),
+    case_id: str | None = None,
 ) -> Findings:
-    """``preflight`` for a referral of ``person`` to ``to_agency`` (a create, or a forward's new referral);
-    ``besides``: referrals that are not the person's others (the one a forward leaves)."""
+    """``preflight`` for a referral of ``person`` to ``to_agency`` (a create, or a forward's new referral)
+    joining ``case_id``: the referrals of that case are its pathway, not parallel to it."""
     found = Findings()
     entry = entry_of(session, to_agency, service_type)
     if entry is None:
@@ -97,7 +105,7 @@ def findings_for(
             detail = f"{to_agency} has no {capacity.unit} available; waitlist {band}"
             found.warnings.append({"code": "receiver_at_capacity", "detail": detail, "waitlist": band})
     if valid and not found.errors and nik is not None:
-        _parallel(ctx, session, agency, nik, found, besides)
+        _parallel(ctx, session, agency, nik, found, case_id)
     return found
 
 
@@ -118,7 +126,7 @@ def person_from(*, birth_date: dt.date | None, sex: str, category: str, region_c
 
 
 def _parallel(
-    ctx: ReferralContext, session: Session, agency: str, nik: str, found: Findings, besides: frozenset[str]
+    ctx: ReferralContext, session: Session, agency: str, nik: str, found: Findings, case_id: str | None
 ) -> None:
     person = ctx.master_key.person_index(nik)
     # an erased subject is no one's any more; a restricted one is seen by its controller only
@@ -132,7 +140,7 @@ def _parallel(
         .where(col(Referral.subject_id).in_(subjects), col(Referral.status).in_(ACTIVE))
         .order_by(col(Referral.created_at))
     ).all()
-    active = [r for r in active if r.id not in besides]
+    active = [r for r in active if r.case_id != case_id]
     if not active:
         return
     found.parallel_ids = [r.id for r in active]

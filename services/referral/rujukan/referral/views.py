@@ -23,6 +23,7 @@ class ReferralSummary(BaseModel):
     status: str
     case_id: str
     parent_referral_id: str | None
+    continues_referral_id: str | None = None
     subject_id: str
     from_agency: str
     to_agency: str

@@ -31,6 +31,7 @@ class HandoffRow(TrackerTable, table=True):
     referral_id: str = Field(primary_key=True, max_length=36)
     case_id: str = Field(index=True, max_length=36)
     parent_referral_id: str | None = Field(default=None, max_length=36)
+    continues_referral_id: str | None = Field(default=None, max_length=36)
     from_agency: str = Field(max_length=40)
     to_agency: str = Field(max_length=40)
     service_type: str = Field(max_length=40)

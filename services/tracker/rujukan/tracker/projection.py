@@ -61,6 +61,7 @@ class Handoff:
     subject_erased: bool = False
     ack_due_at: dt.datetime | None = None  # from the event (ReferralCreated v2); None for a v1 event
     respond_due_at: dt.datetime | None = None
+    continues_referral_id: str | None = None  # the case's step it continues (ReferralCreated v3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +154,7 @@ def _created(event: ChainEvent) -> Handoff:
         last_seq=1,
         ack_due_at=record.get("ack_due_at"),
         respond_due_at=record.get("respond_due_at"),
+        continues_referral_id=event.text("continues_referral_id"),
     )
 
 

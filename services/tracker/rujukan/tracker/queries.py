@@ -27,6 +27,7 @@ class HandoffOut(BaseModel):
     referral_id: str
     case_id: str
     parent_referral_id: str | None
+    continues_referral_id: str | None = None
     from_agency: str
     to_agency: str
     service_type: str
@@ -150,10 +151,11 @@ def list_handoffs(
 
 
 def parallel_referrals(
-    session: Session, referral_ids: list[str], *, scope: str | None = None
+    session: Session, referral_ids: list[str], *, scope: str | None = None, active_only: bool = True
 ) -> dict[str, list[tuple[str, str]]]:
     """Per referral of ``referral_ids``: (id, region code) of each of the person's other referrals that is
-    active now, linked either way (:class:`ParallelLink`); with a region ``scope``, those in it only."""
+    active now (any, without ``active_only``), linked either way (:class:`ParallelLink`); with a region
+    ``scope``, those in it only."""
     found: dict[str, list[tuple[str, str]]] = {}
     if not referral_ids:
         return found
@@ -164,8 +166,10 @@ def parallel_referrals(
         query = (
             core_select(col(mine), col(HandoffRow.referral_id), col(HandoffRow.region_code))
             .join(HandoffRow, col(HandoffRow.referral_id) == col(theirs))
-            .where(col(mine).in_(referral_ids), col(HandoffRow.status).notin_(TERMINAL_STATUSES))
+            .where(col(mine).in_(referral_ids))
         )
+        if active_only:
+            query = query.where(col(HandoffRow.status).notin_(TERMINAL_STATUSES))
         if scope is not None:
             query = query.where(in_region(scope))
         for referral_id, other_id, region in session.execute(query):
@@ -200,6 +204,23 @@ def get_case(db: Database, *, case_id: str, now: dt.datetime, scope: str | None 
     found = _details(db, ids, now, scope) if ids else []
     if not found:
         raise NotFound("case not found")
+    return found
+
+
+def get_pathway(db: Database, *, subject_id: str, now: dt.datetime, scope: str | None = None) -> list[HandoffDetail]:
+    """A person's pathway across cases: every handoff of each case that holds a referral of the subject
+    ``subject_id`` (a pseudonym, as the tracker shows it), and of each case holding a referral linked to one
+    of those as the same person's (:class:`ParallelLink`), in time order; NotFound when none is in scope."""
+    with db.read() as session:
+        own = list(session.exec(select(HandoffRow.referral_id).where(HandoffRow.subject_id == subject_id)).all())
+        linked = (
+            {other for others in parallel_referrals(session, own).values() for other, _ in others} if own else set()
+        )
+        cases = select(HandoffRow.case_id).where(col(HandoffRow.referral_id).in_([*own, *linked])).distinct()
+        ids = list(session.exec(select(HandoffRow.referral_id).where(col(HandoffRow.case_id).in_(cases))).all())
+    found = _details(db, ids, now, scope) if ids else []
+    if not found:
+        raise NotFound("pathway not found")
     return found
 
 

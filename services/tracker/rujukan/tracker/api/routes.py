@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
@@ -29,6 +29,7 @@ from rujukan.tracker.queries import (
     funnel_rows,
     get_case,
     get_handoff,
+    get_pathway,
     in_scope,
     indicator_rows,
     list_handoffs,
@@ -127,6 +128,16 @@ def handoff(caller: CallerDep, db: Db, referral_id: str) -> HandoffDetail:
 )
 def case_timeline(caller: CallerDep, db: Db, case_id: str) -> list[HandoffDetail]:
     return get_case(db, case_id=case_id, now=utc_now(), scope=caller.region_scope)
+
+
+@router.get(
+    "/pathways/{subject_id}",
+    response_model=list[HandoffDetail],
+    responses=NOT_FOUND,
+    summary="A person's pathway across cases, by subject pseudonym",
+)
+def pathway(caller: CallerDep, db: Db, subject_id: Annotated[str, Path(max_length=40)]) -> list[HandoffDetail]:
+    return get_pathway(db, subject_id=subject_id, now=utc_now(), scope=caller.region_scope)
 
 
 @router.get(

@@ -12,6 +12,7 @@ const COLORS = {requested: "#d97706", received: "#f59e0b", accepted: "#2563eb", 
 const WAITING_ON = {requested: "responder", received: "responder", accepted: "responder", in_progress: "responder",
   on_hold: "responder"};
 let selectedCase = null;
+let selectedPathway = null;
 
 const el = (tag, attrs = {}, ...children) => {
   const node = document.createElement(tag);
@@ -71,8 +72,25 @@ function row(h) {
 
 async function showCase(caseId) {
   selectedCase = caseId;
-  const handoffs = await api(`/v1/cases/${caseId}`);
-  document.getElementById("case-hint").textContent = `${I18N.t("subject")}: ${handoffs[0].subject_id}`;
+  selectedPathway = null;
+  drawPathway(await api(`/v1/cases/${caseId}`));
+}
+
+async function showPathway(subjectId) {
+  selectedPathway = subjectId;
+  drawPathway(await api(`/v1/pathways/${encodeURIComponent(subjectId)}`), subjectId);
+}
+
+function drawPathway(handoffs, subjectId = null) {
+  const hint = document.getElementById("case-hint");
+  hint.replaceChildren(`${I18N.t("subject")}: ${handoffs[0].subject_id} `);
+  if (!subjectId) {
+    hint.append(el("button", {type: "button", class: "link", id: "open-pathway",
+      onclick: () => showPathway(handoffs[0].subject_id)}, I18N.t("pathway.open")));
+  } else {
+    hint.append(el("span", {class: "hint"}, ` · ${I18N.t("pathway.cases")}: ${new Set(handoffs.map((h) => h.case_id)).size}`));
+  }
+  lanes(document.getElementById("lanes"), handoffs);
   const items = [];
   for (const h of handoffs) {
     for (const e of h.history) items.push({...e, referral: h.referral_id, from: h.from_agency, to: h.to_agency});
@@ -86,6 +104,59 @@ async function showCase(caseId) {
       el("span", {class: "badge", style: `background:${COLORS[e.status_after]}`}, I18N.status(e.status_after)),
       e.reason_code ? el("span", {class: "hint"}, ` ${e.reason_code}`) : "",
       e.outcome ? el("span", {class: "hint"}, ` ${e.outcome}`) : "")));
+}
+
+// a case (or a person's pathway) as lanes, one per agency: each hop an arrow from the referring agency's
+// lane to the receiving one's at its creation, then a bar in the receiver's lane until it closed (or now)
+function duration(ms) {
+  const hours = ms / 3600000;
+  if (hours < 1) return `${Math.max(1, Math.round(hours * 60))} ${I18N.t("unit.min")}`;
+  if (hours < 48) return `${Math.round(hours)} ${I18N.t("unit.hour")}`;
+  return `${Math.round(hours / 24)} ${I18N.t("unit.day")}`;
+}
+
+function lanes(container, handoffs) {
+  const ordered = [...handoffs].sort((a, b) => a.created_at.localeCompare(b.created_at));
+  const agencies = [];
+  for (const h of ordered) for (const a of [h.from_agency, h.to_agency]) if (!agencies.includes(a)) agencies.push(a);
+  const now = Date.now();
+  const start = Math.min(...ordered.map((h) => Date.parse(h.created_at)));
+  const end = Math.max(now, ...ordered.map((h) => Date.parse(h.closed_at || h.updated_at)));
+  const width = 640, label = 190, laneHeight = 34, top = 8;
+  const x = (t) => label + ((t - start) / Math.max(end - start, 1)) * (width - label - 70);
+  const y = (agency) => top + agencies.indexOf(agency) * laneHeight + laneHeight / 2;
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", `0 0 ${width} ${top * 2 + agencies.length * laneHeight}`);
+  svg.setAttribute("role", "img");
+  svg.setAttribute("class", "lanes");
+  const add = (tag, attrs, text) => {
+    const node = document.createElementNS(ns, tag);
+    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+    if (text !== undefined) node.textContent = text;
+    svg.append(node);
+    return node;
+  };
+  agencies.forEach((agency) => {
+    add("line", {x1: label, x2: width - 10, y1: y(agency), y2: y(agency), class: "lane"});
+    add("text", {x: 0, y: y(agency) + 4, class: "lane-label"}, agency);
+  });
+  ordered.forEach((h, i) => {
+    const from = x(Date.parse(h.created_at));
+    const until = h.closed_at ? Date.parse(h.closed_at) : now;
+    const kind = h.continues_referral_id ? "continues" : h.parent_referral_id ? "forward" : "referral";
+    add("line", {x1: from, x2: from, y1: y(h.from_agency), y2: y(h.to_agency), class: `hop ${kind}`,
+                 "data-referral": h.referral_id});
+    const bar = add("rect", {x: from, y: y(h.to_agency) - 7, width: Math.max(x(until) - from, 3), height: 14, rx: 3,
+                             fill: COLORS[h.status], class: "stay", "data-referral": h.referral_id});
+    const tip = document.createElementNS(ns, "title");
+    tip.textContent = `${i + 1}. ${h.from_agency} → ${h.to_agency}, ${h.service_type}: ${I18N.status(h.status)}` +
+      ` (${I18N.t(`hop.${kind}`)})`;
+    bar.append(tip);
+    add("text", {x: Math.max(x(until) - from, 3) + from + 4, y: y(h.to_agency) + 4, class: "hop-time"},
+        `${i + 1} · ${duration(until - Date.parse(h.created_at))}`);
+  });
+  container.replaceChildren(svg);
 }
 
 function bars(container, rows, {label, segments, max, suffix = "", tail = null}) {
@@ -172,7 +243,7 @@ function refresh() {
   clearTimeout(pending);
   pending = setTimeout(() => {
     loadHandoffs(); loadFunnel(); loadIndicator(); loadDirectory();
-    if (selectedCase) showCase(selectedCase);
+    if (selectedPathway) showPathway(selectedPathway); else if (selectedCase) showCase(selectedCase);
   }, 150);
 }
 
