@@ -173,8 +173,9 @@ def test_tracker_routes_answer_coordinators_and_auditors_only(
 ) -> None:
     client, journey = tracker_api.client, tracker_api.journey
     routes = id_routes(client)
-    assert len(routes) == 2, routes  # one handoff, one case
-    values = {"referral_id": [str(journey.referral_id)], "case_id": [str(journey.case_id)]}
+    assert len(routes) == 3, routes  # one handoff, one case, one person's pathway
+    subject = journey.events[0]["subject_id"]
+    values = {"referral_id": [str(journey.referral_id)], "case_id": [str(journey.case_id)], "subject_id": [subject]}
     for role, secret in tracker_api.secrets.items():
         for method, url, body in requests_for(routes, values):
             assert call(client, method, url, body, {"Authorization": f"Bearer {secret}"}).status_code == 200, role
