@@ -20,6 +20,7 @@ immediately for a credential it has not seen, as here.)
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from rujukan.cli.demo import AGENCIES
 from rujukan.core.lifecycle import RULES, Action
 from tests.security.conftest import (
     REQUESTER,
@@ -47,6 +49,14 @@ ROUTE_BODIES: dict[str, dict[str, Any]] = {
     "/v1/subjects/{subject_id}/correct": {"full_name": "Nama Koreksi"},
     "/v1/directory/services/{service_type}": ENTRY,
     "/v1/directory/services/{service_type}/capacity": CAPACITY,
+}
+SUBJECT_WITH_NIK = {
+    "full_name": "Rahasia Paralel",
+    "nik": "3175014101900003",
+    "birth_date": "1990-01-01",
+    "sex": "male",
+    "category": "inmate_pre_release",
+    "region_code": "31.75",
 }
 SUBJECT_ROUTES = 6  # record, correct, withdraw-consent, restrict, lift-restriction, erase
 BODIES: dict[str, dict[str, Any]] = {
@@ -267,3 +277,42 @@ def test_notifier_routes_refuse_callers_without_a_valid_agency_credential(
             assert answer.headers["content-type"] == "application/problem+json"
             assert referral_api.referral["id"] not in answer.text
     assert _own(notifier_api, referral_api, victim) == before
+
+
+def test_parallel_referrals_name_another_agency_only_to_a_party(referral_api: ReferralApi) -> None:
+    """Every agency asks (a dry run of a create it could make) about a person with an active referral
+    between two others: each learns the count by service type, none the agencies or the referral, while the
+    parties see theirs."""
+    client = referral_api.client
+    person = {**SUBJECT_WITH_NIK}
+    body = {
+        "to_agency": RESPONDER,
+        "service_type": "supervision",
+        "urgency": "urgent",
+        "reason": "Pembebasan bersyarat",
+        "legal_basis": "legal_obligation",
+        "subject": person,
+    }
+    created = client.post("/v1/referrals", json=body, headers=referral_api.auth(REQUESTER))
+    assert created.status_code == 201, created.text
+    referral_id = created.json()["id"]
+    offering = {agency.code: agency.services for agency in AGENCIES if agency.services}
+    asked = 0
+    for agency in referral_api.secrets:
+        receiver, services = next(
+            (code, services) for code, services in offering.items() if code not in (agency, REQUESTER, RESPONDER)
+        )
+        probe = {**body, "to_agency": receiver, "service_type": services[0], "dry_run": True}
+        answer = client.post("/v1/referrals", json=probe, headers=referral_api.auth(agency))
+        assert answer.status_code == 200, (agency, answer.text)
+        assert answer.json()["would_create"] is True, (agency, answer.json()["errors"])
+        [parallel] = [w for w in answer.json()["warnings"] if w["code"] == "parallel_referral"]
+        assert parallel["counts"] == {"supervision": 1}, agency
+        party = agency in (REQUESTER, RESPONDER)
+        assert [r["referral_id"] for r in parallel["referrals"]] == ([referral_id] if party else []), agency
+        if not party:
+            assert referral_id not in answer.text, agency
+            assert REQUESTER not in json.dumps(parallel), agency
+            assert RESPONDER not in json.dumps(parallel), agency
+        asked += 1
+    assert asked == len(AGENCIES)

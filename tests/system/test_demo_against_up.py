@@ -53,10 +53,12 @@ EXPECTED_HANDOFFS = Counter(
         ("POLRES-JAKTIM-PPA", "YAYASAN-PULIH", "psychosocial_support", "completed"): 4,
         # emergencies nobody answered
         ("POLRES-JAKTIM-PPA", "SENTRA-HANDAYANI", "safe_shelter", "requested"): 3,
+        # the woman again, in a case of its own while her legal aid runs: parallel referrals
+        ("YAYASAN-PULIH", "RSUD-PASAR-REBO", "mental_health", "requested"): 1,
     }
 )
-# Every event is told to the other party: 37 creates, the forward's new referral and 79 actions.
-EXPECTED_WEBHOOKS = 37 + 1 + 79
+# Every event is told to the other party: 38 creates, the forward's new referral and 79 actions.
+EXPECTED_WEBHOOKS = 38 + 1 + 79
 
 
 def run_demo(data: Path) -> str:
@@ -130,7 +132,7 @@ def test_the_demo_leaves_its_journeys_in_the_tracker_and_its_webhooks_in_the_inb
     with up(data, port):
         report = run_demo(data)
         assert (
-            f"demo: {DIRECTORY_ENTRIES} directory entries, 37 referrals created, 79 actions taken; "
+            f"demo: {DIRECTORY_ENTRIES} directory entries, 38 referrals created, 79 actions taken; "
             f"credentials of {AGENCIES} agencies in "
             f"{data / 'credentials.json'}; webhooks received: {base}/demo/webhooks"
         ) in report
@@ -143,11 +145,11 @@ def test_the_demo_leaves_its_journeys_in_the_tracker_and_its_webhooks_in_the_inb
         parents = {by_id[h["parent_referral_id"]]["status"] for h in items if h["parent_referral_id"]}
         assert parents == {"forwarded", "rejected"}  # the forward's new referral, the re-referral
         case_sizes = Counter(Counter(h["case_id"] for h in items).values())
-        assert case_sizes == {3: 4, 2: 1, 1: 24}  # four journeys of three handoffs, one of two
+        assert case_sizes == {3: 4, 2: 1, 1: 25}  # four journeys of three handoffs, one of two
 
         _directory_is_filled_with_one_service_full(base, coordinator, credentials["agencies"]["LAPAS-CIPINANG"])
-        parallel = [h for h in items if h["parallel_referrals"]]
-        assert parallel, "the demo's people with several active referrals are marked"
+        parallel = {(h["from_agency"], h["to_agency"]) for h in items if h["parallel_referrals"]}
+        assert parallel == {("UPTD-PPA-DKI", "LBH-APIK-JAKARTA"), ("YAYASAN-PULIH", "RSUD-PASAR-REBO")}
         wait_for(lambda: inbox(base)["counts"].get("verified", 0) >= EXPECTED_WEBHOOKS)
         heard = inbox(base)
         assert "refused" not in heard["counts"]

@@ -51,7 +51,7 @@ def played() -> Recorder:
 def test_the_interpreter_yields_one_progress_step_a_journey_in_order() -> None:
     labels = list(play(SCENARIO, Recorder()))
     assert labels == [journey.label for journey in SCENARIO.journeys]
-    assert len(labels) == len(SCENARIO.journeys) == 27
+    assert len(labels) == len(SCENARIO.journeys) == 28
     assert labels[0] == "Lapas -> Bapas: pembimbingan klien pemasyarakatan"
     assert labels[-1] == "Rujukan darurat yang belum dijawab"
 
@@ -74,7 +74,7 @@ def test_every_agency_is_registered_and_offers_what_it_is_asked() -> None:
 
 def test_rows_resolve_to_the_referrals_they_name_and_actions_go_to_the_responder_unless_told() -> None:
     recorder = played()
-    assert len(recorder.created) == 37
+    assert len(recorder.created) == 38
     assert len(recorder.actions) == 79
     again = recorder.body_of("exinmate-1-again")
     assert again["parent_referral_id"] == recorder.keys["exinmate-1"]
@@ -148,8 +148,8 @@ def test_a_second_run_on_the_same_day_sends_the_same_requests_and_counts_them_as
             tallies.append(tally)
     first, second = seen[: len(seen) // 2], seen[len(seen) // 2 :]
     assert first == second
-    assert len(first) == 37 + 79
-    assert tallies[0] == Tally(created=37, actions=79, already_done=0)
+    assert len(first) == 38 + 79
+    assert tallies[0] == Tally(created=38, actions=79, already_done=0)
     assert tallies[1] == Tally(created=0, actions=1, already_done=78)  # only the note is taken again
 
 
