@@ -14,7 +14,8 @@ import pytest
 from rujukan.core.clock import utc_now
 from rujukan.core.db import Database
 from rujukan.tracker.directory import NATIONAL, DirectoryConsumer, capacity_view
-from rujukan.tracker.queries import HandoffFilter, get_handoff, list_handoffs
+from rujukan.tracker.errors import NotFound
+from rujukan.tracker.queries import HandoffFilter, get_handoff, get_pathway, list_handoffs
 from rujukan.tracker.settings import TrackerSettings
 from tests.kafka_helpers import publish_events
 from tests.tracker.directory_events import capacity_updated, publish_directory, service_updated
@@ -127,3 +128,28 @@ def test_an_erased_persons_referrals_are_no_longer_linked(
         publish_events(tracker_settings, second.events[-1:])
         wait_for(lambda: marked() == [0, 0])
         assert get_handoff(tracker_db, referral_id=str(second.referral_id), now=now).parallel_referral_ids == []
+
+
+def test_a_persons_pathway_spans_the_cases_their_referrals_are_linked_across(
+    tracker_db: Database, tracker_settings: TrackerSettings
+) -> None:
+    """The pathway of one subject pseudonym holds its own cases and the cases of the same person's referrals
+    made by other agencies (linked when one was made while the other ran), finished ones included."""
+    subject = "sub_aaaaaaaaaaaaaaaaaaaa"
+    own = Journey(subject_id=subject).then("ReferralAccepted", hours=1)
+    elsewhere = Journey(from_agency="POLRES-JAKTIM-PPA", to_agency="UPTD-PPA-DKI", start=T0 + dt.timedelta(hours=2))
+    elsewhere.events[0]["parallel_referral_ids"] = [own.referral_id]
+    elsewhere.then("ReferralAccepted", hours=3).then("ReferralStarted", hours=4)
+    elsewhere.then("ReferralCompleted", hours=5, outcome="goals_met")  # finished: still on the pathway
+    unrelated = Journey()
+    publish_events(tracker_settings, [*own.events, *elsewhere.events, *unrelated.events])
+    now = utc_now()
+
+    def pathway() -> list[str]:
+        try:
+            return [h.referral_id for h in get_pathway(tracker_db, subject_id=subject, now=now)]
+        except NotFound:
+            return []
+
+    with running(tracker_db, tracker_settings):
+        wait_for(lambda: pathway() == [str(own.referral_id), str(elsewhere.referral_id)])

@@ -213,9 +213,8 @@ def get_pathway(db: Database, *, subject_id: str, now: dt.datetime, scope: str |
     of those as the same person's (:class:`ParallelLink`), in time order; NotFound when none is in scope."""
     with db.read() as session:
         own = list(session.exec(select(HandoffRow.referral_id).where(HandoffRow.subject_id == subject_id)).all())
-        linked = (
-            {other for others in parallel_referrals(session, own).values() for other, _ in others} if own else set()
-        )
+        links = parallel_referrals(session, own, active_only=False)  # finished ones are on the pathway too
+        linked = {other for others in links.values() for other, _ in others}
         cases = select(HandoffRow.case_id).where(col(HandoffRow.referral_id).in_([*own, *linked])).distinct()
         ids = list(session.exec(select(HandoffRow.referral_id).where(col(HandoffRow.case_id).in_(cases))).all())
     found = _details(db, ids, now, scope) if ids else []
