@@ -26,7 +26,8 @@ from rujukan.core.sealing import MasterKey
 from rujukan.core.signatures import SigningKeys
 from rujukan.core.vocabulary import AgencyKind, ServiceType, SubjectCategory, Waitlist
 from rujukan.referral.context import ReferralContext
-from rujukan.referral.directory import CapacityIn, DirectoryServiceIn, Eligibility, fill_row
+from rujukan.referral.directory import fill_row
+from rujukan.referral.directory_models import CapacityIn, DirectoryServiceIn, Eligibility
 from rujukan.referral.migrate import upgrade
 from rujukan.referral.models import Agency, DirectoryEntry
 from rujukan.referral.registry import AgencyIn, add_agency, issue_credential

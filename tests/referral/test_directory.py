@@ -25,7 +25,8 @@ from rujukan.core.catalogue import default_schemas_dir
 from rujukan.core.codec import HEADER_SIZE
 from rujukan.core.vocabulary import ServiceType, SubjectCategory
 from rujukan.referral.context import ReferralContext
-from rujukan.referral.directory import DirectoryServiceIn, candidates, fill_row
+from rujukan.referral.directory import candidates, fill_row
+from rujukan.referral.directory_models import DirectoryServiceIn
 from rujukan.referral.hsds import entries_of
 from rujukan.referral.matching import Person, mismatches
 from rujukan.referral.models import Agency, DirectoryEntry, DirectoryEvent, Referral

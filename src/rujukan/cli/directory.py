@@ -13,7 +13,8 @@ from rujukan.cli.data_dir import DataDir, JsonFlag, referral_context
 from rujukan.cli.output import err, fail
 from rujukan.core.vocabulary import ServiceType
 from rujukan.referral.commands import AgencyCode
-from rujukan.referral.directory import RUJUKAN_ACTOR, DirectoryServiceIn, check_offered, list_services, put_service
+from rujukan.referral.directory import RUJUKAN_ACTOR, check_offered, list_services, put_service
+from rujukan.referral.directory_models import DirectoryServiceIn
 from rujukan.referral.errors import InvalidRequest, NotFound
 from rujukan.referral.hsds import entries_of
 

@@ -23,14 +23,8 @@ from sqlmodel import col, select
 
 from rujukan.core.vocabulary import ServiceType, Sex, SubjectCategory, Waitlist
 from rujukan.referral.context import ReferralContext
-from rujukan.referral.directory import (
-    CapacityIn,
-    Contact,
-    DirectoryService,
-    DirectoryServiceIn,
-    Eligibility,
-    list_services,
-)
+from rujukan.referral.directory import list_services
+from rujukan.referral.directory_models import CapacityIn, Contact, DirectoryService, DirectoryServiceIn, Eligibility
 from rujukan.referral.errors import InvalidRequest
 from rujukan.referral.models import Agency
 

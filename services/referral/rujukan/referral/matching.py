@@ -26,7 +26,8 @@ from typing import Any
 
 from rujukan.core.regions import KABUPATEN_KOTA, PROVINCE, region_at
 from rujukan.core.vocabulary import Waitlist
-from rujukan.referral.directory import DirectoryService, serves
+from rujukan.referral.directory import serves
+from rujukan.referral.directory_models import DirectoryService
 
 WEIGHTS = {"capacity": 0.35, "region": 0.30, "acceptance": 0.20, "speed": 0.15}
 FULL_SCORES = {Waitlist.NONE: 0.3, Waitlist.SHORT: 0.3, Waitlist.MEDIUM: 0.15, Waitlist.LONG: 0.05}

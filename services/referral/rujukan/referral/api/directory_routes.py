@@ -12,15 +12,8 @@ from rujukan.core.http import COMMON_ERRORS, PROBLEM_CONTENT
 from rujukan.core.vocabulary import ServiceType, Sex, SubjectCategory
 from rujukan.referral.api.auth import Agency, Context
 from rujukan.referral.commands import RegionCode
-from rujukan.referral.directory import (
-    CapacityIn,
-    DirectoryService,
-    DirectoryServiceIn,
-    candidates,
-    list_services,
-    put_capacity,
-    put_service,
-)
+from rujukan.referral.directory import candidates, list_services, put_capacity, put_service
+from rujukan.referral.directory_models import CapacityIn, DirectoryService, DirectoryServiceIn
 from rujukan.referral.hsds import export_hsds
 from rujukan.referral.matching import Person, rank
 from rujukan.referral.receivers import ReceiverFigures
