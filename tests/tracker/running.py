@@ -8,13 +8,20 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rujukan.core.db import Database
+from rujukan.core.kafka.chain_consumer import ChainConsumer
 from rujukan.tracker.consumer import TrackerConsumer
 from rujukan.tracker.settings import TrackerSettings
 
 
 @contextmanager
-def running(db: Database, settings: TrackerSettings) -> Iterator[TrackerConsumer]:
-    consumer = TrackerConsumer(db, settings)
+def running(
+    db: Database,
+    settings: TrackerSettings,
+    *,
+    kind: Callable[[Database, TrackerSettings], ChainConsumer] = TrackerConsumer,
+) -> Iterator[ChainConsumer]:
+    """A consumer (the tracker's, or ``kind``) running in a thread until the block ends."""
+    consumer = kind(db, settings)
     stop = threading.Event()
     thread = threading.Thread(target=consumer.run, args=(stop,), daemon=True)
     thread.start()

@@ -5,9 +5,6 @@ and service type, and links the referrals a ReferralCreated names as the person'
 from __future__ import annotations
 
 import datetime as dt
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 
@@ -23,19 +20,6 @@ from tests.tracker.journeys import T0, Journey
 from tests.tracker.running import running, wait_for
 
 pytestmark = pytest.mark.integration
-
-
-@contextmanager
-def following(db: Database, settings: TrackerSettings) -> Iterator[None]:
-    consumer = DirectoryConsumer(db, settings)
-    stop = threading.Event()
-    thread = threading.Thread(target=consumer.run, args=(stop,), daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(30)
 
 
 def cells(db: Database) -> dict[tuple[str, str], tuple[int, int, int | None, int]]:
@@ -68,7 +52,7 @@ def test_capacity_per_province_and_service_type_follows_the_directory_topic(
         ("skills_training", NATIONAL): (1, 6, 10, 0),
         ("legal_aid", "31"): (1, 0, None, 0),  # says no capacity: counted as unknown, not full
     }
-    with following(tracker_db, tracker_settings):
+    with running(tracker_db, tracker_settings, kind=DirectoryConsumer):
         wait_for(lambda: cells(tracker_db) == expected)
     view = capacity_view(tracker_db)
     assert view.regions == ["31", "32", NATIONAL]
