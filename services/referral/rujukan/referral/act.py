@@ -191,7 +191,7 @@ def _forward_child(
     check_receiver(session, sender=actor, receiver=to_agency, service_type=parent.service_type)
     child_id = str(uuid.uuid4())
     identity = key.open(parent.sealed_subject, subject_id=parent.subject_id, referral_id=parent.id, field="subject")
-    opened = json.loads(identity)
+    opened, nik = json.loads(identity), nik_of(identity)
     birth = opened.get("birth_date")
     findings = findings_for(
         ctx,
@@ -206,14 +206,14 @@ def _forward_child(
             region_code=str(opened.get("region_code") or parent.subject_region_code),
             now=now,
         ),
-        nik=nik_of(identity),
+        nik=nik,
         case_id=parent.case_id,
     )
     if findings.errors:
         first = findings.errors[0]
         raise InvalidRequest(f"{first['code']}: {first['detail']}")
     reason = key.open(parent.sealed_reason, subject_id=parent.subject_id, referral_id=parent.id, field="reason")
-    own = subject_for(ctx, session, controller=actor, nik=nik_of(identity), now=now)
+    own = subject_for(ctx, session, controller=actor, nik=nik, now=now)
     subject_id, child_key = own.subject_id, own.key
     values = parent.model_dump(
         include={

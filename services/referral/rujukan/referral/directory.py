@@ -18,10 +18,10 @@ import json
 import uuid
 from typing import Any
 
-from sqlalchemy import Row, or_, update
+from sqlalchemy import ColumnElement, Row, Table, or_, update
 from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
 from rujukan.core.vocabulary import ServiceType, Waitlist
 from rujukan.referral.context import ReferralContext
@@ -239,12 +239,26 @@ def list_services(
     ctx: ReferralContext, *, service_type: ServiceType | None = None, region_code: str | None = None
 ) -> list[DirectoryService]:
     """Entries, by agency and service type; with ``region_code``, those that serve it (or everywhere)."""
+    table = DirectoryEntry.__table__  # type: ignore[attr-defined]
+    query = core_select(table).order_by(table.c.agency_code, table.c.service_type)
+    if service_type is not None:
+        query = query.where(table.c.service_type == service_type.value)
+    if region_code:
+        query = query.where(_may_serve(table, region_code))
     with ctx.read() as session:
-        query = select(DirectoryEntry).order_by(col(DirectoryEntry.agency_code), col(DirectoryEntry.service_type))
-        if service_type is not None:
-            query = query.where(DirectoryEntry.service_type == service_type.value)
-        found = [entry_view(row) for row in session.exec(query).all()]
+        found = [entry_view(row) for row in session.execute(query)]
     return [e for e in found if region_code is None or serves(e.regions, region_code)]
+
+
+def _may_serve(table: Table, region_code: str) -> ColumnElement[bool]:
+    """Entries that may serve ``region_code``: everywhere, or a region in its province (a superset that
+    :func:`serves` judges exactly)."""
+    province = region_code.split(".")[0]
+    return or_(
+        table.c.regions == "[]",
+        table.c.regions.contains(json.dumps(province)),
+        table.c.regions.contains(f'"{province}.'),
+    )
 
 
 def candidates(
@@ -272,14 +286,7 @@ def candidates(
         if value:
             query = query.where(or_(column == "[]", column.contains(json.dumps(value))))
     if region_code:
-        province = region_code.split(".")[0]
-        query = query.where(
-            or_(
-                table.c.regions == "[]",
-                table.c.regions.contains(json.dumps(province)),
-                table.c.regions.contains(f'"{province}.'),
-            )
-        )
+        query = query.where(_may_serve(table, region_code))
     with ctx.read() as session:
         return [entry_view(row) for row in session.execute(query.order_by(table.c.agency_code))]
 

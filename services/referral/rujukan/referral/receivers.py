@@ -25,42 +25,40 @@ from rujukan.referral.models import Referral, ReferralEvent
 log = logging.getLogger("rujukan.directory")
 WINDOW = dt.timedelta(days=180)
 TTL_S = 60.0
-DECISIONS = ("ReferralAccepted", "ReferralRejected")
 
 
 def read_figures(ctx: ReferralContext) -> dict[tuple[str, str], Figures]:
-    """Counted by the database per (receiver, service type); only the acceptances' times come back, for the
-    median (SQLite has no percentile). Uses ``ix_referral_events_type_occurred``."""
+    """Rejections are counted by the database per (receiver, service type); acceptances come back with
+    their times, for the median (SQLite has no percentile), and are counted from them. Uses
+    ``ix_referral_events_type_occurred``."""
     since = ctx.clock() - WINDOW
     referrals, events = Referral.__table__, ReferralEvent.__table__  # type: ignore[attr-defined]
-    decided = events.c.event_type.in_(DECISIONS) & (events.c.occurred_at >= since)
     joined = events.join(referrals, referrals.c.id == events.c.referral_id)
-    counts = (
-        select(referrals.c.to_agency, referrals.c.service_type, events.c.event_type, func.count())
+    rejections = (
+        select(referrals.c.to_agency, referrals.c.service_type, func.count())
         .select_from(joined)
-        .where(decided)
-        .group_by(referrals.c.to_agency, referrals.c.service_type, events.c.event_type)
+        .where(events.c.event_type == "ReferralRejected", events.c.occurred_at >= since)
+        .group_by(referrals.c.to_agency, referrals.c.service_type)
     )
-    times = (
+    acceptances = (
         select(referrals.c.to_agency, referrals.c.service_type, referrals.c.created_at, events.c.occurred_at)
         .select_from(joined)
         .where(events.c.event_type == "ReferralAccepted", events.c.occurred_at >= since)
     )
-    accepted: dict[tuple[str, str], int] = defaultdict(int)
     rejected: dict[tuple[str, str], int] = defaultdict(int)
     hours: dict[tuple[str, str], list[float]] = defaultdict(list)
     with ctx.read() as session:
-        for agency, service, event_type, count in session.execute(counts):
-            (accepted if event_type == "ReferralAccepted" else rejected)[(str(agency), str(service))] = int(count)
-        for agency, service, created, occurred in session.execute(times):
+        for agency, service, count in session.execute(rejections):
+            rejected[(str(agency), str(service))] = int(count)
+        for agency, service, created, occurred in session.execute(acceptances):
             hours[(str(agency), str(service))].append(max((occurred - created).total_seconds(), 0.0) / 3600)
     return {
         key: Figures(
-            accepted=accepted[key],
+            accepted=len(hours[key]),
             rejected=rejected[key],
             median_hours_to_accept=statistics.median(hours[key]) if hours[key] else None,
         )
-        for key in set(accepted) | set(rejected)
+        for key in set(hours) | set(rejected)
     }
 
 
