@@ -12,6 +12,7 @@ REFERRAL_ID = UUID("0b9f6d3e-4c1a-4e57-9a51-6f1f3b1e2a01")
 CASE_ID = UUID("7c2d1b44-98e3-4f0a-b3c6-2f5e9d8a7b02")
 PARALLEL_ID = UUID("3f8a1c52-6b1e-4d2a-9c47-0e5b8d21f6a3")
 CHILD_ID = UUID("3e8a5c71-1d2b-4c9e-8f40-a6b7c8d9e003")
+PATHWAY_ID = UUID("5a1e7c30-2b4d-4f86-9e13-c4d5e6f7a804")
 OCCURRED_AT = dt.datetime(2026, 11, 2, 8, 30, 15, 123456, tzinfo=dt.UTC)
 PREV_HASH = bytes(range(32))
 
@@ -35,6 +36,23 @@ _PAYLOADS: dict[str, dict[str, Any]] = {
         "respond_due_at": OCCURRED_AT + dt.timedelta(hours=72),
         "parallel_referral_ids": [PARALLEL_ID],  # v3: another active referral of the same person
         "continues_referral_id": PARALLEL_ID,  # v3: the referral of the case it continues
+        "planned_for": None,  # v4: sent at once (a planned one carries its send time and no due times)
+        "pathway_id": PATHWAY_ID,  # v4: a step of a pathway
+        "pathway_template": "conditional_release",
+        "pathway_step": "supervision",
+        "pathway_anchor_date": dt.date(2026, 12, 2),
+        "sealed_assessment": b"\x01sealed-assessment",  # v4: a risk and needs assessment, sealed
+    },
+    "FollowUpRecorded": {
+        "checkpoint_months": 6,
+        "follow_up_outcome": "employed",
+        "pathway_id": PATHWAY_ID,
+        "sealed_note": b"\x01sealed-note",
+    },
+    "ReferralSent": {
+        "sealed_note": None,
+        "ack_due_at": OCCURRED_AT + dt.timedelta(hours=72),
+        "respond_due_at": OCCURRED_AT + dt.timedelta(hours=168),
     },
     "ReferralAcknowledged": {"sealed_note": None},
     "ReferralAccepted": {"sealed_note": b"\x01sealed-note"},
@@ -88,7 +106,16 @@ _FIRST_TYPES = [
     "SlaBreached",
     "SubjectErased",
 ]
-_SAMPLE_IDS = {t: i + 1 for i, t in enumerate(_FIRST_TYPES + [t for t in EVENT_TYPES if t not in _FIRST_TYPES])}
+_LATEST_TYPES = [
+    "ReferralSent",
+    "FollowUpRecorded",
+]  # types added after the first ids were pinned go last, in the order added
+_SAMPLE_IDS = {
+    t: i + 1
+    for i, t in enumerate(
+        _FIRST_TYPES + [t for t in EVENT_TYPES if t not in _FIRST_TYPES and t not in _LATEST_TYPES] + _LATEST_TYPES
+    )
+}
 
 
 def sample_event(event_type: str, /, *, seq: int = 2, **overrides: Any) -> Event:

@@ -6,17 +6,20 @@ import base64
 import csv
 import datetime as dt
 import json
+import uuid
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from rujukan.audit.export import Exporter
 from rujukan.audit.replay import ReplayOptions, replay
 from rujukan.cli.main import app
 from rujukan.core.broker import free_port
 from rujukan.tracker.settings import TrackerSettings
 from tests.audit.chains import CODEC, T0, reencode, referral_chain
 from tests.audit.conftest import Cli, publish
+from tests.factories import sample_event
 
 pytestmark = pytest.mark.integration
 
@@ -140,6 +143,24 @@ def test_export_keeps_sealed_fields_sealed(audit_settings: TrackerSettings, cli:
     refused = cli("--export", str(jsonl))
     assert refused.exit_code == 1
     assert "already exists" in refused.output
+
+
+def test_export_writes_a_pathway_step_its_days_and_lists_included(tmp_path: Path) -> None:
+    """A ReferralCreated v4 carries a day (the pathway's anchor) and a list of UUIDs (parallel referrals)."""
+    created = CODEC.decode(CODEC.encode(sample_event("ReferralCreated", seq=1, prev_hash=None))).record
+    assert isinstance(created["pathway_anchor_date"], dt.date)
+    assert isinstance(created["parallel_referral_ids"][0], uuid.UUID)
+    for name in ("events.jsonl", "events.csv"):
+        exporter = Exporter.open(tmp_path / name, None)
+        exporter.write(0, 7, created)
+        exporter.close()
+    [line] = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    assert line["pathway_anchor_date"] == created["pathway_anchor_date"].isoformat()
+    assert line["parallel_referral_ids"] == [str(u) for u in created["parallel_referral_ids"]]
+    assert line["occurred_at"] == created["occurred_at"].isoformat()
+    with (tmp_path / "events.csv").open(newline="") as stream:
+        [row] = list(csv.DictReader(stream))
+    assert json.loads(row["fields"])["pathway_anchor_date"] == created["pathway_anchor_date"].isoformat()
 
 
 def test_a_missing_topic_is_an_error_not_a_verdict(cli: Cli) -> None:

@@ -34,7 +34,10 @@ ACTION_BODIES: dict[str, dict[str, Any]] = {
     "forward": {"to_agency": "RSUD-KRAMATJATI", "reason_code": "referred_elsewhere"},
 }
 SERIALS = itertools.count(1)
-PATH_BODIES: dict[str, dict[str, Any]] = {"/v1/subjects/{subject_id}/correct": {"full_name": "Nama Terkoreksi"}}
+PATH_BODIES: dict[str, dict[str, Any]] = {
+    "/v1/subjects/{subject_id}/correct": {"full_name": "Nama Terkoreksi"},
+    "/v1/referrals/{referral_id}/follow-ups": {"checkpoint_months": 3, "outcome": "employed"},
+}
 
 
 def _requests(paths: dict[str, Any], referral_id: str, subject_id: str) -> Iterator[tuple[str, str, Any]]:

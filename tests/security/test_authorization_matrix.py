@@ -20,6 +20,7 @@ immediately for a credential it has not seen, as here.)
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import uuid
@@ -31,6 +32,7 @@ from fastapi.testclient import TestClient
 
 from rujukan.cli.demo import AGENCIES
 from rujukan.core.lifecycle import RULES, Action
+from rujukan.referral.pathways import bundled_templates, load_templates, templates_from_files
 from tests.security.conftest import (
     REQUESTER,
     RESPONDER,
@@ -45,8 +47,12 @@ PARAMETER = re.compile(r"\{(\w+)\}")
 CAPACITY = {"available": 2, "maximum": 10, "unit": "places", "waitlist": "none"}
 ENTRY = {"name": "Layanan uji", "description": "Uraian layanan uji", "regions": ["31"], "capacity": CAPACITY}
 OWN_ENTRY_ROUTES = {"/v1/directory/services/{service_type}", "/v1/directory/services/{service_type}/capacity"}
+# Routes with an id that is no one's: the pathway templates (read by any agency; a start creates the caller's
+# own referrals, and continuing another agency's referral is refused below like a missing one).
+SHARED_ROUTES = {"/v1/pathway-templates/{code}", "/v1/pathway-templates/{code}/start"}
 ROUTE_BODIES: dict[str, dict[str, Any]] = {
     "/v1/subjects/{subject_id}/correct": {"full_name": "Nama Koreksi"},
+    "/v1/referrals/{referral_id}/follow-ups": {"checkpoint_months": 3, "outcome": "employed"},
     "/v1/directory/services/{service_type}": ENTRY,
     "/v1/directory/services/{service_type}/capacity": CAPACITY,
 }
@@ -72,7 +78,7 @@ def id_routes(client: TestClient, *, own_entries: bool = True) -> list[tuple[str
     return [
         (method.upper(), path)
         for path, methods in paths.items()
-        if "{" in path and (own_entries or path not in OWN_ENTRY_ROUTES)
+        if "{" in path and (own_entries or path not in OWN_ENTRY_ROUTES | SHARED_ROUTES)
         for method in methods
     ]
 
@@ -103,8 +109,8 @@ def call(client: TestClient, method: str, url: str, body: Any, headers: dict[str
 def test_referral_routes_tell_outsiders_nothing_and_let_them_change_nothing(referral_api: ReferralApi) -> None:
     client, referral = referral_api.client, referral_api.referral
     routes = id_routes(client, own_entries=False)
-    assert len(routes) == 2 + SUBJECT_ROUTES, routes  # get, act, and the subject's rights
-    assert len(id_routes(client)) == len(routes) + len(OWN_ENTRY_ROUTES)
+    assert len(routes) == 3 + SUBJECT_ROUTES, routes  # get, act, a follow-up, and the subject's rights
+    assert len(id_routes(client)) == len(routes) + len(OWN_ENTRY_ROUTES) + len(SHARED_ROUTES)
     real = {
         "referral_id": [referral["id"]],
         "subject_id": [referral["subject_id"]],
@@ -123,7 +129,7 @@ def test_referral_routes_tell_outsiders_nothing_and_let_them_change_nothing(refe
             assert seen.status_code == 404, (agency, method, url, seen.status_code)
             assert seen.json() == unknown.json(), (agency, method, url)
             checked += 1
-    assert checked == len(outsiders) * (1 + len(Action) + SUBJECT_ROUTES)
+    assert checked == len(outsiders) * (2 + len(Action) + SUBJECT_ROUTES)
     after = client.get(f"/v1/referrals/{referral['id']}", headers=referral_api.auth(REQUESTER)).json()
     assert after == before  # nothing changed: status, history, subject (not erased)
     for agency in outsiders:
@@ -142,12 +148,44 @@ def test_referral_routes_refuse_callers_without_a_valid_agency_credential(
         "subject_id": [referral["subject_id"]],
         "action": ["accept", "note"],
         "service_type": ["supervision"],
+        "code": ["conditional_release"],
     }
     for name, headers in callers.items():
         for method, url, body in requests_for(id_routes(client), values):
             answer = call(client, method, url, body, headers)
             assert answer.status_code == 401, (name, method, url, answer.status_code)
             assert referral["id"] not in answer.text
+
+
+def test_no_outsider_can_continue_a_referral_by_starting_a_pathway(referral_api: ReferralApi) -> None:
+    client, referral = referral_api.client, referral_api.referral
+    load_templates(referral_api.ctx, templates_from_files(bundled_templates()))
+    body = {
+        "anchor_date": (dt.date.today() + dt.timedelta(days=60)).isoformat(),
+        "agencies": {
+            "supervision": "BAPAS-JAKTIM",
+            "rehabilitation": "SENTRA-HANDAYANI",
+            "employment": "YAYASAN-KARYA-MANDIRI",
+        },
+        "reason": "Rahasia pathway",
+        "legal_basis": "legal_obligation",
+        "subject": SUBJECT_WITH_NIK,
+    }
+    url = "/v1/pathway-templates/conditional_release/start"
+    outsiders = [code for code in referral_api.secrets if code not in (REQUESTER, RESPONDER)]
+    for agency in outsiders:
+        headers = referral_api.auth(agency)
+        seen = client.post(url, json={**body, "continues_referral_id": referral["id"]}, headers=headers)
+        ghost = client.post(url, json={**body, "continues_referral_id": str(uuid.uuid4())}, headers=headers)
+        assert seen.status_code == 404, (agency, seen.text)
+        assert seen.json() == ghost.json(), agency
+        listed = client.get("/v1/referrals", params={"direction": "outgoing"}, headers=headers)
+        assert listed.json()["items"] == []  # nothing was created
+    mine = client.post(
+        url, json={**body, "continues_referral_id": referral["id"]}, headers=referral_api.auth(REQUESTER)
+    )
+    assert mine.status_code == 201, mine.text  # the party may: the pathway joins the referral's case
+    assert {step["case_id"] for step in mine.json()["steps"]} == {referral["case_id"]}
 
 
 def test_directory_writes_reach_the_callers_own_entry_only(referral_api: ReferralApi) -> None:

@@ -75,6 +75,8 @@ ROUTES: dict[str, dict[tuple[str, str], Rule]] = {
             for path in ("checkpoint", "public-keys", "proofs/inclusion", "proofs/consistency")
         },
         **{("GET", f"/v1/directory/{path}"): Rule.REFUSED for path in ("services", "match", "hsds")},
+        ("GET", "/v1/pathway-templates"): Rule.REFUSED,
+        ("GET", "/v1/follow-ups"): Rule.REFUSED,
     },
     "tracker": {
         **OPEN_TO_ALL,
@@ -85,6 +87,7 @@ ROUTES: dict[str, dict[tuple[str, str], Rule]] = {
                 "/v1/stats/funnel",
                 "/v1/stats/indicators/354",
                 "/v1/stats/capacity",
+                "/v1/stats/pathways",
                 "/v1/stream",
             )
         },
@@ -202,7 +205,7 @@ def test_referral_routes_without_an_id_refuse_strangers(referral_api: ReferralAp
     callers = with_forged_session(agency_strangers(referral_api, tracker_api))
     private = [referral_api.referral["id"], referral_api.referral["subject_id"]]
     sent = run_matrix("referral", referral_api.client, callers, private)
-    assert sent == len(ROUTES["referral"]) * len(callers) == 21 * 7
+    assert sent == len(ROUTES["referral"]) * len(callers) == 23 * 7
 
 
 def test_notifier_routes_without_an_id_refuse_strangers(
@@ -219,7 +222,7 @@ def test_tracker_routes_without_an_id_refuse_strangers(tracker_api: TrackerApi, 
     private = [str(tracker_api.journey.referral_id), str(tracker_api.journey.case_id)]
     sent = run_matrix("tracker", tracker_api.client, callers, private)
     static_files = len([file for file in STATIC.iterdir() if file.is_file()])
-    assert sent == (len(ROUTES["tracker"]) - 1 + static_files) * len(callers) == (20 + 5) * 9
+    assert sent == (len(ROUTES["tracker"]) - 1 + static_files) * len(callers) == (21 + 5) * 9
 
 
 def tracker_strangers(tracker_api: TrackerApi, referral_api: ReferralApi) -> dict[str, dict[str, str]]:

@@ -57,8 +57,23 @@ EXPECTED_HANDOFFS = Counter(
         ("YAYASAN-PULIH", "RSUD-PASAR-REBO", "mental_health", "requested"): 1,
     }
 )
-# Every event is told to the other party: 38 creates, the forward's new referral and 79 actions.
-EXPECTED_WEBHOOKS = 38 + 1 + 79
+# One pathway of each template (demo_pathways.json): the steps whose day has come are sent, the others planned.
+EXPECTED_PATHWAY_HANDOFFS = Counter(
+    {
+        ("LAPAS-CIPINANG", "BAPAS-JAKTIM", "supervision", "requested"): 1,
+        ("LAPAS-CIPINANG", "SENTRA-HANDAYANI", "skills_training", "planned"): 1,
+        ("LAPAS-CIPINANG", "YAYASAN-KARYA-MANDIRI", "employment", "planned"): 2,
+        ("LAPAS-CIPINANG", "BNPT", "deradicalisation_programme", "requested"): 1,
+        ("LAPAS-CIPINANG", "DINSOS-DKI", "civil_documentation", "planned"): 1,
+        ("LAPAS-CIPINANG", "KEMENSOS-REHSOS", "family_reintegration", "planned"): 1,
+        ("POLRES-JAKTIM-PPA", "UPTD-PPA-DKI", "safe_shelter", "requested"): 1,
+        ("POLRES-JAKTIM-PPA", "PUSKESMAS-DUREN-SAWIT", "health_care", "requested"): 1,
+        ("POLRES-JAKTIM-PPA", "LBH-APIK-JAKARTA", "legal_aid", "requested"): 1,
+        ("POLRES-JAKTIM-PPA", "YAYASAN-PULIH", "psychosocial_support", "planned"): 1,
+    }
+)
+# Every event is told to the other party: 38 creates, the forward's new referral, 79 actions and 11 steps.
+EXPECTED_WEBHOOKS = 38 + 1 + 79 + 11
 
 
 def run_demo(data: Path) -> str:
@@ -82,8 +97,13 @@ def handoffs(base: str, coordinator: str) -> list[dict[str, Any]]:
     return items
 
 
-def shape(items: list[dict[str, Any]]) -> Counter[tuple[str, str, str, str]]:
-    return Counter((h["from_agency"], h["to_agency"], h["service_type"], h["status"]) for h in items)
+def shape(items: list[dict[str, Any]], *, pathways: bool = False) -> Counter[tuple[str, str, str, str]]:
+    """The journeys' handoffs (or, with ``pathways``, the pathway steps') as (from, to, service, status)."""
+    return Counter(
+        (h["from_agency"], h["to_agency"], h["service_type"], h["status"])
+        for h in items
+        if (h["pathway_id"] is not None) == pathways
+    )
 
 
 def settled_handoffs(base: str, coordinator: str) -> list[dict[str, Any]]:
@@ -91,12 +111,14 @@ def settled_handoffs(base: str, coordinator: str) -> list[dict[str, Any]]:
 
     def as_expected() -> list[dict[str, Any]] | None:
         found = handoffs(base, coordinator)
-        return found if shape(found) == EXPECTED_HANDOFFS else None
+        done = shape(found) == EXPECTED_HANDOFFS and shape(found, pathways=True) == EXPECTED_PATHWAY_HANDOFFS
+        return found if done else None
 
     try:
         settled: list[dict[str, Any]] = wait_for(as_expected)
     except AssertionError:
         assert shape(handoffs(base, coordinator)) == EXPECTED_HANDOFFS
+        assert shape(handoffs(base, coordinator), pathways=True) == EXPECTED_PATHWAY_HANDOFFS
         raise
     return settled
 
@@ -134,12 +156,19 @@ def test_the_demo_leaves_its_journeys_in_the_tracker_and_its_webhooks_in_the_inb
         assert (
             f"demo: {DIRECTORY_ENTRIES} directory entries, 38 referrals created, 79 actions taken; "
             f"credentials of {AGENCIES} agencies in "
-            f"{data / 'credentials.json'}; webhooks received: {base}/demo/webhooks"
+            f"{data / 'credentials.json'}; webhooks received: {base}/demo/webhooks; "
+            "3 pathways started (11 steps, 6 planned for later days)"
         ) in report
         credentials = json.loads((data / "credentials.json").read_text())
         assert len(credentials["agencies"]) == AGENCIES
         coordinator = credentials["coordinator"]
-        items = settled_handoffs(base, coordinator)
+        settled = settled_handoffs(base, coordinator)
+        steps = [h for h in settled if h["pathway_id"] is not None]
+        cases = Counter(h["case_id"] for h in steps)
+        assert sorted(cases.values()) == [3, 4, 4]  # a pathway is one case
+        assert len({h["pathway_id"] for h in steps}) == 3
+        assert all(h["planned_for"] and h["ack_due_at"] is None for h in steps if h["status"] == "planned")
+        items = [h for h in settled if h["pathway_id"] is None]
 
         by_id = {h["referral_id"]: h for h in items}
         parents = {by_id[h["parent_referral_id"]]["status"] for h in items if h["parent_referral_id"]}
@@ -157,5 +186,7 @@ def test_the_demo_leaves_its_journeys_in_the_tracker_and_its_webhooks_in_the_inb
 
         again = run_demo(data)
         assert f"demo: {DIRECTORY_ENTRIES} directory entries, 0 referrals created, 1 actions taken (78 already" in again
+        assert "0 pathways started (0 steps" in again
         wait_for(lambda: inbox(base)["counts"].get("verified", 0) >= EXPECTED_WEBHOOKS + 1)  # the note again
         assert shape(handoffs(base, coordinator)) == EXPECTED_HANDOFFS
+        assert shape(handoffs(base, coordinator), pathways=True) == EXPECTED_PATHWAY_HANDOFFS

@@ -62,7 +62,7 @@ def test_the_integrator_walkthrough_works_as_printed(tmp_path: Path) -> None:
         # curl prints JSON bodies without a newline between them
         found = documents(done.stdout.replace(created.group(0), ""))
         subscribed, accepted, read, listed, _, logged = found[:6]
-        entry, full, directory, matched = found[6:]
+        entry, full, directory, matched, pathway = found[6:]
         assert subscribed["secret"].startswith("whsec_")
         assert accepted["id"] == referral_id
         assert accepted["status"] == "accepted"
@@ -89,5 +89,12 @@ def test_the_integrator_walkthrough_works_as_printed(tmp_path: Path) -> None:
             "acceptance_rate",
             "time_to_accept",
         ]
+        # a pathway for Budi: three steps of one case, each continuing the one before, planned until their day
+        steps = pathway["steps"]
+        assert [s["pathway_step"] for s in steps] == ["supervision", "rehabilitation", "employment"]
+        assert [s["to_agency"] for s in steps] == ["BAPAS-JAKPUS", "SENTRA-MULYA-JAYA", "YAYASAN-KERJA"]
+        assert {s["case_id"] for s in steps} == {pathway["case_id"]}
+        assert [s["continues_referral_id"] for s in steps[1:]] == [s["id"] for s in steps[:-1]]
+        assert {s["status"] for s in steps} <= {"planned", "requested"}  # requested once its day has come
         process.send_signal(signal.SIGINT)
         process.wait(20)

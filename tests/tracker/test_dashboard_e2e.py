@@ -24,6 +24,7 @@ from rujukan.tracker.settings import TrackerSettings
 from tests.kafka_helpers import publish_events
 from tests.tracker.directory_events import publish_directory, service_updated
 from tests.tracker.journeys import Journey
+from tests.tracker.test_pathway_stats import follow_up, pathway
 
 pytestmark = pytest.mark.integration
 CHROMIUM = "/usr/bin/chromium"
@@ -204,7 +205,16 @@ def test_a_case_is_drawn_as_a_pathway_with_a_lane_per_agency(
         .then("ReferralAccepted", hours=1)
         .then("ReferralCompleted", hours=30, outcome="goals_met")
     )
-    publish_events(tracker_settings, [*first.events, *second.events, *third.events])
+    fourth = Journey(  # the next step, planned for a day to come
+        subject_id=subject,
+        from_agency="BAPAS-JAKTIM",
+        to_agency="SENTRA-HANDAYANI",
+        service_type="family_reintegration",
+        case_id=first.case_id,
+        start=third.start + dt.timedelta(days=2),
+    )
+    fourth.events[0].update(continues_referral_id=child, planned_for=dt.datetime(2027, 3, 1, 1, 0, tzinfo=dt.UTC))
+    publish_events(tracker_settings, [*first.events, *second.events, *third.events, *fourth.events])
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1100})
@@ -215,14 +225,47 @@ def test_a_case_is_drawn_as_a_pathway_with_a_lane_per_agency(
         expect(row).to_be_visible(timeout=20_000)
         row.click()
         expect(page.locator("#lanes .lane-label")).to_have_count(4, timeout=10_000)
-        expect(page.locator("#lanes .stay")).to_have_count(3)
-        expect(page.locator("#lanes .hop.continues")).to_have_count(1)
+        expect(page.locator("#lanes .stay")).to_have_count(4)
+        expect(page.locator("#lanes .hop.continues")).to_have_count(2)
         expect(page.locator("#lanes .hop.forward")).to_have_count(1)
-        expect(page.locator("#lanes .hop-time").last).to_have_text("3 · 30 jam")  # made, then completed 30 h later
+        expect(page.locator("#lanes .hop-time").nth(2)).to_have_text("3 · 30 jam")  # made, then completed 30 h later
+        expect(page.locator("#lanes .stay.planned")).to_have_count(1)  # drawn on its day, after the others
+        expect(page.locator("#lanes .hop-time").last).to_have_text("4 · direncanakan 2027-03-01")
         labels = page.locator("#lanes .lane-label").all_text_contents()
         assert labels == ["LAPAS-CIPINANG", "BAPAS-JAKTIM", "SENTRA-HANDAYANI", "YAYASAN-KARYA"]
         page.locator("#case-panel").screenshot(path=str(_artifact("6-pathway")))
         page.click("#open-pathway")
         expect(page.locator("#case-hint")).to_contain_text("kasus: 1", timeout=10_000)
-        expect(page.locator("#lanes .stay")).to_have_count(3)
+        expect(page.locator("#lanes .stay")).to_have_count(4)
+        browser.close()
+
+
+def test_a_coordinator_sees_the_pathway_figures_per_template(
+    server: str, tracker_settings: TrackerSettings, tracker_db: Database
+) -> None:
+    """Six conditional-release pathways (five completed, one with a step cancelled) and their 3-month checks:
+    the pathways panel draws the completion per template with its days to the first service and follow-ups."""
+    _, secret = issue_tracker_credential(tracker_db, role=TrackerRole.COORDINATOR, name="Koordinator DKI")
+    events = []
+    for index in range(6):
+        first, second = pathway(index, cancel_second=index == 5)
+        if index < 5:
+            follow_up(second, 3, "employed", hours=400 + 24 * 92)
+        events += [*first.events, *second.events]
+    publish_events(tracker_settings, events)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        page.goto(f"{server}/login")
+        page.fill("#credential", secret)
+        page.click("button[type=submit]")
+        panel = page.locator("#pathways-panel")
+        expect(panel).to_contain_text("conditional_release", timeout=20_000)
+        row = panel.locator("tr[data-template='conditional_release'] td")
+        expect(row).to_have_text(["5/6 (83.3 %)", "12.9", "3 bln: 5"])
+        expect(panel.locator("th").first).to_have_text("templat")
+        panel.screenshot(path=str(_artifact("7-pathways")))
+        page.click("#lang")
+        expect(row).to_have_text(["5/6 (83.3 %)", "12.9", "3 mo: 5"])
+        expect(panel.locator("th").first).to_have_text("template")
         browser.close()

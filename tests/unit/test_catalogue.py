@@ -15,6 +15,8 @@ from tests.factories import EVENT_TYPES
 
 LIFECYCLE_EVENTS = {
     "ReferralCreated",
+    "ReferralSent",
+    "FollowUpRecorded",
     "ReferralAcknowledged",
     "ReferralAccepted",
     "ReferralRejected",

@@ -56,7 +56,7 @@ def test_the_error_class_names_the_problem() -> None:
         CODEC.decode(CORRUPT_INPUTS["unknown fingerprint"])
     with pytest.raises(CorruptEvent, match="trailing bytes"):
         CODEC.decode(CORRUPT_INPUTS["trailing bytes"])
-    with pytest.raises(CorruptEvent, match="ReferralCreated v3: body does not decode"):
+    with pytest.raises(CorruptEvent, match="ReferralCreated v4: body does not decode"):
         CODEC.decode(CORRUPT_INPUTS["truncated body"])
 
 

@@ -21,6 +21,7 @@ from rujukan.core.lifecycle import (
     Status,
     UnexpectedFields,
     allowed_actions,
+    created_status,
     decide,
     role_of,
     transition_for_event,
@@ -28,9 +29,10 @@ from rujukan.core.lifecycle import (
 
 REQ, RESP = Role.REQUESTER, Role.RESPONDER
 ANY_STATUS = [s.value for s in Status]
-OPEN = ["requested", "received", "accepted", "in_progress", "on_hold"]
+OPEN = ["planned", "requested", "received", "accepted", "in_progress", "on_hold"]
 # action: (roles, from statuses, to status or None for unchanged, required fields)
 TABLE: dict[str, tuple[set[Role], list[str], str | None, set[str]]] = {
+    "send": ({REQ}, ["planned"], "requested", set()),
     "acknowledge": ({RESP}, ["requested"], "received", set()),
     "accept": ({RESP}, ["requested", "received"], "accepted", set()),
     "reject": ({RESP}, ["requested", "received"], "rejected", {"reason_code"}),
@@ -49,7 +51,7 @@ def fields_for(action: Action) -> frozenset[str]:
     return frozenset(TABLE[action.value][3] | {"note"})
 
 
-def test_the_table_covers_all_ten_actions() -> None:
+def test_the_table_covers_all_eleven_actions() -> None:
     assert set(TABLE) == {a.value for a in Action} == {a.value for a in RULES}
 
 
@@ -127,9 +129,31 @@ def test_events_replay_along_a_full_journey() -> None:
     assert status is Status.COMPLETED
 
 
+def test_a_planned_referral_waits_for_its_send_before_the_receiver_can_answer() -> None:
+    status = created_status({"planned_for": "2027-01-01T01:00:00+00:00"})
+    assert status is Status.PLANNED
+    assert created_status({"planned_for": None}) is Status.REQUESTED
+    assert created_status({}) is Status.REQUESTED  # ReferralCreated before v4
+    assert allowed_actions(status, RESP) == [Action.NOTE]
+    assert allowed_actions(status, REQ) == [Action.SEND, Action.CANCEL, Action.NOTE]
+    with pytest.raises(LifecycleError):
+        transition_for_event("ReferralAccepted", status=status, role=RESP)
+    status = transition_for_event("ReferralSent", status=status, role=REQ)
+    assert status is Status.REQUESTED
+    with pytest.raises(LifecycleError):  # sent once: a second send contradicts the chain
+        transition_for_event("ReferralSent", status=status, role=REQ)
+
+
+def test_a_follow_up_leaves_a_completed_referral_completed() -> None:
+    assert transition_for_event("FollowUpRecorded", status=Status.COMPLETED, role=REQ) is Status.COMPLETED
+
+
 @pytest.mark.parametrize(
     ("event_type", "status", "role"),
     [
+        ("ReferralSent", Status.PLANNED, RESP),  # only the requester sends
+        ("FollowUpRecorded", Status.IN_PROGRESS, REQ),  # a follow-up comes after completion
+        ("FollowUpRecorded", Status.COMPLETED, RESP),  # by the agency that ran the pathway
         ("ReferralCreated", Status.REQUESTED, REQ),  # created twice
         ("ReferralCreated", None, RESP),  # created by the wrong side
         ("ReferralAccepted", None, RESP),  # before creation

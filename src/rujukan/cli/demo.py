@@ -31,6 +31,7 @@ from rujukan.referral.registry import add_agency, issue_credential
 
 COORDINATOR_INBOX = "KOORDINATOR"
 DIRECTORY_FILE = Path(__file__).with_name("demo_directory.json")  # `rujukan directory load` takes it too
+PATHWAYS_FILE = Path(__file__).with_name("demo_pathways.json")  # one pathway of each bundled template
 SCENARIO = load_scenario()
 AGENCIES = SCENARIO.agencies
 
@@ -41,6 +42,9 @@ class Tally:
     actions: int = 0
     already_done: int = 0
     directory_entries: int = 0
+    pathways: int = 0
+    steps: int = 0
+    planned: int = 0  # steps not sent yet: their day is still to come
 
 
 def demo_day(now: dt.datetime) -> dt.datetime:
@@ -141,6 +145,28 @@ def fill_directory(client: httpx.Client, secrets: dict[str, str]) -> int:
     return len(entries)
 
 
+def start_pathways(client: httpx.Client, secrets: dict[str, str], tally: Tally, *, day: dt.datetime) -> None:
+    """Start one pathway of each template (``demo_pathways.json``) over the API, its anchor days from today,
+    so that some steps are sent at once and others are planned; the same day's rerun starts nothing new."""
+    for start in json.loads(PATHWAYS_FILE.read_text(encoding="utf-8")):
+        body = {name: start[name] for name in ("agencies", "reason", "legal_basis", "subject")}
+        body["anchor_date"] = (day + dt.timedelta(days=start["anchor_in_days"])).date().isoformat()
+        if "consent" in start:
+            body["consent"] = {**start["consent"], "recorded_at": day.isoformat()}
+        headers = {
+            "Authorization": f"Bearer {secrets[start['by']]}",
+            "Idempotency-Key": f"demo-{day:%Y%m%d}-{start['key']}",
+        }
+        answer = client.post(f"/v1/pathway-templates/{start['template']}/start", json=body, headers=headers)
+        if answer.status_code != 201:
+            raise DemoError(f"starting pathway {start['key']} answered {answer.status_code}: {_problem(answer)}")
+        if answer.headers.get("Idempotent-Replayed") != "true":
+            steps = answer.json()["steps"]
+            tally.pathways += 1
+            tally.steps += len(steps)
+            tally.planned += sum(step["status"] == "planned" for step in steps)
+
+
 def wait_until_up(client: httpx.Client, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -165,12 +191,14 @@ def run_demo(data_dir: Path, base_url: str, *, progress: bool) -> Tally:
         else:
             for _ in journeys:
                 pass
+        start_pathways(client, secrets, tally, day=demo_day(dt.datetime.now(dt.UTC)))
     err.print(
         f"demo: {tally.directory_entries} directory entries, {tally.created} referrals created, "
         f"{tally.actions} actions taken"
         + (f" ({tally.already_done} already done before)" if tally.already_done else "")
         + f"; credentials of {len(AGENCIES)} agencies in {data_dir / CREDENTIALS}; "
-        f"webhooks received: {base_url}/demo/webhooks",
+        f"webhooks received: {base_url}/demo/webhooks; {tally.pathways} pathways started "
+        f"({tally.steps} steps, {tally.planned} planned for later days)",
         markup=False,
     )
     return tally

@@ -28,6 +28,7 @@ from rujukan.cli import (
     kafka,
     keys,
     notifier,
+    pathway,
     referral,
     schemas,
     tracker,
@@ -83,6 +84,7 @@ app.add_typer(schemas.app, name="schemas")
 app.add_typer(agency.agency_app, name="agency")
 app.add_typer(agency.credentials_app, name="credentials")
 app.add_typer(directory.directory_app, name="directory")
+app.add_typer(pathway.pathway_app, name="pathway")
 app.add_typer(referral.referral_app, name="referral")
 app.add_typer(referral.relay_app, name="relay")
 app.add_typer(referral.subject_app, name="subject")

@@ -55,6 +55,7 @@ from rujukan.referral.api.app import build_context
 from rujukan.referral.api.app import create_app as referral_app
 from rujukan.referral.errors import Unauthenticated as ReferralUnauthenticated
 from rujukan.referral.migrate import upgrade as referral_upgrade
+from rujukan.referral.pathways import ensure_templates
 from rujukan.referral.registry import authenticate
 from rujukan.tracker.access import TrackerRole, issue_tracker_credential
 from rujukan.tracker.api.app import create_app as tracker_app
@@ -90,6 +91,8 @@ REFERRAL_PATHS = (
     "/v1/me",
     "/v1/transparency",
     "/v1/directory",
+    "/v1/pathway-templates",
+    "/v1/follow-ups",
     "/docs",
     "/redoc",
     "/openapi.json",
@@ -300,6 +303,7 @@ def _compose(data: Path, backing: Backing, base_url: str, *, demo: bool, workers
     )
     ctx = build_context(referral)
     referral_upgrade(ctx.engine)
+    ensure_templates(ctx)
     tracker_db = Database(make_engine(tracker.database_url()))
     tracker_upgrade(tracker_db.engine)
     staff_credentials(data, tracker_db)

@@ -8,8 +8,8 @@ lifecycle). :func:`follow` makes exactly those checks and returns the chain's ne
 :class:`ChainBreak` saying which rule broke (``kind``) and how (the message names no person).
 
 :class:`ChainEvent` is a typed view of the fields every referral event carries, read once from the
-decoded record (the codec returns dicts with UUIDs and datetimes), so the readers need no subscripts and
-casts of their own.
+decoded record (a logical one, with UUIDs and datetimes, or a plain one: EventCodec.decode_plain), so the
+readers need no subscripts and casts of their own.
 
 No I/O here.
 """
@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
-from rujukan.core.lifecycle import CREATED_EVENT, LifecycleError, Status, role_of, transition_for_event
+from rujukan.core.avro_plain import micros_to_datetime
+from rujukan.core.lifecycle import CREATED_EVENT, LifecycleError, Status, created_status, role_of, transition_for_event
 
 OUT_OF_ORDER = "out_of_order"  # a seq at or before the last one followed: a repeat or a reordering
 MISSING_EVENTS = "missing_events"  # a seq past the next one: events in between never arrived
@@ -59,7 +60,7 @@ class ChainEvent:
             case_id=str(record["case_id"]),
             seq=int(record["seq"]),
             actor_agency=str(record["actor_agency"]),
-            occurred_at=record["occurred_at"],
+            occurred_at=_instant(record["occurred_at"]),
             prev_hash=record.get("prev_hash"),
             record=record,
         )
@@ -83,10 +84,19 @@ class ChainState:
     status: Status | None
     last_seq: int
 
+    def after(self, status: Status | None, seq: int) -> ChainState:
+        """This chain one event on (``dataclasses.replace`` by hand: a reader makes one per event)."""
+        return ChainState(self.referral_id, self.case_id, self.from_agency, self.to_agency, status, seq)
+
     @classmethod
     def unknown(cls, event: ChainEvent) -> ChainState:
         """The state just before ``event`` when what came before it was not read."""
         return cls(event.referral_id, event.case_id, "", "", None, event.seq - 1)
+
+
+def _instant(value: dt.datetime | int) -> dt.datetime:
+    """``occurred_at`` of a logical record, or of a plain one (microseconds: EventCodec.decode_plain)."""
+    return value if isinstance(value, dt.datetime) else micros_to_datetime(value)
 
 
 def follow(state: ChainState | None, event: ChainEvent) -> ChainState:
@@ -100,13 +110,13 @@ def follow(state: ChainState | None, event: ChainEvent) -> ChainState:
     if event.case_id != state.case_id:
         raise ChainBreak(ILLEGAL, f"{event.event_type} names another case than its referral")
     if state.status is None:
-        return replace(state, last_seq=event.seq)
+        return state.after(state.status, event.seq)
     role = role_of(event.actor_agency, requester=state.from_agency, responder=state.to_agency)
     try:
         status = transition_for_event(event.event_type, status=state.status, role=role)
     except LifecycleError as exc:
         raise ChainBreak(ILLEGAL, f"{event.event_type} by the {role.value} contradicts the lifecycle: {exc}") from exc
-    return replace(state, status=status, last_seq=event.seq)
+    return state.after(status, event.seq)
 
 
 def _created(event: ChainEvent) -> ChainState:
@@ -115,4 +125,4 @@ def _created(event: ChainEvent) -> ChainState:
     requester, responder = str(event.record["from_agency"]), str(event.record["to_agency"])
     if event.actor_agency != requester:
         raise ChainBreak(ILLEGAL, "ReferralCreated must be recorded by the requesting agency")
-    return ChainState(event.referral_id, event.case_id, requester, responder, Status.REQUESTED, event.seq)
+    return ChainState(event.referral_id, event.case_id, requester, responder, created_status(event.record), event.seq)

@@ -1,23 +1,28 @@
 """The referral lifecycle (DESIGN.md section 2) as a pure state machine.
 
-Statuses follow HL7 FHIR Task. Every action but ``note`` moves a referral from one status to another and
-may be taken only by one party: the requester (the referring agency) or the responder (the receiving
-agency). Terminal statuses accept nothing but notes. The referral service decides with :func:`decide`;
-every reader of the log (tracker, notifier, audit) checks events against the same table through
-:func:`rujukan.core.chain.follow`, which uses :func:`transition_for_event`.
+Statuses follow HL7 FHIR Task (``planned`` is FHIR's ``draft``: a referral not sent yet). Every action
+but ``note`` moves a referral from one status to another and may be taken only by one party: the
+requester (the referring agency) or the responder (the receiving agency). Terminal statuses accept
+nothing but notes. The referral service decides with :func:`decide`; every reader of the log (tracker,
+notifier, audit) checks events against the same table through :func:`rujukan.core.chain.follow`, which
+uses :func:`transition_for_event`.
 
 No I/O and no framework imports here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cache
+from typing import Any
 
 from rujukan.core.errors import RujukanError
 
 
 class Status(StrEnum):
+    PLANNED = "planned"  # a step of a pathway (or a referral made ahead), sent at its planned time
     REQUESTED = "requested"
     RECEIVED = "received"
     ACCEPTED = "accepted"
@@ -31,6 +36,7 @@ class Status(StrEnum):
 
 
 class Action(StrEnum):
+    SEND = "send"
     ACKNOWLEDGE = "acknowledge"
     ACCEPT = "accept"
     REJECT = "reject"
@@ -82,6 +88,7 @@ S, A, R = Status, Action, Role
 RULES: dict[Action, Rule] = {
     rule.action: rule
     for rule in (
+        _rule(A.SEND, "ReferralSent", R.REQUESTER, {S.PLANNED}, S.REQUESTED),
         _rule(A.ACKNOWLEDGE, "ReferralAcknowledged", R.RESPONDER, {S.REQUESTED}, S.RECEIVED),
         _rule(A.ACCEPT, "ReferralAccepted", R.RESPONDER, {S.REQUESTED, S.RECEIVED}, S.ACCEPTED),
         _rule(A.REJECT, "ReferralRejected", R.RESPONDER, {S.REQUESTED, S.RECEIVED}, S.REJECTED, "reason_code"),
@@ -104,6 +111,14 @@ RULES: dict[Action, Rule] = {
 }
 RULE_FOR_EVENT: dict[str, Rule] = {rule.event_type: rule for rule in RULES.values()}
 CREATED_EVENT = "ReferralCreated"
+
+
+def created_status(record: Mapping[str, Any]) -> Status:
+    """The status a ReferralCreated event starts its referral in: planned when it carries a planned send
+    time (ReferralCreated v4), requested otherwise."""
+    return Status.PLANNED if record.get("planned_for") is not None else Status.REQUESTED
+
+
 # Events that belong to a referral's chain without being an action of a party: what happened to the
 # subject's data (erasure, and the data subject's other rights). They leave the status as it is.
 SUBJECT_EVENTS = (
@@ -115,8 +130,10 @@ SUBJECT_EVENTS = (
     "SubjectRestrictionLifted",
 )
 NEUTRAL_EVENTS = frozenset(SUBJECT_EVENTS)
+# A pathway's follow-up check, recorded by the requester on a completed referral; the status stays.
+FOLLOW_UP_EVENT = "FollowUpRecorded"
 # Every event type that belongs on the referral events topic (others have topics of their own).
-CHAIN_EVENTS = frozenset({CREATED_EVENT, *RULE_FOR_EVENT, *NEUTRAL_EVENTS})
+CHAIN_EVENTS = frozenset({CREATED_EVENT, *RULE_FOR_EVENT, *NEUTRAL_EVENTS, FOLLOW_UP_EVENT})
 
 
 class LifecycleError(RujukanError):
@@ -206,6 +223,17 @@ def transition_for_event(event_type: str, *, status: Status | None, role: Role) 
         raise LifecycleError(f"{event_type} before ReferralCreated")
     if event_type in NEUTRAL_EVENTS:
         return status
+    if event_type == FOLLOW_UP_EVENT:
+        if status is not Status.COMPLETED or role is not Role.REQUESTER:
+            raise LifecycleError(
+                f"a follow-up is recorded by the requester on a completed referral, not {status.value}"
+            )
+        return status
+    return _target_of(event_type, status, role)
+
+
+@cache  # the table is fixed and small; a log reader asks once per event (errors are not cached)
+def _target_of(event_type: str, status: Status, role: Role) -> Status:
     rule = RULE_FOR_EVENT.get(event_type)
     if rule is None:
         raise LifecycleError(f"{event_type} is not a referral lifecycle event")

@@ -68,6 +68,39 @@ class Outcome(StrEnum):
     OTHER = "other"
 
 
+class FollowUpOutcome(StrEnum):
+    """How a person was found at a pathway's follow-up check (FollowUpRecorded)."""
+
+    LIVING_INDEPENDENTLY = "living_independently"
+    EMPLOYED = "employed"
+    IN_EDUCATION = "in_education"
+    RECEIVING_SERVICES = "receiving_services"
+    LOST_TO_FOLLOW_UP = "lost_to_follow_up"
+    RETURNED_TO_CUSTODY = "returned_to_custody"
+    OTHER = "other"
+
+
+FOLLOW_UP_MONTHS = (3, 6, 12)
+
+
+class AssessmentDomain(StrEnum):
+    """The domains of a risk and needs assessment, each scored 0 (no need) to 3 (severe). Sealed with the
+    subject: not part of the event contract's enums."""
+
+    HOUSING = "housing"
+    EMPLOYMENT = "employment"
+    EDUCATION = "education"
+    FINANCES = "finances"
+    FAMILY = "family"
+    SOCIAL_NETWORK = "social_network"
+    PHYSICAL_HEALTH = "physical_health"
+    MENTAL_HEALTH = "mental_health"
+    SUBSTANCE_USE = "substance_use"
+    ATTITUDES = "attitudes"
+    LEGAL = "legal"
+    SAFETY = "safety"  # the checks after a pathway's last step completed
+
+
 class Sex(StrEnum):
     FEMALE = "female"
     MALE = "male"
@@ -138,6 +171,7 @@ AVRO_ENUMS: dict[str, type[StrEnum]] = {
     "id.rujukan.Urgency": Urgency,
     "id.rujukan.ReasonCode": ReasonCode,
     "id.rujukan.Outcome": Outcome,
+    "id.rujukan.FollowUpOutcome": FollowUpOutcome,
     "id.rujukan.Sex": Sex,
     "id.rujukan.AgeBand": AgeBand,
     "id.rujukan.LegalBasis": LegalBasis,

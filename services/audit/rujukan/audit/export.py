@@ -73,12 +73,15 @@ class Exporter:
 
 
 def _plain(value: Any) -> Any:
+    """A decoded value as JSON holds it: bytes in base64, instants and days in ISO 8601, UUIDs as text."""
     if isinstance(value, bytes):
         return base64.b64encode(value).decode("ascii")
-    if isinstance(value, dt.datetime):
+    if isinstance(value, dt.date):  # a datetime too
         return value.isoformat()
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
     return value

@@ -28,7 +28,7 @@ from rujukan.core.lifecycle import CREATED_EVENT, LifecycleError, Status
 from rujukan.notifier.errors import Unroutable
 from rujukan.notifier.models import DeliveryRow, ProcessedEvent, ReferralParties, SubscriptionRow
 from rujukan.notifier.retry import DeliveryStatus
-from rujukan.notifier.routing import BREACH_TYPE, WEBHOOK_TYPES, Parties, payload, recipients
+from rujukan.notifier.routing import BREACH_TYPE, Parties, payload, recipients, webhook_type
 
 
 class _Subscriptions:
@@ -91,12 +91,12 @@ def route_events(
             processed.append({"event_id": event_id, "outcome": "deadletter"})
             result.dead_lettered += 1
             continue
-        webhook_type = WEBHOOK_TYPES[str(event["event_type"])]
-        index = log_index_of(record) if webhook_type != BREACH_TYPE else None  # only referral events are leaves
+        kind = webhook_type(event)
+        index = log_index_of(record) if kind != BREACH_TYPE else None  # only referral events are leaves
         leaf = tlog.leaf_hash(record.value) if index is not None else None
         body = json.dumps(payload(event, parties, log_index=index, leaf_hash=leaf), separators=(",", ":"))
-        for row in subscriptions.for_event(webhook_type, recipients(event, parties)):
-            deliveries.append(_delivery(row, event, webhook_type, body, now))
+        for row in subscriptions.for_event(kind, recipients(event, parties)):
+            deliveries.append(_delivery(row, event, kind, body, now))
             result.changed.append(str(event["referral_id"]))
         processed.append({"event_id": event_id, "outcome": "routed"})
         result.applied += 1

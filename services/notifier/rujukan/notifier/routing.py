@@ -1,7 +1,8 @@
 """Who hears of an event, and what they hear (pure).
 
 The rule: every party to a referral hears what the other party did. The receiving agency hears of a new
-referral (including one forwarded to it), a cancellation and the requester's notes; the referring agency
+referral (including one forwarded to it; a planned one as ``referral.planned``, then ``referral.requested``
+when it is sent), a cancellation and the requester's notes; the referring agency
 hears every answer (acknowledged, accepted, rejected, started, on hold, completed, failed) and a
 forward, which closes its loop. Both hear an SLA breach, and so do coordinators subscribed to breaches.
 
@@ -19,6 +20,7 @@ from typing import Any
 
 WEBHOOK_TYPES = {
     "ReferralCreated": "referral.requested",
+    "ReferralSent": "referral.requested",  # a planned referral sent: now it is asked of the receiver
     "ReferralAcknowledged": "referral.acknowledged",
     "ReferralAccepted": "referral.accepted",
     "ReferralRejected": "referral.rejected",
@@ -29,6 +31,7 @@ WEBHOOK_TYPES = {
     "ReferralCancelled": "referral.cancelled",
     "ReferralForwarded": "referral.forwarded",
     "ReferralNoteAdded": "referral.note_added",
+    "FollowUpRecorded": "referral.follow_up_recorded",
     "SubjectErased": "subject.erased",
     "SubjectAccessed": "subject.accessed",
     "SubjectCorrected": "subject.corrected",
@@ -38,6 +41,17 @@ WEBHOOK_TYPES = {
     "SlaBreached": "sla.breached",
 }
 BREACH_TYPE = WEBHOOK_TYPES["SlaBreached"]
+PLANNED_TYPE = "referral.planned"  # a ReferralCreated with a planned send time: the receiver hears of it ahead
+KNOWN_TYPES = frozenset({*WEBHOOK_TYPES.values(), PLANNED_TYPE})
+
+
+def webhook_type(event: Mapping[str, Any]) -> str:
+    """The webhook type that tells of ``event``."""
+    if event["event_type"] == "ReferralCreated" and event.get("planned_for") is not None:
+        return PLANNED_TYPE
+    return WEBHOOK_TYPES[str(event["event_type"])]
+
+
 # Fields copied into the payload when the event has them: codes and ids, never identifying data.
 THIN_FIELDS = (
     "reason_code",
@@ -48,6 +62,11 @@ THIN_FIELDS = (
     "urgency",
     "clock",
     "due_at",
+    "planned_for",
+    "pathway_id",
+    "pathway_step",
+    "checkpoint_months",
+    "follow_up_outcome",
 )
 
 
@@ -93,4 +112,4 @@ def payload(
         if value is not None:
             data[name] = value.isoformat() if isinstance(value, dt.datetime) else str(value)
     occurred_at: dt.datetime = event["occurred_at"]
-    return {"type": WEBHOOK_TYPES[str(event["event_type"])], "timestamp": occurred_at.isoformat(), "data": data}
+    return {"type": webhook_type(event), "timestamp": occurred_at.isoformat(), "data": data}

@@ -23,7 +23,7 @@ from rujukan.core.db import Database
 from rujukan.notifier.destinations import Resolver, check_destination, resolve
 from rujukan.notifier.errors import InvalidSubscription, NoSubscription
 from rujukan.notifier.models import SubscriptionRow, SubscriptionSecret
-from rujukan.notifier.routing import BREACH_TYPE, WEBHOOK_TYPES
+from rujukan.notifier.routing import BREACH_TYPE, KNOWN_TYPES
 from rujukan.notifier.secretbox import SecretBox
 from rujukan.notifier.settings import NotifierSettings
 from rujukan.notifier.signing import hint, new_secret
@@ -66,7 +66,7 @@ class SubscriptionView(BaseModel):
 
 def event_types_for(owner: Owner, requested: Sequence[str] | None) -> list[str]:
     """The webhook types to subscribe to; empty means every type the owner can hear of."""
-    known = set(WEBHOOK_TYPES.values())
+    known = KNOWN_TYPES
     chosen = sorted({t.strip() for t in requested or () if t.strip()})
     unknown = [t for t in chosen if t not in known]
     if unknown:

@@ -32,7 +32,7 @@ from rujukan.core.sealing import DataKey, SealingError
 from rujukan.core.vocabulary import ReasonCode
 from rujukan.referral.commands import ActionBody
 from rujukan.referral.context import ReferralContext
-from rujukan.referral.create import check_receiver, insert_referral, remember_request, taken_before
+from rujukan.referral.create import check_receiver, due_times, insert_referral, remember_request, taken_before
 from rujukan.referral.directory import note_capacity_rejection
 from rujukan.referral.errors import ActionNotAllowed, InvalidRequest, NotFound, SubjectErased
 from rujukan.referral.eventstore import append_event
@@ -117,6 +117,8 @@ def _act(
     fields = _event_fields(ctx, session, referral, transition, body=body, key=key, actor=agency, now=now)
     referral.status = transition.target.value
     referral.updated_at = now
+    if transition.target is Status.COMPLETED:
+        referral.completed_at = now
     append_event(session, ctx, referral, transition.event_type, actor=agency, occurred_at=now, fields=fields)
     if action is Action.REJECT and body.reason_code is ReasonCode.CAPACITY_FULL:
         note_capacity_rejection(ctx, session, agency=referral.to_agency, service_type=referral.service_type)
@@ -163,6 +165,8 @@ def _event_fields(
             referral_id=referral.id,
             field=f"note:{referral.last_seq + 1}",
         )
+    if transition.action is Action.SEND:  # a planned referral's clocks start now
+        fields["ack_due_at"], fields["respond_due_at"] = due_times(referral.model_dump(), sla=ctx.sla, at=now)
     requires = RULES[transition.action].requires
     if "reason_code" in requires and body.reason_code is not None:
         fields["reason_code"] = body.reason_code.value
@@ -172,6 +176,16 @@ def _event_fields(
         child_id = _forward_child(ctx, session, referral, key=key, to_agency=body.to_agency, actor=actor, now=now)
         fields.update(to_agency=body.to_agency, child_referral_id=uuid.UUID(child_id))
     return fields
+
+
+def _reseal_assessment(
+    parent: Referral, key: DataKey, child_key: DataKey, *, subject_id: str, child_id: str
+) -> bytes | None:
+    """The parent's assessment, opened and sealed again for the forward's child (None when it has none)."""
+    if parent.sealed_assessment is None:
+        return None
+    opened = key.open(parent.sealed_assessment, subject_id=parent.subject_id, referral_id=parent.id, field="assessment")
+    return child_key.seal(opened, subject_id=subject_id, referral_id=child_id, field="assessment")
 
 
 def _forward_child(
@@ -227,6 +241,11 @@ def _forward_child(
             "legal_basis",
             "consent_given_by",
             "consent_recorded_at",
+            "pathway_id",  # a forwarded step stays a step of its pathway, with its own SLA
+            "pathway_template",
+            "pathway_step",
+            "pathway_anchor_date",
+            "step_sla",
         }
     )
     values.update(
@@ -240,6 +259,7 @@ def _forward_child(
         updated_at=now,
         sealed_subject=child_key.seal(identity, subject_id=subject_id, referral_id=child_id, field="subject"),
         sealed_reason=child_key.seal(reason, subject_id=subject_id, referral_id=child_id, field="reason"),
+        sealed_assessment=_reseal_assessment(parent, key, child_key, subject_id=subject_id, child_id=child_id),
         warnings=json.dumps(findings.warnings),
     )
     insert_referral(ctx, session, values, actor=actor, parallel=findings.parallel_ids)

@@ -13,6 +13,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from rujukan.core.vocabulary import (
+    AssessmentDomain,
     ConsentGiver,
     LegalBasis,
     Outcome,
@@ -52,6 +53,19 @@ class ConsentIn(Strict):
     recorded_at: dt.datetime = Field(description="When consent was recorded (ISO 8601 with offset).")
 
 
+class AssessmentIn(Strict):
+    """A structured risk and needs assessment: sealed with the subject, read only by the parties."""
+
+    instrument: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] | None = Field(
+        default=None, description="The assessment instrument or form, e.g. Litmas or a BNPT screening."
+    )
+    assessed_at: dt.datetime = Field(description="When it was made (ISO 8601 with offset).")
+    domains: dict[AssessmentDomain, Annotated[int, Field(ge=0, le=3)]] = Field(
+        min_length=1, description="Each domain assessed, scored 0 (no need) to 3 (severe)."
+    )
+    note: FreeText | None = None
+
+
 class CreateReferral(Strict):
     to_agency: AgencyCode
     service_type: ServiceType
@@ -66,6 +80,15 @@ class CreateReferral(Strict):
         default=None,
         description="The person's next step after this referral (one you are a party to): the new referral joins"
         " its case, linked as its continuation. Another agency's referral answers 404, as a missing one does.",
+    )
+    assessment: AssessmentIn | None = Field(
+        default=None, description="A risk and needs assessment that travels with the referral (sealed)."
+    )
+    planned_for: dt.datetime | None = Field(
+        default=None,
+        description="Plan the referral to be sent at this time (ISO 8601 with offset, in the future, at most two"
+        " years ahead). Until then it is planned: both parties see it, the requester may send it earlier (send)"
+        " or cancel it, and its SLA clocks start only when it is sent.",
     )
     dry_run: bool = Field(
         default=False,

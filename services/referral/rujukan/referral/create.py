@@ -7,6 +7,7 @@ and creates nothing.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import uuid
 from collections.abc import Callable, Mapping
@@ -27,7 +28,7 @@ from rujukan.referral.context import ReferralContext
 from rujukan.referral.domain import age_band, check_create
 from rujukan.referral.errors import IdempotencyKeyReused, InvalidRequest, NotFound
 from rujukan.referral.eventstore import chain_event, insert_events
-from rujukan.referral.identity import alias, subject_for
+from rujukan.referral.identity import SubjectKey, alias, subject_for
 from rujukan.referral.models import Referral
 from rujukan.referral.parties import party_role
 from rujukan.referral.preflight import preflight
@@ -59,7 +60,7 @@ def create_unit(
             previous = _previous_answer(session, agency, idempotency_key, request_hash)
             if previous is not None:
                 return Created(referral=previous, replayed=True)
-        created = _create(ctx, session, agency=agency, request=request)
+        created = create_one(ctx, session, agency=agency, request=request)
         if idempotency_key is not None:
             remember_request(ctx, session, agency, idempotency_key, request_hash, created.id, created.model_dump_json())
         return Created(referral=created, replayed=False)
@@ -68,13 +69,13 @@ def create_unit(
 
 
 def _previous_answer(session: Session, agency: str, key: str, request_hash: str) -> ReferralSummary | None:
-    row = _idempotency_row(session, agency, key, request_hash)
+    row = recorded_answer(session, agency, key, request_hash)
     return None if row is None else ReferralSummary.model_validate_json(row)
 
 
 def taken_before(session: Session, agency: str, key: str, request_hash: str) -> bool:
     """Whether this agency made this very request with this Idempotency-Key before (raises for another)."""
-    return _idempotency_row(session, agency, key, request_hash) is not None
+    return recorded_answer(session, agency, key, request_hash) is not None
 
 
 def remember_request(
@@ -93,7 +94,7 @@ def remember_request(
     statements(connection).insert_idempotency.run(connection, [row])
 
 
-def _idempotency_row(session: Session, agency: str, key: str, request_hash: str) -> str | None:
+def recorded_answer(session: Session, agency: str, key: str, request_hash: str) -> str | None:
     """The answer recorded for this agency's key, if any (IdempotencyKeyReused for another request)."""
     connection = connection_of(session)
     row = fetch_one(connection, statements(connection).idempotency_row, (agency, key))
@@ -102,7 +103,27 @@ def _idempotency_row(session: Session, agency: str, key: str, request_hash: str)
     return None if row is None else str(row[1])
 
 
-def _create(ctx: ReferralContext, session: Session, *, agency: str, request: CreateReferral) -> ReferralSummary:
+@dataclass(frozen=True, slots=True)
+class PathwayStep:
+    """What makes a referral a step of a pathway (:mod:`rujukan.referral.pathways`)."""
+
+    pathway_id: str
+    template: str
+    step: str
+    anchor_date: dt.date
+    sla_hours: tuple[float, float] | None = None  # the step's own acknowledge and respond limits
+
+
+def create_one(
+    ctx: ReferralContext,
+    session: Session,
+    *,
+    agency: str,
+    request: CreateReferral,
+    step: PathwayStep | None = None,
+    subject: SubjectKey | None = None,
+) -> ReferralSummary:
+    """Create one referral in ``session``; a pathway's steps pass their ``step`` and share one ``subject``."""
     now = ctx.clock()
     check_create(request, now=now)
     check_receiver(session, sender=agency, receiver=request.to_agency, service_type=request.service_type.value)
@@ -111,7 +132,7 @@ def _create(ctx: ReferralContext, session: Session, *, agency: str, request: Cre
     if findings.errors:
         first = findings.errors[0]
         raise InvalidRequest(f"{first['code']}: {first['detail']}")
-    subject = subject_for(ctx, session, controller=agency, nik=request.subject.nik, now=now)
+    subject = subject or subject_for(ctx, session, controller=agency, nik=request.subject.nik, now=now)
     subject_id, key = subject.subject_id, subject.key
     referral_id = str(uuid.uuid4())
     consent = request.consent
@@ -124,7 +145,8 @@ def _create(ctx: ReferralContext, session: Session, *, agency: str, request: Cre
         "to_agency": request.to_agency,
         "service_type": request.service_type.value,
         "urgency": request.urgency.value,
-        "status": Status.REQUESTED.value,
+        "status": (Status.PLANNED if request.planned_for else Status.REQUESTED).value,
+        "planned_for": request.planned_for,
         "subject_id": subject_id,
         "subject_category": request.subject.category.value,
         "subject_sex": request.subject.sex.value,
@@ -137,13 +159,27 @@ def _create(ctx: ReferralContext, session: Session, *, agency: str, request: Cre
         "sealed_reason": key.seal(
             request.reason.encode(), subject_id=subject_id, referral_id=referral_id, field="reason"
         ),
+        "sealed_assessment": seal_assessment(key, request, subject_id=subject_id, referral_id=referral_id),
         "created_at": now,
         "updated_at": now,
         "warnings": json.dumps(findings.warnings),
+        **_step_values(step),
     }
     insert_referral(ctx, session, values, actor=agency, parallel=findings.parallel_ids)
     shown = {**values, "subject_id": alias(ctx, viewer=agency, subject_id=subject_id), "warnings": findings.warnings}
     return ReferralSummary.model_validate(shown)
+
+
+def _step_values(step: PathwayStep | None) -> dict[str, Any]:
+    if step is None:
+        return {}
+    return {
+        "pathway_id": step.pathway_id,
+        "pathway_template": step.template,
+        "pathway_step": step.step,
+        "pathway_anchor_date": step.anchor_date,
+        "step_sla": json.dumps(list(step.sla_hours)) if step.sla_hours else None,
+    }
 
 
 class DryRun(BaseModel):
@@ -207,6 +243,14 @@ REFERRAL_DEFAULTS = {
     "parent_referral_id": None,
     "continues_referral_id": None,
     "warnings": "[]",
+    "planned_for": None,
+    "pathway_id": None,
+    "pathway_template": None,
+    "pathway_step": None,
+    "pathway_anchor_date": None,
+    "step_sla": None,
+    "completed_at": None,
+    "sealed_assessment": None,
 }
 
 
@@ -223,6 +267,14 @@ def seal_identity(key: DataKey, request: CreateReferral, *, subject_id: str, ref
     return key.seal(json.dumps(identity).encode(), subject_id=subject_id, referral_id=referral_id, field="subject")
 
 
+def seal_assessment(key: DataKey, request: CreateReferral, *, subject_id: str, referral_id: str) -> bytes | None:
+    """The assessment of ``request`` sealed like the subject (its scores say as much about the person)."""
+    if request.assessment is None:
+        return None
+    text = request.assessment.model_dump_json().encode()
+    return key.seal(text, subject_id=subject_id, referral_id=referral_id, field="assessment")
+
+
 def created_fields(values: Mapping[str, Any], *, sla: SlaPolicy) -> dict[str, Any]:
     """The payload of a ReferralCreated event for the values of a referral row, with the SLA due times of
     the policy in force now (they travel in the event: the tracker and the audit read them from the log)."""
@@ -230,17 +282,34 @@ def created_fields(values: Mapping[str, Any], *, sla: SlaPolicy) -> dict[str, An
     if values["consent_given_by"] and values["consent_recorded_at"]:
         consent = {"given_by": values["consent_given_by"], "recorded_at": values["consent_recorded_at"]}
     parent, previous = values["parent_referral_id"], values.get("continues_referral_id")
-    ack_due_at, respond_due_at = sla.due_at(
-        urgency=values["urgency"], service_type=values["service_type"], created_at=values["created_at"]
-    )
+    planned_for, pathway = values.get("planned_for"), values.get("pathway_id")
+    due: tuple[dt.datetime | None, dt.datetime | None] = (None, None)  # a planned referral's clocks start when sent
+    if planned_for is None:
+        due = due_times(values, sla=sla, at=values["created_at"])
     return {
         **{name: values[name] for name in CREATED_COPIED},
         "parent_referral_id": uuid.UUID(parent) if parent else None,
         "continues_referral_id": uuid.UUID(previous) if previous else None,
         "consent": consent,
-        "ack_due_at": ack_due_at,
-        "respond_due_at": respond_due_at,
+        "ack_due_at": due[0],
+        "respond_due_at": due[1],
+        "planned_for": planned_for,
+        "pathway_id": uuid.UUID(pathway) if pathway else None,
+        **{
+            name: values.get(name)
+            for name in ("pathway_template", "pathway_step", "pathway_anchor_date", "sealed_assessment")
+        },
     }
+
+
+def due_times(values: Mapping[str, Any], *, sla: SlaPolicy, at: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """When a referral's acknowledge and respond clocks fall due if they start ``at``: a pathway step's own
+    limits, or the policy's for its urgency and service type."""
+    own = values.get("step_sla")
+    if own:
+        ack_hours, respond_hours = json.loads(own)
+        return at + dt.timedelta(hours=ack_hours), at + dt.timedelta(hours=respond_hours)
+    return sla.due_at(urgency=values["urgency"], service_type=values["service_type"], created_at=at)
 
 
 CREATED_COPIED = (

@@ -29,7 +29,12 @@ from rujukan.referral.queries import subject_key_or_none
 from rujukan.referral.views import open_sealed
 
 PURPOSE_MAX = 300
-SEALED_FIELDS = {"sealed_subject": "subject", "sealed_reason": "reason", "sealed_note": "note"}
+SEALED_FIELDS = {
+    "sealed_subject": "subject",
+    "sealed_reason": "reason",
+    "sealed_note": "note",
+    "sealed_assessment": "assessment",
+}
 
 
 class DisclosureError(RujukanError):
@@ -110,8 +115,9 @@ def _publish(settings: CoreSettings, event_id: str, payload: bytes) -> None:
 
 @dataclass
 class SealedFieldOpener:
-    """Replaces ``sealed_subject``, ``sealed_reason`` and ``sealed_note`` by ``subject``, ``reason`` and
-    ``note`` (None when the subject was erased or the field does not open)."""
+    """Replaces ``sealed_subject``, ``sealed_reason``, ``sealed_note`` and ``sealed_assessment`` by
+    ``subject``, ``reason``, ``note`` and ``assessment`` (None when the subject was erased or the field does
+    not open)."""
 
     ctx: ReferralContext
     _keys: dict[str, tuple[str, DataKey | None]] = field(default_factory=dict)  # referral id -> subject, key
@@ -125,7 +131,7 @@ class SealedFieldOpener:
                 continue
             context = f"note:{event['seq']}" if label == "note" else label
             text = open_sealed(key, event[name], subject_id=subject_id, referral_id=referral_id, field=context)
-            opened[label] = json.loads(text) if label == "subject" and text is not None else text
+            opened[label] = json.loads(text) if label in ("subject", "assessment") and text is not None else text
         return opened
 
     def _key(self, referral_id: str) -> tuple[str, DataKey | None]:

@@ -18,6 +18,7 @@ AGE_BANDS = [
 ]
 CHILD_CATEGORIES = frozenset({SubjectCategory.VIOLENCE_VICTIM_CHILD, SubjectCategory.CHILD_IN_CONFLICT_WITH_LAW})
 CLOCK_SKEW = dt.timedelta(minutes=5)
+PLANNING_HORIZON = dt.timedelta(days=731)  # a referral is planned at most two years ahead
 
 
 def age_on(birth_date: dt.date, day: dt.date) -> int:
@@ -43,6 +44,9 @@ def check_create(request: CreateReferral, *, now: dt.datetime) -> None:
     birth_date = request.subject.birth_date
     if birth_date is not None and birth_date > now.date():
         raise InvalidRequest("subject.birth_date is in the future")
+    check_planned_for(request.planned_for, now=now)
+    if request.assessment is not None:
+        check_recorded("assessment.assessed_at", request.assessment.assessed_at, now=now)
     consent = request.consent
     if request.legal_basis is LegalBasis.CONSENT:
         if consent is None:
@@ -50,7 +54,24 @@ def check_create(request: CreateReferral, *, now: dt.datetime) -> None:
         if is_child(request, now.date()) and consent.given_by is not ConsentGiver.GUARDIAN:
             raise InvalidRequest("consent for a child must be given by a guardian")
     if consent is not None:
-        if consent.recorded_at.tzinfo is None:
-            raise InvalidRequest("consent.recorded_at needs a UTC offset")
-        if consent.recorded_at > now + CLOCK_SKEW:
-            raise InvalidRequest("consent.recorded_at is in the future")
+        check_recorded("consent.recorded_at", consent.recorded_at, now=now)
+
+
+def check_planned_for(planned_for: dt.datetime | None, *, now: dt.datetime) -> None:
+    """A planned send time has an offset and lies in the future, within the planning horizon."""
+    if planned_for is None:
+        return
+    if planned_for.tzinfo is None:
+        raise InvalidRequest("planned_for needs a UTC offset")
+    if planned_for <= now:
+        raise InvalidRequest("planned_for is not in the future: leave it out to send the referral now")
+    if planned_for > now + PLANNING_HORIZON:
+        raise InvalidRequest("planned_for is more than two years ahead")
+
+
+def check_recorded(name: str, moment: dt.datetime, *, now: dt.datetime) -> None:
+    """A moment something was recorded: with an offset, and not in the future (beyond clock skew)."""
+    if moment.tzinfo is None:
+        raise InvalidRequest(f"{name} needs a UTC offset")
+    if moment > now + CLOCK_SKEW:
+        raise InvalidRequest(f"{name} is in the future")

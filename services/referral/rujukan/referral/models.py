@@ -62,6 +62,8 @@ class Referral(ReferralTable, table=True):
     __table_args__ = (
         Index("ix_referrals_to_created", "to_agency", "created_at", "id"),
         Index("ix_referrals_from_created", "from_agency", "created_at", "id"),
+        Index("ix_referrals_status_planned", "status", "planned_for"),  # the pathway scheduler's due steps
+        Index("ix_referrals_pathway", "pathway_id"),
     )
 
     id: str = Field(primary_key=True, max_length=36)
@@ -83,11 +85,21 @@ class Referral(ReferralTable, table=True):
     consent_recorded_at: dt.datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     sealed_subject: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     sealed_reason: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    sealed_assessment: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     created_at: dt.datetime = Field(sa_column=utc_column())
     updated_at: dt.datetime = Field(sa_column=utc_column())
     last_seq: int = 0
     last_hash: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     warnings: str = Field(default="[]", sa_column=Column(Text, nullable=False, server_default="[]"))  # pre-flight
+    planned_for: dt.datetime | None = Field(default=None, sa_column=utc_column(nullable=True))  # when planned
+    pathway_id: str | None = Field(default=None, max_length=36)  # the pathway this referral is a step of
+    pathway_template: str | None = Field(default=None, max_length=60)
+    pathway_step: str | None = Field(default=None, max_length=60)
+    pathway_anchor_date: dt.date | None = None
+    step_sla: str | None = Field(default=None, max_length=200)  # JSON hours of the step's own SLA, if any
+    completed_at: dt.datetime | None = Field(
+        default=None, sa_column=utc_column(nullable=True)
+    )  # follow-ups count from it
 
 
 class ReferralEvent(ReferralTable, table=True):
@@ -238,3 +250,13 @@ class DirectoryEvent(ReferralTable, table=True):
     occurred_at: dt.datetime = Field(sa_column=utc_column(index=True))
     payload: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     published_at: dt.datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+
+
+class PathwayTemplateRow(ReferralTable, table=True):
+    """A pathway template as loaded (``rujukan pathway load``): its code and its JSON, checked on load."""
+
+    __tablename__ = "pathway_templates"
+
+    code: str = Field(primary_key=True, max_length=60)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    loaded_at: dt.datetime = Field(sa_column=utc_column())

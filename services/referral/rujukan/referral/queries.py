@@ -72,6 +72,7 @@ def list_referrals(
     statuses: list[Status] | None = None,
     page_size: int = 50,
     cursor: str | None = None,
+    pathway_id: str | None = None,
 ) -> Page:
     """Newest first. ``cursor`` is the opaque ``next_cursor`` of the previous page. A page larger than
     the service allows (``max_page_size``) is cut to that size: the caller pages on with next_cursor."""
@@ -82,6 +83,8 @@ def list_referrals(
     query = select(Referral).where(column == agency)
     if statuses:
         query = query.where(col(Referral.status).in_([s.value for s in statuses]))
+    if pathway_id is not None:
+        query = query.where(col(Referral.pathway_id) == pathway_id)
     if cursor is not None:
         created_at, last_id = _decode_cursor(cursor)
         query = query.where(

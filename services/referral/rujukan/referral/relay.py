@@ -29,6 +29,7 @@ from rujukan.referral.checkpoints import published_size, sign_checkpoint
 from rujukan.referral.context import ReferralContext
 from rujukan.referral.housekeeping import housekeeping
 from rujukan.referral.models import DirectoryEvent, Disclosure, LogCheckpoint, ReferralEvent, RelayState
+from rujukan.referral.pathways import scheduler
 from rujukan.referral.settings import ReferralSettings
 from rujukan.referral.transparency import (
     CheckedSignatures,
@@ -246,9 +247,9 @@ class CheckpointOutbox(_StoredEvents):
 
 def referral_loops(ctx: ReferralContext, settings: ReferralSettings) -> Supervisor:
     """The referral service's background loops (the relay, the disclosure, directory and checkpoint
-    outboxes and housekeeping) under one supervisor, not started. Any number of instances may run them on one database:
-    each loop works in one instance at a time, under a lease; a standby takes over within seconds of the
-    active one's death."""
+    outboxes, housekeeping and the pathway scheduler) under one supervisor, not started. Any number of
+    instances may run them on one database: each loop works in one instance at a time, under a lease; a
+    standby takes over within seconds of the active one's death."""
     audit = settings.topics.audit_events
     disclosures = OutboxPublisher(settings, DisclosureOutbox(ctx, audit), topic=audit, name="disclosures")
     checkpoints_topic = settings.topics.audit_checkpoints
@@ -267,4 +268,5 @@ def referral_loops(ctx: ReferralContext, settings: ReferralSettings) -> Supervis
         .add("directory", once(ctx.engine, "directory", directory))
         .add("checkpoints", once(ctx.engine, "checkpoints", checkpoints))
         .add("housekeeping", once(ctx.engine, "housekeeping", tidying))
+        .add("pathways", once(ctx.engine, "pathways", scheduler(ctx)))
     )

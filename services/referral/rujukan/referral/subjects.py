@@ -8,7 +8,8 @@ the event log, is unreadable from then on, and the database is made to forget th
 files too (``core.db.forget``: SQLite's write-ahead log checkpointed and truncated with secure_delete,
 PostgreSQL's tables vacuumed). Other agencies' subjects of the same person stay as they are; a
 party that does not control the subject gets 403, anyone else 404, and no answer tells another agency's
-holds or counts. An operator erases a subject, or every subject of one person, system-wide
+holds or counts. Planned referrals of the subject (pathway steps not sent yet) are cancelled with it, by
+their requester. An operator erases a subject, or every subject of one person, system-wide
 (``rujukan subject erase``). A legal hold refuses erasure.
 """
 
@@ -21,6 +22,8 @@ from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
 from rujukan.core.db import forget
+from rujukan.core.lifecycle import Action, Role, Status, decide
+from rujukan.core.vocabulary import ReasonCode
 from rujukan.referral.context import ReferralContext
 from rujukan.referral.errors import LegalHold, NotController, NotFound
 from rujukan.referral.eventstore import append_event
@@ -95,7 +98,19 @@ def erase(ctx: ReferralContext, session: Session, subject: Subject, *, actor: st
             occurred_at=now,
             fields={"subject_id": subject.id, "erasure_reason": reason},
         )
+        if referral.status == Status.PLANNED.value:  # a step not sent yet is not sent for a person erased
+            _cancel_planned(ctx, session, referral, now=now)
     return now
+
+
+def _cancel_planned(ctx: ReferralContext, session: Session, referral: Referral, *, now: dt.datetime) -> None:
+    """Cancel a planned referral of an erased subject, as its requester (whose plan it was)."""
+    transition = decide(Action.CANCEL, status=Status.PLANNED, role=Role.REQUESTER, given=frozenset({"reason_code"}))
+    referral.status = transition.target.value
+    fields = {"reason_code": ReasonCode.OTHER.value, "sealed_note": None}
+    append_event(
+        session, ctx, referral, transition.event_type, actor=referral.from_agency, occurred_at=now, fields=fields
+    )
 
 
 def set_legal_hold(ctx: ReferralContext, *, subject_id: str, active: bool) -> None:

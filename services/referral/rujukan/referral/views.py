@@ -33,6 +33,12 @@ class ReferralSummary(BaseModel):
     subject_region_code: str
     created_at: dt.datetime
     updated_at: dt.datetime
+    planned_for: dt.datetime | None = Field(
+        default=None, description="A planned referral's send time; it is sent to the receiver then (status planned)."
+    )
+    pathway_id: str | None = Field(default=None, description="The pathway this referral is a step of.")
+    pathway_template: str | None = None
+    pathway_step: str | None = None
     warnings: list[dict[str, Any]] = Field(
         default_factory=list,
         description="What pre-flight found when the referral was made (rujukan.referral.preflight); shown to the"
@@ -71,11 +77,21 @@ class HistoryEntry(BaseModel):
     note: str | None = None
 
 
+class AssessmentView(BaseModel):
+    instrument: str | None = None
+    assessed_at: dt.datetime
+    domains: dict[str, int]
+    note: str | None = None
+
+
 class ReferralView(ReferralSummary):
     legal_basis: str
     consent: ConsentView | None
     subject: SubjectView
     reason: str | None
+    assessment: AssessmentView | None = Field(
+        default=None, description="The risk and needs assessment that travels with it (None when erased or none)."
+    )
     allowed_actions: list[str]
     history: list[HistoryEntry]
 
@@ -117,9 +133,17 @@ def full_view(
             region_code=region,
         ),
         reason=_open_text(key, referral.sealed_reason, referral, "reason"),
+        assessment=_assessment(key, referral),
         allowed_actions=[a.value for a in allowed_actions(Status(referral.status), role)],
         history=[_history_entry(row, referral, key, codec) for row in events],
     )
+
+
+def _assessment(key: DataKey | None, referral: Referral) -> AssessmentView | None:
+    if referral.sealed_assessment is None:
+        return None
+    opened = _open_text(key, referral.sealed_assessment, referral, "assessment")
+    return AssessmentView.model_validate_json(opened) if opened else None
 
 
 def _history_entry(row: ReferralEvent, referral: Referral, key: DataKey | None, codec: EventCodec) -> HistoryEntry:

@@ -32,6 +32,12 @@ class HandoffRow(TrackerTable, table=True):
     case_id: str = Field(index=True, max_length=36)
     parent_referral_id: str | None = Field(default=None, max_length=36)
     continues_referral_id: str | None = Field(default=None, max_length=36)
+    planned_for: dt.datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    sent_at: dt.datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    pathway_id: str | None = Field(default=None, index=True, max_length=36)
+    pathway_template: str | None = Field(default=None, max_length=60)
+    pathway_step: str | None = Field(default=None, max_length=60)
+    pathway_anchor_date: dt.date | None = None
     from_agency: str = Field(max_length=40)
     to_agency: str = Field(max_length=40)
     service_type: str = Field(max_length=40)
@@ -52,8 +58,8 @@ class HandoffRow(TrackerTable, table=True):
     completed_at: dt.datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     closed_at: dt.datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     subject_erased: bool = False
-    ack_due_at: dt.datetime = Field(sa_column=utc_column())
-    respond_due_at: dt.datetime = Field(sa_column=utc_column())
+    ack_due_at: dt.datetime | None = Field(default=None, sa_column=utc_column(nullable=True))  # None while planned
+    respond_due_at: dt.datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     ack_stopped_at: dt.datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     respond_stopped_at: dt.datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
 
@@ -72,6 +78,7 @@ class HistoryRow(TrackerTable, table=True):
     outcome: str | None = Field(default=None, max_length=40)
     to_agency: str | None = Field(default=None, max_length=40)
     child_referral_id: str | None = Field(default=None, max_length=36)
+    checkpoint_months: int | None = None  # a follow-up check (FollowUpRecorded); its outcome is in outcome
 
 
 class ProcessedEvent(TrackerTable, table=True):

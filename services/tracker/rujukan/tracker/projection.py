@@ -21,7 +21,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from rujukan.core.chain import ChainBreak, ChainEvent, ChainState, follow
-from rujukan.core.lifecycle import TERMINAL, Status
+from rujukan.core.lifecycle import TERMINAL, Status, created_status
 from rujukan.core.regions import KECAMATAN, PROVINCE, region_at
 from rujukan.tracker.errors import ProjectionError
 
@@ -62,6 +62,12 @@ class Handoff:
     ack_due_at: dt.datetime | None = None  # from the event (ReferralCreated v2); None for a v1 event
     respond_due_at: dt.datetime | None = None
     continues_referral_id: str | None = None  # the case's step it continues (ReferralCreated v3)
+    planned_for: dt.datetime | None = None  # a planned referral's send time (ReferralCreated v4)
+    sent_at: dt.datetime | None = None  # when a planned referral was sent (ReferralSent): its clocks start
+    pathway_id: str | None = None  # the pathway it is a step of (ReferralCreated v4)
+    pathway_template: str | None = None
+    pathway_step: str | None = None
+    pathway_anchor_date: dt.date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +83,7 @@ class HistoryEntry:
     outcome: str | None = None
     to_agency: str | None = None
     child_referral_id: str | None = None
+    checkpoint_months: int | None = None  # a follow-up check (FollowUpRecorded)
 
 
 HANDOFF_FIELDS = tuple(f.name for f in fields(Handoff))
@@ -118,6 +125,10 @@ def project(state: Handoff | None, record: Mapping[str, Any]) -> tuple[Handoff, 
         )
     if event.event_type == "SubjectCorrected":
         changes["subject_age_band"] = record["subject_age_band"]
+    if event.event_type == "ReferralSent":  # a planned referral's clocks start now, with the due times it carries
+        changes.update(
+            sent_at=event.occurred_at, ack_due_at=record["ack_due_at"], respond_due_at=record["respond_due_at"]
+        )
     handoff = replace(state, **changes)
     return handoff, _entry(handoff, event)
 
@@ -143,7 +154,7 @@ def _created(event: ChainEvent) -> Handoff:
         to_agency=str(record["to_agency"]),
         service_type=str(record["service_type"]),
         urgency=str(record["urgency"]),
-        status=Status.REQUESTED.value,
+        status=created_status(record).value,
         subject_id=str(record["subject_id"]),
         subject_category=str(record["subject_category"]),
         subject_sex=str(record["subject_sex"]),
@@ -155,6 +166,11 @@ def _created(event: ChainEvent) -> Handoff:
         ack_due_at=record.get("ack_due_at"),
         respond_due_at=record.get("respond_due_at"),
         continues_referral_id=event.text("continues_referral_id"),
+        planned_for=record.get("planned_for"),
+        pathway_id=event.text("pathway_id"),
+        pathway_template=event.text("pathway_template"),
+        pathway_step=event.text("pathway_step"),
+        pathway_anchor_date=record.get("pathway_anchor_date"),
     )
 
 
@@ -175,7 +191,8 @@ def _entry(handoff: Handoff, event: ChainEvent) -> HistoryEntry:
         actor_agency=event.actor_agency,
         status_after=handoff.status,
         reason_code=event.text("reason_code"),
-        outcome=event.text("outcome"),
+        outcome=event.text("outcome") or event.text("follow_up_outcome"),
         to_agency=event.text("to_agency") if event.event_type == "ReferralForwarded" else None,
         child_referral_id=event.text("child_referral_id"),
+        checkpoint_months=event.record.get("checkpoint_months"),
     )

@@ -47,8 +47,14 @@ class HandoffOut(BaseModel):
     completed_at: dt.datetime | None
     closed_at: dt.datetime | None
     subject_erased: bool
-    ack_due_at: dt.datetime
-    respond_due_at: dt.datetime
+    ack_due_at: dt.datetime | None  # None while planned: the clocks start when it is sent
+    respond_due_at: dt.datetime | None
+    planned_for: dt.datetime | None = None  # a planned referral's send time
+    sent_at: dt.datetime | None = None
+    pathway_id: str | None = None  # the pathway it is a step of, its template and step
+    pathway_template: str | None = None
+    pathway_step: str | None = None
+    pathway_anchor_date: dt.date | None = None
     next_due_at: dt.datetime | None = None  # the earliest deadline of a clock still running
     overdue: bool = False
     parallel_referrals: int = 0  # the person's other referrals active now ("rujukan paralel"), in the scope
@@ -66,6 +72,7 @@ class HistoryOut(BaseModel):
     outcome: str | None
     to_agency: str | None
     child_referral_id: str | None
+    checkpoint_months: int | None = None  # a pathway's follow-up check: 3, 6 or 12 months
 
 
 class BreachOut(BaseModel):
@@ -100,9 +107,19 @@ def in_region(region: str) -> ColumnElement[bool]:
 
 
 def overdue_condition(now: dt.datetime) -> ColumnElement[bool]:
+    """A clock still running past due (never a planned referral's: its due times are null, and so false
+    here rather than unknown, which "not overdue" would also leave out)."""
     return or_(
-        and_(col(HandoffRow.ack_stopped_at).is_(None), col(HandoffRow.ack_due_at) < now),
-        and_(col(HandoffRow.respond_stopped_at).is_(None), col(HandoffRow.respond_due_at) < now),
+        and_(
+            col(HandoffRow.ack_stopped_at).is_(None),
+            col(HandoffRow.ack_due_at).is_not(None),
+            col(HandoffRow.ack_due_at) < now,
+        ),
+        and_(
+            col(HandoffRow.respond_stopped_at).is_(None),
+            col(HandoffRow.respond_due_at).is_not(None),
+            col(HandoffRow.respond_due_at) < now,
+        ),
     )
 
 
@@ -183,7 +200,7 @@ def _out(row: HandoffRow, now: dt.datetime, parallel: dict[str, list[tuple[str, 
     running = [
         due
         for stopped, due in ((row.ack_stopped_at, row.ack_due_at), (row.respond_stopped_at, row.respond_due_at))
-        if stopped is None
+        if stopped is None and due is not None
     ]
     out.next_due_at = min(running) if running else None
     out.overdue = out.next_due_at is not None and out.next_due_at < now  # the same as overdue_condition
@@ -254,11 +271,17 @@ def _details(db: Database, referral_ids: list[str], now: dt.datetime, scope: str
     ]
 
 
+def _referred_at() -> Any:
+    """When the receiving agency was asked: at creation, or when a planned referral was sent."""
+    return func.coalesce(col(HandoffRow.sent_at), col(HandoffRow.created_at))
+
+
 def _hours_since_created(column: Any, dialect: str) -> Any:
-    """Hours from creation to ``column``, computed by the database (no datetimes to parse in Python)."""
+    """Hours from the referral (its sending, if it was planned) to ``column``, computed by the database (no
+    datetimes to parse in Python)."""
     if dialect == "sqlite":
-        return cast((func.julianday(column) - func.julianday(HandoffRow.created_at)) * 24, Float)
-    return cast(func.extract("epoch", column - col(HandoffRow.created_at)) / 3600, Float)  # numeric otherwise
+        return cast((func.julianday(column) - func.julianday(_referred_at())) * 24, Float)
+    return cast(func.extract("epoch", column - _referred_at()) / 3600, Float)  # numeric otherwise
 
 
 def funnel_rows(
@@ -281,9 +304,13 @@ def funnel_rows(
 def indicator_rows(
     db: Database, *, start: dt.datetime, end: dt.datetime, region: str | None = None, scope: str | None = None
 ) -> list[Any]:
-    """The victim-category handoffs created or completed in [start, end): all indicator 354 needs."""
+    """The victim-category handoffs referred or completed in [start, end): all indicator 354 needs. A planned
+    referral counts from when it is sent (its ``created_at`` here); one never sent (still planned, or
+    cancelled before its day) was never a referral."""
+    referred = _referred_at()
+    was_sent = or_(col(HandoffRow.planned_for).is_(None), col(HandoffRow.sent_at).is_not(None))
     in_period = or_(
-        and_(col(HandoffRow.created_at) >= start, col(HandoffRow.created_at) < end),
+        and_(was_sent, referred >= start, referred < end),
         and_(col(HandoffRow.completed_at) >= start, col(HandoffRow.completed_at) < end),
     )
     query = core_select(
@@ -291,7 +318,7 @@ def indicator_rows(
         col(HandoffRow.subject_id),
         col(HandoffRow.subject_category),
         col(HandoffRow.region_code),
-        col(HandoffRow.created_at),
+        referred.label("created_at"),
         col(HandoffRow.completed_at),
     ).where(
         col(HandoffRow.subject_category).in_(sorted(VICTIM_CATEGORIES)),

@@ -1,9 +1,9 @@
 """SLA clocks (DESIGN.md section 2), pure: the due times of a handoff, when its clocks stopped, breaches.
 
-Two clocks start when a referral is created. *acknowledge* stops at the first answer of the receiving
-agency (acknowledge, accept or reject) or when the referral closes; *respond* stops at accept or reject,
-or when the referral closes. A clock is breached when it stopped after its due time, or is still running
-past it. Each breach is published once.
+Two clocks start when a referral is created (a planned referral's when it is sent). *acknowledge* stops
+at the first answer of the receiving agency (acknowledge, accept or reject) or when the referral closes;
+*respond* stops at accept or reject, or when the referral closes. A clock is breached when it stopped
+after its due time, or is still running past it. Each breach is published once.
 
 The due times come from the log: the referral service writes them into ReferralCreated (v2) with the
 policy in force then. :func:`due_times` is the one place that decides them for the live tracker, the
@@ -30,8 +30,11 @@ class Breach:
 
 
 def due_times(handoff: Handoff, policy: SlaPolicy | None) -> dict[SlaClock, dt.datetime]:
-    """The due times the handoff's ReferralCreated event carried; for an older event without them, the
-    ``policy``'s (SlaPolicyNeeded when none is given)."""
+    """The due times the handoff's ReferralCreated (or, for a planned referral, ReferralSent) event carried;
+    for an older event without them, the ``policy``'s (SlaPolicyNeeded when none is given). None for a
+    planned referral that was never sent: its clocks never started."""
+    if not has_clocks(handoff):
+        return {}
     ack, respond = handoff.ack_due_at, handoff.respond_due_at
     if ack is None or respond is None:
         if policy is None:
@@ -40,6 +43,11 @@ def due_times(handoff: Handoff, policy: SlaPolicy | None) -> dict[SlaClock, dt.d
             urgency=handoff.urgency, service_type=handoff.service_type, created_at=handoff.created_at
         )
     return {SlaClock.ACKNOWLEDGE: ack, SlaClock.RESPOND: respond}
+
+
+def has_clocks(handoff: Handoff) -> bool:
+    """Whether the handoff's SLA clocks started: at creation, or for a planned referral when it was sent."""
+    return handoff.planned_for is None or handoff.sent_at is not None
 
 
 def stopped_at(handoff: Handoff, clock: SlaClock) -> dt.datetime | None:

@@ -175,7 +175,7 @@ def indicator_354_counts(
         if h.subject_category not in VICTIM_CATEGORIES:
             continue
         for region in (h.region_code, "ALL"):
-            if start <= h.created_at < end:
+            if h.status != "planned" and start <= h.created_at < end:  # a planned step counts once it is sent
                 created[region].add(h.subject_id)
             if h.status == "completed" and h.completed_at is not None and start <= h.completed_at < end:
                 completed[region].add(h.subject_id)

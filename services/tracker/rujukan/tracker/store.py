@@ -21,8 +21,8 @@ def handoff_values(handoff: Handoff, policy: SlaPolicy | None) -> dict[str, Any]
     due = due_times(handoff, policy)
     return {
         **handoff_dict(handoff),
-        "ack_due_at": due[SlaClock.ACKNOWLEDGE],
-        "respond_due_at": due[SlaClock.RESPOND],
+        "ack_due_at": due.get(SlaClock.ACKNOWLEDGE),
+        "respond_due_at": due.get(SlaClock.RESPOND),
         "ack_stopped_at": stopped_at(handoff, SlaClock.ACKNOWLEDGE),
         "respond_stopped_at": stopped_at(handoff, SlaClock.RESPOND),
     }

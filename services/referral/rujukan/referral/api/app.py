@@ -18,6 +18,8 @@ from rujukan.core.http_limits import install_limits
 from rujukan.core.loops import Supervisor
 from rujukan.referral.api import problems
 from rujukan.referral.api.directory_routes import router as directory_router
+from rujukan.referral.api.follow_up_routes import router as follow_up_router
+from rujukan.referral.api.pathway_routes import router as pathway_router
 from rujukan.referral.api.routes import router
 from rujukan.referral.api.subject_routes import router as subject_router
 from rujukan.referral.api.transparency_routes import router as transparency_router
@@ -68,9 +70,11 @@ def create_app(settings: ReferralSettings, *, context: ReferralContext | None = 
     app = FastAPI(title="Rujukan referral service", version="1", description=DESCRIPTION, lifespan=lifespan)
     problems.install(app)
     install_limits(app, settings, max_body_bytes=settings.max_body_bytes)
+    app.include_router(follow_up_router)  # before the lifecycle actions: follow-ups is no action
     app.include_router(router)
     app.include_router(subject_router)
     app.include_router(transparency_router)
     app.include_router(directory_router)
+    app.include_router(pathway_router)
     install_health(app, service="referral")
     return app

@@ -47,7 +47,7 @@ def me(agency: Agency, ctx: Context) -> AgencyIn:
     return get_agency(ctx, agency)
 
 
-def _referral_id(raw: str) -> str:
+def referral_id_of(raw: str) -> str:
     try:
         return str(uuid.UUID(raw))
     except ValueError as exc:
@@ -93,8 +93,17 @@ def list_(
         int, Query(ge=1, le=1000, description="At most the service's RUJUKAN_MAX_PAGE_SIZE (200 by default) are sent")
     ] = 50,
     cursor: Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")] = None,
+    pathway_id: Annotated[uuid.UUID | None, Query(description="Only the steps of this pathway")] = None,
 ) -> ReferralPage:
-    page = list_referrals(ctx, agency=agency, direction=direction, statuses=status, page_size=page_size, cursor=cursor)
+    page = list_referrals(
+        ctx,
+        agency=agency,
+        direction=direction,
+        statuses=status,
+        page_size=page_size,
+        cursor=cursor,
+        pathway_id=str(pathway_id) if pathway_id else None,
+    )
     return ReferralPage(items=page.items, next_cursor=page.next_cursor)
 
 
@@ -105,7 +114,7 @@ def list_(
     summary="One referral, with the subject's data (parties only)",
 )
 def get(agency: Agency, ctx: Context, referral_id: str) -> ReferralView:
-    return get_referral(ctx, agency=agency, referral_id=_referral_id(referral_id))
+    return get_referral(ctx, agency=agency, referral_id=referral_id_of(referral_id))
 
 
 @router.post(
@@ -133,7 +142,7 @@ async def act(
     unit = act_unit(
         ctx,
         agency=agency,
-        referral_id=_referral_id(referral_id),
+        referral_id=referral_id_of(referral_id),
         action=action,
         body=body or ActionBody(),
         idempotency_key=idempotency_key,

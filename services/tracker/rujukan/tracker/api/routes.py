@@ -18,10 +18,11 @@ from starlette.concurrency import run_in_threadpool
 from rujukan.core.clock import utc_now
 from rujukan.core.http import COMMON_ERRORS, PROBLEM_CONTENT
 from rujukan.core.lifecycle import Status
-from rujukan.core.vocabulary import ServiceType, Waitlist
+from rujukan.core.vocabulary import FOLLOW_UP_MONTHS, FollowUpOutcome, ServiceType, Waitlist
 from rujukan.tracker.api.auth import CallerDep, Db
 from rujukan.tracker.directory import CapacityView, capacity_view
 from rujukan.tracker.errors import InvalidQuery
+from rujukan.tracker.pathway_stats import pathway_figures, pathway_rows
 from rujukan.tracker.queries import (
     HandoffDetail,
     HandoffFilter,
@@ -161,6 +162,39 @@ def funnel_stats(
                 for r in rows
             ),
             "funnel.csv",
+        )
+    return [asdict(r) for r in rows]
+
+
+@router.get(
+    "/stats/pathways",
+    responses=CSV,
+    summary="Per pathway template and region: started, completed, days from the anchor to the first service,"
+    " follow-up outcomes",
+)
+def pathway_stats(
+    caller: CallerDep,
+    db: Db,
+    template: Annotated[str | None, Query(max_length=60, pattern=r"^[a-z][a-z0-9_]*$")] = None,
+    region: RegionQ = None,
+    format: Format = "json",
+) -> Any:
+    steps, checks = pathway_rows(db, template=template, region=region, scope=caller.region_scope)
+    rows = pathway_figures(steps, checks)
+    if format == "csv":
+        return csv_response(
+            (
+                {
+                    **{k: v for k, v in asdict(r).items() if k != "follow_ups"},
+                    **{  # the same columns in every row: each check and outcome, 0 when none was recorded
+                        f"follow_up_{m}m_{o.value}": r.follow_ups.get(str(m), {}).get(o.value, 0)
+                        for m in FOLLOW_UP_MONTHS
+                        for o in FollowUpOutcome
+                    },
+                }
+                for r in rows
+            ),
+            "pathways.csv",
         )
     return [asdict(r) for r in rows]
 

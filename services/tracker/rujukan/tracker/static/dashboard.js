@@ -4,9 +4,9 @@
 const SERVICES = ["psychosocial_support", "counselling", "mental_health", "health_care", "legal_aid", "safe_shelter",
   "skills_training", "employment", "economic_empowerment", "education", "family_reintegration",
   "civil_documentation", "social_assistance", "religious_guidance", "deradicalisation_programme", "supervision"];
-const STATUSES = ["requested", "received", "accepted", "in_progress", "on_hold", "completed", "rejected", "failed",
+const STATUSES = ["planned", "requested", "received", "accepted", "in_progress", "on_hold", "completed", "rejected", "failed",
   "cancelled", "forwarded"];
-const COLORS = {requested: "#d97706", received: "#f59e0b", accepted: "#2563eb", in_progress: "#3b82f6",
+const COLORS = {planned: "#94a3b8", requested: "#d97706", received: "#f59e0b", accepted: "#2563eb", in_progress: "#3b82f6",
   on_hold: "#a855f7", completed: "#16a34a", rejected: "#dc2626", failed: "#991b1b", cancelled: "#6b7280",
   forwarded: "#0891b2"};
 const WAITING_ON = {requested: "responder", received: "responder", accepted: "responder", in_progress: "responder",
@@ -115,15 +115,19 @@ function duration(ms) {
   return `${Math.round(hours / 24)} ${I18N.t("unit.day")}`;
 }
 
+// When a hop began: when it was sent (a planned step's day, if it is still planned), else when it was made.
+const begins = (h) => Date.parse(h.sent_at || (h.status === "planned" && h.planned_for) || h.created_at);
+
 function lanes(container, handoffs) {
-  const ordered = [...handoffs].sort((a, b) => a.created_at.localeCompare(b.created_at));
+  const ordered = [...handoffs].sort((a, b) => begins(a) - begins(b));
   const agencies = [];
   for (const h of ordered) for (const a of [h.from_agency, h.to_agency]) if (!agencies.includes(a)) agencies.push(a);
   const now = Date.now();
-  const start = Math.min(...ordered.map((h) => Date.parse(h.created_at)));
-  const end = Math.max(now, ...ordered.map((h) => Date.parse(h.closed_at || h.updated_at)));
+  const start = Math.min(...ordered.map(begins));
+  const end = Math.max(now, ...ordered.map((h) => Math.max(begins(h), Date.parse(h.closed_at || h.updated_at))));
   const width = 640, label = 190, laneHeight = 34, top = 8;
-  const x = (t) => label + ((t - start) / Math.max(end - start, 1)) * (width - label - 70);
+  const room = ordered.some((h) => h.status === "planned") ? 170 : 70;  // a planned step's label names its day
+  const x = (t) => label + ((t - start) / Math.max(end - start, 1)) * (width - label - room);
   const y = (agency) => top + agencies.indexOf(agency) * laneHeight + laneHeight / 2;
   const ns = "http://www.w3.org/2000/svg";
   const svg = document.createElementNS(ns, "svg");
@@ -142,19 +146,22 @@ function lanes(container, handoffs) {
     add("text", {x: 0, y: y(agency) + 4, class: "lane-label"}, agency);
   });
   ordered.forEach((h, i) => {
-    const from = x(Date.parse(h.created_at));
-    const until = h.closed_at ? Date.parse(h.closed_at) : now;
+    const planned = h.status === "planned";
+    const from = x(begins(h));
+    const until = planned ? begins(h) : h.closed_at ? Date.parse(h.closed_at) : now;
     const kind = h.continues_referral_id ? "continues" : h.parent_referral_id ? "forward" : "referral";
     add("line", {x1: from, x2: from, y1: y(h.from_agency), y2: y(h.to_agency), class: `hop ${kind}`,
                  "data-referral": h.referral_id});
     const bar = add("rect", {x: from, y: y(h.to_agency) - 7, width: Math.max(x(until) - from, 3), height: 14, rx: 3,
-                             fill: COLORS[h.status], class: "stay", "data-referral": h.referral_id});
+                             fill: COLORS[h.status], class: planned ? "stay planned" : "stay",
+                             "data-referral": h.referral_id});
     const tip = document.createElementNS(ns, "title");
     tip.textContent = `${i + 1}. ${h.from_agency} → ${h.to_agency}, ${h.service_type}: ${I18N.status(h.status)}` +
       ` (${I18N.t(`hop.${kind}`)})`;
     bar.append(tip);
     add("text", {x: Math.max(x(until) - from, 3) + from + 4, y: y(h.to_agency) + 4, class: "hop-time"},
-        `${i + 1} · ${duration(until - Date.parse(h.created_at))}`);
+        planned ? `${i + 1} · ${I18N.status("planned")} ${h.planned_for.slice(0, 10)}`
+          : `${i + 1} · ${duration(until - begins(h))}`);
   });
   container.replaceChildren(svg);
 }
@@ -196,6 +203,30 @@ async function loadFunnel() {
     segments: (r) => STATUSES.filter((s) => r.by_status[s])
       .map((s) => [r.by_status[s], COLORS[s], `${I18N.status(s)}: ${r.by_status[s]}`]),
   });
+}
+
+// pathways per template (all regions), a row each: completed of started as a bar, the median days to the first
+// service and the follow-up checks recorded; counts of 1 to 4 are withheld (null) and shown as "<5"
+async function loadPathways() {
+  const rows = (await api("/v1/stats/pathways")).filter((r) => r.region_code === "ALL");
+  document.getElementById("pathways-empty").hidden = rows.length > 0;
+  const shown = (n) => (n === null ? "<5" : `${n}`);
+  const checks = (r) => Object.entries(r.follow_ups).map(([months, outcomes]) => {
+    const counts = Object.values(outcomes);
+    return `${months} ${I18N.t("pathways.months")}: ${shown(counts.includes(null) ? null : counts.reduce((a, n) => a + n, 0))}`;
+  });
+  const head = el("tr", {}, ...["col.template", "pathways.completed", "pathways.days", "pathways.followups"]
+    .map((key) => el("th", {}, I18N.t(key))));
+  const body = rows.map((r) => el("tr", {"data-template": r.template},
+    el("th", {}, r.template),
+    el("td", {class: "rate"},
+      el("span", {class: "rate-bar", style: `width: ${r.completion_rate ?? 0}%`}),
+      el("span", {class: "rate-text"}, `${shown(r.completed)}/${shown(r.started)}` +
+        (r.completion_rate === null ? "" : ` (${r.completion_rate} %)`))),
+    el("td", {}, r.median_days_to_first_service === null ? "<5" : `${r.median_days_to_first_service}`),
+    el("td", {}, checks(r).join(" · ") || "–")));
+  document.getElementById("pathways").replaceChildren(
+    el("table", {class: "pathways"}, el("thead", {}, head), el("tbody", {}, ...body)));
 }
 
 // capacity at a glance: a cell per province (columns) and service type (rows), coloured by room left
@@ -242,7 +273,7 @@ let pending = null;
 function refresh() {
   clearTimeout(pending);
   pending = setTimeout(() => {
-    loadHandoffs(); loadFunnel(); loadIndicator(); loadDirectory();
+    loadHandoffs(); loadFunnel(); loadIndicator(); loadDirectory(); loadPathways();
     if (selectedPathway) showPathway(selectedPathway); else if (selectedCase) showCase(selectedCase);
   }, 150);
 }
