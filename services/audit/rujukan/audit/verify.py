@@ -71,12 +71,14 @@ class ChainVerifier:
     _digests: dict[str, bytes] = field(default_factory=dict)  # event id -> SHA-256 of its bytes
     last_ids: tuple[str, str] | None = None  # (event id, referral id) of the message fed last, if it decoded
 
-    def feed(self, *, partition: int, offset: int, value: bytes | None) -> dict[str, Any] | None:
-        """Check one message; the decoded event when it extends its chain (for rebuild and export)."""
+    def feed(self, *, partition: int, offset: int, value: bytes | None) -> ChainEvent | None:
+        """Check one message; the event when it extends its chain. Its ``record`` is read plain
+        (:meth:`EventCodec.decode_plain`: as strict as the logical read, with UUIDs as text and instants as
+        microseconds); rebuild and export decode the message again for the logical record."""
         self.counts["messages"] += 1
         self.last_ids = None
         try:
-            event = self.codec.decode(value).record
+            event = self.codec.decode_plain(value).record
         except CodecError as exc:
             self._violate("undecodable", partition, offset, str(exc))
             return None
@@ -100,9 +102,9 @@ class ChainVerifier:
                 )
             return None
         self._digests[event_id] = digest
-        return event if self._extend(partition, offset, event, digest) else None
+        return self._extend(partition, offset, event, digest)
 
-    def _extend(self, partition: int, offset: int, record: dict[str, Any], digest: bytes) -> bool:
+    def _extend(self, partition: int, offset: int, record: dict[str, Any], digest: bytes) -> ChainEvent | None:
         event = ChainEvent.of(record)
         chain = self._chains.get(event.referral_id)
         if chain is None:
@@ -115,7 +117,7 @@ class ChainVerifier:
         except ChainBreak as exc:
             if exc.kind == OUT_OF_ORDER:
                 self._violate(exc.kind, partition, offset, f"seq {event.seq} after seq {chain.last_seq}", record)
-                return False
+                return None
             if exc.kind == MISSING_EVENTS:  # transitions cannot be judged until the chain starts again
                 missing = event.seq - chain.last_seq - 1
                 detail = f"seq {event.seq} follows seq {chain.last_seq}: {missing} event(s) missing"
@@ -130,7 +132,7 @@ class ChainVerifier:
             self._check_hash(chain, event)
         chain.state, chain.last_hash, chain.last_position = state, digest, (partition, offset)
         self.counts["events"] += 1
-        return True
+        return event
 
     def _check_hash(self, chain: _Chain, event: ChainEvent) -> None:
         """The event's ``prev_hash`` must be the hash of the event before it (read just before)."""
