@@ -16,10 +16,11 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, Table, insert, select
+from sqlalchemy import Engine, Table, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from rujukan.core.db import Database, make_engine
+from rujukan.core.fast_sql import Insert, connection_of
 from rujukan.core.sla import SlaPolicy
 from rujukan.tracker.errors import ProjectionError, RebuildError, SlaPolicyNeeded
 from rujukan.tracker.migrate import upgrade
@@ -86,10 +87,12 @@ def write_rebuilt(
     """Write rebuilt handoffs and history into the database prepared by ``open_rebuild_database``."""
     try:
         with Database(engine).transaction() as session:
-            for chunk in _chunks((handoff_values(h, policy) for h in handoffs), INSERT_CHUNK):
-                session.execute(insert(HANDOFFS), chunk)
-            for chunk in _chunks(iter(history), INSERT_CHUNK):
-                session.execute(insert(HISTORY), chunk)
+            connection = connection_of(session)
+            for table, rows in ((HANDOFFS, (handoff_values(h, policy) for h in handoffs)), (HISTORY, iter(history))):
+                statement: Insert | None = None  # on the driver, bound as SQLAlchemy binds (rujukan.core.fast_sql)
+                for chunk in _chunks(rows, INSERT_CHUNK):
+                    statement = statement or Insert(table, list(chunk[0]), connection.dialect)
+                    statement.run(connection, chunk)
     except SlaPolicyNeeded as exc:
         raise RebuildError(f"{exc}: an SLA policy is needed to rebuild its due times") from exc
 
