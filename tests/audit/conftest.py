@@ -39,10 +39,19 @@ def publish(settings: CoreSettings, values: list[bytes], *, partition: int | Non
     admin = make_admin(settings)
     ensure_topics(admin, settings)
     admin.close()
-    producer = make_producer(settings, name="test-publisher")
-    for value in values:
-        key = str(CODEC.decode(value).record["referral_id"]).encode()
-        producer.send(settings.topics.referral_events, key=key, value=value, partition=partition).get(10)
+    producer = make_producer(settings, name="test-publisher")  # idempotent: each partition keeps the order sent
+    sent = [
+        producer.send(
+            settings.topics.referral_events,
+            key=str(CODEC.decode(value).record["referral_id"]).encode(),
+            value=value,
+            partition=partition,
+        )
+        for value in values
+    ]
+    producer.flush(60)
+    for future in sent:
+        future.get(10)
     producer.close()
 
 

@@ -14,6 +14,8 @@ from typing import NoReturn
 import typer
 from rich.console import Console
 
+from rujukan.core.logs import LOG_FORMAT, NotASlowTask
+
 err = Console(stderr=True, highlight=False)
 
 
@@ -28,9 +30,6 @@ def fail(message: str, *, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-
-
 def configure_logging(*, kafka_log: Path | None = None) -> None:
     """Service logs on stderr; kafka-python's and the HTTP client's chatter only from warnings up.
 
@@ -41,11 +40,11 @@ def configure_logging(*, kafka_log: Path | None = None) -> None:
     signal.signal(signal.SIGUSR1, _dump_threads)  # kill -USR1 PID: every thread's name and stack on stderr
     kafka = logging.getLogger("kafka")
     kafka.setLevel(logging.WARNING)
-    kafka.addFilter(_NotASlowTask())
+    kafka.addFilter(NotASlowTask())
     if kafka_log is not None:
         handler = logging.FileHandler(kafka_log, encoding="utf-8")
         handler.setFormatter(logging.Formatter(LOG_FORMAT))
-        handler.addFilter(_NotASlowTask())
+        handler.addFilter(NotASlowTask())
         kafka.addHandler(handler)
         kafka.propagate = False
     logging.getLogger("httpx2").setLevel(logging.WARNING)  # one line per webhook attempt is the delivery log's job
@@ -59,11 +58,3 @@ def _dump_threads(signum: int, frame: FrameType | None) -> None:
         lines.append(f"-- {names.get(ident, ident)}")
         lines += [f"   {f.filename}:{f.lineno} in {f.name}" for f in traceback.extract_stack(top)[-12:]]
     print("\n".join(lines), file=sys.stderr, flush=True)
-
-
-class _NotASlowTask(logging.Filter):
-    """kafka-python warns that one of its tasks "is blocking the event loop" whenever its thread waited for
-    the interpreter lock, which on a busy process is every few seconds and says nothing to act on."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "blocking the event loop" not in str(record.msg)

@@ -19,7 +19,7 @@ from typing import Any
 from rujukan.audit.errors import ReadError, ReplayOptionError
 from rujukan.audit.export import Exporter, Unsealer
 from rujukan.audit.log_check import LeafNames, LogCheck, SignedCheckpoint
-from rujukan.audit.reader import Progress, read_topic
+from rujukan.audit.reader import Progress, read_topic, read_topic_in_helper
 from rujukan.audit.verify import ChainVerifier, Violation
 from rujukan.core.settings import CoreSettings
 from rujukan.core.signatures import PublicKeys
@@ -159,7 +159,7 @@ def _read(
     exporter = Exporter.open(options.export_path, options.unsealer) if options.export_path else None
     in_window = 0
     try:
-        for batch in read_topic(
+        for batch in read_topic_in_helper(
             settings, report.topic, since=options.since, idle_timeout_s=options.idle_timeout_s, on_progress=on_progress
         ):
             for message in batch:
@@ -174,13 +174,16 @@ def _read(
                         event_id=event_id,
                         referral_id=referral_id or None,
                     )
-                if event is None or not options.in_window(event["occurred_at"]):
+                if event is None or not options.in_window(event.occurred_at):
                     continue
                 in_window += 1
-                if rebuild is not None and (reason := rebuild.apply(event)) is not None:
-                    verifier.note_refused(message.partition, message.offset, event, reason)
+                if rebuild is None and exporter is None:
+                    continue
+                record = verifier.codec.decode(message.value).record  # it decoded plain: it decodes
+                if rebuild is not None and (reason := rebuild.apply(record)) is not None:
+                    verifier.note_refused(message.partition, message.offset, record, reason)
                 if exporter is not None:
-                    exporter.write(message.partition, message.offset, event)
+                    exporter.write(message.partition, message.offset, record)
     finally:
         if exporter is not None:
             exporter.close()

@@ -1,0 +1,80 @@
+"""The replay's reading in a helper process gives what reading in the replay's own process gives, says how
+far it is, and fails (rather than waits) when the helper is gone."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+from collections import defaultdict
+
+import pytest
+from kafka.errors import KafkaError, KafkaTimeoutError
+
+from rujukan.audit.errors import ReadError
+from rujukan.audit.reader import Message, _portable, read_topic, read_topic_in_helper
+from rujukan.tracker.settings import TrackerSettings
+from tests.audit.chains import referral_chain
+from tests.audit.conftest import publish
+
+
+def by_partition(messages: list[Message]) -> dict[int, list[Message]]:
+    found: dict[int, list[Message]] = defaultdict(list)
+    for message in messages:
+        found[message.partition].append(message)
+    return dict(found)
+
+
+@pytest.mark.integration
+def test_the_helper_reads_what_the_replay_would_read_itself(audit_settings: TrackerSettings) -> None:
+    values = [value for _ in range(500) for value in referral_chain()]  # 2,500 events
+    publish(audit_settings, values)
+    topic = audit_settings.topics.referral_events
+    itself = [message for batch in read_topic(audit_settings, topic) for message in batch]
+    progress: list[tuple[int, int | None]] = []
+    helped = [
+        message
+        for batch in read_topic_in_helper(
+            audit_settings, topic, on_progress=lambda p: progress.append((p.read, p.total))
+        )
+        for message in batch
+    ]
+    assert sorted(message.value for message in itself) == sorted(values)  # type: ignore[type-var]
+    assert by_partition(helped) == by_partition(itself)  # every message, in log order, with its headers
+    assert len(by_partition(helped)) > 1
+    reads = [read for read, _ in progress]
+    assert reads == sorted(set(reads))
+    assert progress[-1] == (len(values), len(values))
+
+
+@pytest.mark.integration
+def test_a_helper_that_dies_ends_the_read_with_an_error(audit_settings: TrackerSettings) -> None:
+    # 15,000 events: far more than the pipe holds, so the helper is still sending when it is killed
+    publish(audit_settings, [value for _ in range(3000) for value in referral_chain()])
+    batches = read_topic_in_helper(audit_settings, audit_settings.topics.referral_events)
+    first = next(batches)
+    [helper] = [child for child in multiprocessing.active_children() if child.name == "audit-reader"]
+    assert helper.pid is not None
+    os.kill(helper.pid, signal.SIGKILL)
+    rest: list[int] = []
+    with pytest.raises(ReadError, match=r"the reading process ended before the end of the log \(killed by signal 9\)"):
+        rest.extend(len(batch) for batch in batches)
+    assert len(first) + sum(rest) < 15_000
+    assert not [child for child in multiprocessing.active_children() if child.name == "audit-reader"]
+
+
+def test_the_helpers_errors_cross_as_themselves_or_by_kind() -> None:
+    """The replay's process reports a broker error as if it had read itself; anything else by its kind
+    only (a message could hold data)."""
+
+    class Unpicklable(KafkaError):  # type: ignore[misc]  # a local class: pickle cannot find it again
+        pass
+
+    crossed = _portable(KafkaTimeoutError("no answer"), "events")
+    assert isinstance(crossed, KafkaTimeoutError)
+    assert str(crossed) == str(KafkaTimeoutError("no answer"))
+    assert isinstance(_portable(ReadError("the broker sent nothing for 30 s"), "events"), ReadError)
+    for other in (ValueError("Siti Aminah"), Unpicklable()):
+        found = _portable(other, "events")
+        assert type(found) is ReadError
+        assert str(found) == f"reading events failed: {type(other).__name__}"
