@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from rujukan.core.db import make_engine
-from rujukan.core.fast_sql import Insert, fetch_one, placeholders
+from rujukan.core.fast_sql import Insert, RowByKey, fetch_one, placeholders
 from rujukan.referral.migrate import upgrade
 from rujukan.referral.models import Agency, Subject
 from tests.databases import BACKENDS, database_url
@@ -94,3 +94,20 @@ def test_driver_errors_are_sqlalchemys_and_name_no_values(engine: Engine) -> Non
             is None
         )
         assert connection.execute(text("SELECT count(*) FROM subjects")).scalar_one() == 1
+
+
+def test_a_row_by_key_reads_what_the_orm_reads(engine: Engine) -> None:
+    """Every column, datetimes aware in UTC and bytes as bytes, equal to the ORM's read; None when absent."""
+    row = subject("sub_read")
+    with engine.begin() as connection:
+        connection.execute(insert(SUBJECTS), [row])
+    lookup = RowByKey(SUBJECTS, ["id"], engine.dialect)
+    with engine.connect() as connection:
+        read = lookup.one(connection, ("sub_read",))
+        assert lookup.one(connection, ("sub_missing",)) is None
+    with Session(engine) as session:
+        orm = session.get(Subject, "sub_read")
+    assert orm is not None
+    assert read._asdict() == {name: getattr(orm, name) for name in SUBJECTS.c.keys()}
+    assert read.created_at == row["created_at"] and read.created_at.tzinfo == dt.UTC
+    assert isinstance(read.wrapped_key, bytes) and read.legal_hold is False

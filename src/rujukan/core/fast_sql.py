@@ -12,13 +12,15 @@ transaction, on its connection) but hand a few fixed statements to the driver:
   if SQLAlchemy had run the statement, so every caller's error handling holds.
 - Values are bound through each column's own SQLAlchemy bind processor, so what is stored is exactly what
   SQLAlchemy would store (SQLite keeps a UTC datetime as ``YYYY-MM-DD HH:MM:SS.ffffff`` text; PostgreSQL
-  gets the aware datetime). Reads on these paths return plain columns (text, numbers, bytes) only.
+  gets the aware datetime). Reads return plain columns (text, numbers, bytes), except a
+  :class:`RowByKey`, whose values go through each column's result processor as SQLAlchemy would.
 
 Nothing here builds SQL from input: table and column names come from the models.
 """
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -80,6 +82,30 @@ class Upsert(Insert):
         conflict = ", ".join(f'"{name}"' for name in keys)
         updates = ", ".join(f'"{name}" = excluded."{name}"' for name in self.columns if name not in keys)
         self.sql = f"{self.sql} ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
+
+
+class RowByKey:
+    """``SELECT`` every column of ``table`` ``WHERE`` each key column equals its value: the one row as a
+    named tuple whose values are what SQLAlchemy would read (each through its column's result processor:
+    an aware datetime from SQLite's text, for example), or None."""
+
+    def __init__(self, table: Table, keys: Sequence[str], dialect: Dialect) -> None:
+        self.columns = tuple(table.c.keys())
+        names = ", ".join(f'"{name}"' for name in self.columns)
+        where = " AND ".join(f'"{name}" = ?' for name in keys)
+        # names from the table's own metadata, values bound
+        self.sql = placeholders(f'SELECT {names} FROM "{table.name}" WHERE {where}', dialect)  # noqa: S608
+        self._binds = [_binder(table, name, dialect) for name in keys]
+        types = [table.c[name].type.dialect_impl(dialect) for name in self.columns]
+        self._reads = [kind.result_processor(dialect, None) for kind in types]
+        self._row: Callable[..., Any] = namedtuple(f"{table.name}_row", self.columns)  # type: ignore[misc]
+
+    def one(self, connection: Connection, key: Sequence[Any]) -> Any:
+        found = fetch_one(connection, self.sql, [bind(value) for bind, value in zip(self._binds, key, strict=True)])
+        if found is None:
+            return None
+        values = zip(self._reads, found, strict=True)
+        return self._row(*(value if read is None else read(value) for read, value in values))
 
 
 def _binder(table: Table, name: str, dialect: Dialect) -> Callable[[Any], Any]:

@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Table
 from sqlalchemy.engine import Dialect
 
-from rujukan.core.fast_sql import Insert, placeholders
-from rujukan.referral.models import IdempotencyKey, Referral, ReferralEvent, Subject
+from rujukan.core.fast_sql import Insert, RowByKey, placeholders
+from rujukan.referral.models import DirectoryEntry, IdempotencyKey, Referral, ReferralEvent, Subject
 
 REFERRALS: Table = Referral.__table__  # type: ignore[attr-defined]
 EVENTS: Table = ReferralEvent.__table__  # type: ignore[attr-defined]
 SUBJECTS: Table = Subject.__table__  # type: ignore[attr-defined]
 IDEMPOTENCY: Table = IdempotencyKey.__table__  # type: ignore[attr-defined]
+DIRECTORY: Table = DirectoryEntry.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class Statements:
     services_of: str  # (code) -> services
     subject_by_nik: str  # (nik_index) -> id, wrapped_key
     idempotency_row: str  # (agency_code, key) -> request_hash, response
+    directory_entry: RowByKey  # (agency_code, service_type) -> the entry's columns (a create's pre-flight)
 
 
 _BUILT: dict[str, Statements] = {}
@@ -51,6 +53,7 @@ def _for(dialect: Dialect) -> Statements:
         services_of=sql("SELECT services FROM agencies WHERE code = ?"),
         subject_by_nik=sql("SELECT id, wrapped_key FROM subjects WHERE nik_index = ?"),
         idempotency_row=sql("SELECT request_hash, response FROM idempotency_keys WHERE agency_code = ? AND key = ?"),
+        directory_entry=RowByKey(DIRECTORY, ["agency_code", "service_type"], dialect),
     )
 
 
