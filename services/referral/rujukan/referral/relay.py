@@ -41,6 +41,7 @@ from rujukan.referral.transparency import (
 )
 
 BATCH_SIZE = 1000
+NOW_AND_THEN_IDLE_S = 0.8  # the outboxes written to now and then wait up to this long when idle (no relay)
 log = logging.getLogger("rujukan.relay")
 
 
@@ -251,15 +252,18 @@ def referral_loops(ctx: ReferralContext, settings: ReferralSettings) -> Supervis
     instances may run them on one database: each loop works in one instance at a time, under a lease; a
     standby takes over within seconds of the active one's death."""
     audit = settings.topics.audit_events
-    disclosures = OutboxPublisher(settings, DisclosureOutbox(ctx, audit), topic=audit, name="disclosures")
+    idle = NOW_AND_THEN_IDLE_S
+    disclosures = OutboxPublisher(
+        settings, DisclosureOutbox(ctx, audit), topic=audit, name="disclosures", max_idle_s=idle
+    )
     checkpoints_topic = settings.topics.audit_checkpoints
     checkpoints = OutboxPublisher(
-        settings, CheckpointOutbox(ctx, checkpoints_topic), topic=checkpoints_topic, name="checkpoints"
+        settings, CheckpointOutbox(ctx, checkpoints_topic), topic=checkpoints_topic, name="checkpoints", max_idle_s=idle
     )
     tidying = housekeeping(ctx, idempotency_hours=settings.idempotency_hours, retention_days=settings.retention_days)
     directory_topic = settings.topics.directory_events
     directory = OutboxPublisher(
-        settings, DirectoryOutbox(ctx, directory_topic), topic=directory_topic, name="directory"
+        settings, DirectoryOutbox(ctx, directory_topic), topic=directory_topic, name="directory", max_idle_s=idle
     )
     return (
         Supervisor()

@@ -9,7 +9,9 @@ supervisor backs off and tries again, rebuilding the clients (``close``) when er
 Broker log reset: the publisher remembers the id of the topic it publishes to (in the store). When the
 topic is gone or its id changed, the store marks every message unpublished again and the whole outbox is
 republished. After any Kafka error the producer is closed and rebuilt, because an idempotent producer
-is unusable once its broker restarted. When idle, the topic id is checked at most once a second.
+is unusable once its broker restarted. When idle, the topic id is checked at most once a second, and an
+outbox that is written to now and then (``max_idle_s``) waits longer after each empty round, up to that
+long: polling its table 20 times a second cost a busy process several per cent of its time.
 A batch is marked published only when, after the broker acknowledged it, the topic still has the same id
 and every partition written to: a producer with stale metadata (the embedded broker came back and the
 topic with fewer partitions) gets acknowledgements for partitions that no consumer can see.
@@ -63,7 +65,14 @@ class OutboxPublisher:
     """A loop worker: ``step`` (``run_once``) is one round."""
 
     def __init__(
-        self, settings: CoreSettings, store: OutboxStore, *, topic: str, name: str, batch_size: int = 1000
+        self,
+        settings: CoreSettings,
+        store: OutboxStore,
+        *,
+        topic: str,
+        name: str,
+        batch_size: int = 1000,
+        max_idle_s: float = IDLE_WAIT_S,
     ) -> None:
         self._settings = settings
         self._store = store
@@ -74,6 +83,8 @@ class OutboxPublisher:
         self._admin: KafkaAdminClient | None = None
         self._known_topic_id: str | None = None
         self._last_topic_check = -IDLE_TOPIC_CHECK_S
+        self._max_idle_s = max_idle_s
+        self._idle_s = IDLE_WAIT_S  # the next idle wait: doubled after each empty round, up to max_idle_s
 
     def run_once(self) -> int:
         """Publish one batch; the number of messages published (0 when there was nothing to do)."""
@@ -112,13 +123,17 @@ class OutboxPublisher:
 
     def step(self) -> int:
         try:
-            return self.run_once()
+            published = self.run_once()
         except KafkaError:
             self.close()  # an idempotent producer may be unusable after any Kafka error: a new one next time
             raise
+        if published:
+            self._idle_s = IDLE_WAIT_S
+        return published
 
     def idle(self) -> None:
-        time.sleep(IDLE_WAIT_S)
+        time.sleep(self._idle_s)
+        self._idle_s = min(self._idle_s * 2, self._max_idle_s)
 
     def backlog(self) -> int:
         found = self._store.backlog()
