@@ -132,6 +132,13 @@ def execute(connection: Connection, sql: str, params: Sequence[Any]) -> int:
         return int(cursor.rowcount)
 
 
+def execute_many(connection: Connection, sql: str, params: Iterable[Sequence[Any]]) -> None:
+    """Run one statement once for each parameter tuple (values the driver takes as they are: numbers,
+    text, None)."""
+    with _cursor(connection, sql) as cursor:
+        cursor.executemany(sql, [tuple(row) for row in params])
+
+
 @contextmanager
 def _cursor(connection: Connection, sql: str) -> Iterator[Any]:
     """A driver cursor whose errors come out as SQLAlchemy's (the statement named, never its values)."""

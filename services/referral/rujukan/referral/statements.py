@@ -9,13 +9,14 @@ from sqlalchemy import Connection, Table
 from sqlalchemy.engine import Dialect
 
 from rujukan.core.fast_sql import Insert, RowByKey, placeholders
-from rujukan.referral.models import DirectoryEntry, IdempotencyKey, Referral, ReferralEvent, Subject
+from rujukan.referral.models import DirectoryEntry, IdempotencyKey, LogNode, Referral, ReferralEvent, Subject
 
 REFERRALS: Table = Referral.__table__  # type: ignore[attr-defined]
 EVENTS: Table = ReferralEvent.__table__  # type: ignore[attr-defined]
 SUBJECTS: Table = Subject.__table__  # type: ignore[attr-defined]
 IDEMPOTENCY: Table = IdempotencyKey.__table__  # type: ignore[attr-defined]
 DIRECTORY: Table = DirectoryEntry.__table__  # type: ignore[attr-defined]
+NODES: Table = LogNode.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,11 @@ class Statements:
     subject_by_nik: str  # (nik_index) -> id, wrapped_key
     idempotency_row: str  # (agency_code, key) -> request_hash, response
     directory_entry: RowByKey  # (agency_code, service_type) -> the entry's columns (a create's pre-flight)
+    # the relay's sequencing (rujukan.referral.transparency)
+    any_unsequenced: str  # () -> a row when a stored event waits for its log index
+    give_log_index: str  # (log_index, position): the index given, the event unpublished
+    log_node: str  # (level, idx) -> hash
+    insert_node: Insert
 
 
 _BUILT: dict[str, Statements] = {}
@@ -54,6 +60,10 @@ def _for(dialect: Dialect) -> Statements:
         subject_by_nik=sql("SELECT id, wrapped_key FROM subjects WHERE nik_index = ?"),
         idempotency_row=sql("SELECT request_hash, response FROM idempotency_keys WHERE agency_code = ? AND key = ?"),
         directory_entry=RowByKey(DIRECTORY, ["agency_code", "service_type"], dialect),
+        any_unsequenced=sql("SELECT 1 FROM referral_events WHERE log_index IS NULL AND refused IS NULL LIMIT 1"),
+        give_log_index=sql("UPDATE referral_events SET log_index = ?, published_at = NULL WHERE position = ?"),
+        log_node=sql("SELECT hash FROM log_nodes WHERE level = ? AND idx = ?"),
+        insert_node=Insert(NODES, ["level", "idx", "hash", "event_id", "referral_id"], dialect),
     )
 
 

@@ -17,17 +17,17 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import Engine, bindparam, func, insert, update
+from sqlalchemy import Engine, bindparam, func, update
 from sqlalchemy import select as columns
 from sqlmodel import Session, col, select
 
 from rujukan.core import tlog
-from rujukan.core.fast_sql import fetch_one, placeholders
+from rujukan.core.fast_sql import connection_of, execute_many, fetch_one, placeholders
 from rujukan.core.signatures import SigningKeyError
 from rujukan.referral.context import ReferralContext
 from rujukan.referral.models import LogNode, LogState, ReferralEvent
+from rujukan.referral.statements import statements
 
 LOG = "referral-events"
 EVENTS = ReferralEvent.__table__  # type: ignore[attr-defined]
@@ -45,12 +45,11 @@ class StoredNodes:
     def __call__(self, level: int, index: int) -> bytes:
         found = self._cache.get((level, index))
         if found is None:
-            found = self._session.exec(
-                select(LogNode.hash).where(LogNode.level == level, LogNode.idx == index)
-            ).one_or_none()
-            if found is None:
+            connection = connection_of(self._session)
+            row = fetch_one(connection, statements(connection).log_node, (level, index))
+            if row is None:
                 raise LookupError(f"the log has no node ({level}, {index}): its tree is incomplete")
-            self._cache[(level, index)] = found
+            found = self._cache[(level, index)] = bytes(row[0])
         return found
 
 
@@ -152,8 +151,8 @@ def sequence(ctx: ReferralContext, limit: int, checked: CheckedSignatures | None
     """Give log indexes to up to ``limit`` stored events that have none, refusing those without a good
     signature; how many got one (each good signature is noted in ``checked``). An idle round only reads
     (on SQLite a write transaction would hold up the API's writers)."""
-    with ctx.read() as session:
-        if session.exec(select(ReferralEvent.position).where(*UNSEQUENCED).limit(1)).first() is None:
+    with ctx.engine.connect() as probe:
+        if fetch_one(probe, statements(probe).any_unsequenced, ()) is None:
             return 0
     with ctx.transaction() as session:
         state = log_state(session)
@@ -164,7 +163,7 @@ def sequence(ctx: ReferralContext, limit: int, checked: CheckedSignatures | None
             ).all()
         ]
         now, public = ctx.clock(), ctx.signing.public
-        accepted: list[dict[str, Any]] = []
+        accepted: list[tuple[int, int]] = []  # (log index, position)
         leaves: list[bytes] = []
         names: dict[int, dict[str, str]] = {}
         for row in rows:
@@ -177,22 +176,20 @@ def sequence(ctx: ReferralContext, limit: int, checked: CheckedSignatures | None
             index = state.size + len(leaves)
             leaves.append(tlog.leaf_hash(row.payload))
             names[index] = {"event_id": row.event_id, "referral_id": row.referral_id}
-            accepted.append({"p": row.position, "i": index})
+            accepted.append((index, row.position))
         if not leaves:
             return 0
-        session.connection().execute(  # unpublished too: an old relay may have marked it without its leaf
-            update(EVENTS)
-            .where(EVENTS.c.position == bindparam("p"))
-            .values(log_index=bindparam("i"), published_at=None),
-            accepted,
-        )
+        connection = connection_of(session)
+        made = statements(connection)
+        # unpublished too: an old relay may have marked it without its leaf
+        execute_many(connection, made.give_log_index, accepted)
         nodes = tlog.appended(state.size, leaves, StoredNodes(session))
-        session.execute(
-            insert(NODES),
-            [
+        made.insert_node.run(
+            connection,
+            (
                 {"level": level, "idx": index, "hash": h, **(names.get(index, NO_NAME) if level == 0 else NO_NAME)}
                 for level, index, h in nodes
-            ],
+            ),
         )
         state.size += len(leaves)
         state.updated_at = now
