@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from rujukan.core.db import make_engine
-from rujukan.core.fast_sql import Insert, RowByKey, fetch_one, placeholders
+from rujukan.core.fast_sql import Insert, RowByKey, execute_many, fetch_all, fetch_one, placeholders
 from rujukan.referral.migrate import upgrade
 from rujukan.referral.models import Agency, Subject
 from tests.databases import BACKENDS, database_url
@@ -108,6 +108,29 @@ def test_a_row_by_key_reads_what_the_orm_reads(engine: Engine) -> None:
     with Session(engine) as session:
         orm = session.get(Subject, "sub_read")
     assert orm is not None
-    assert read._asdict() == {name: getattr(orm, name) for name in SUBJECTS.c.keys()}
-    assert read.created_at == row["created_at"] and read.created_at.tzinfo == dt.UTC
-    assert isinstance(read.wrapped_key, bytes) and read.legal_hold is False
+    assert read._asdict() == {column.name: getattr(orm, column.name) for column in SUBJECTS.c}
+    assert read.created_at == row["created_at"]
+    assert read.created_at.tzinfo == dt.UTC
+    assert isinstance(read.wrapped_key, bytes)
+    assert read.legal_hold is False
+
+
+def test_execute_many_and_fetch_all_on_the_driver(engine: Engine) -> None:
+    rows = [subject(f"sub_many_{i}") for i in range(3)]
+    with engine.begin() as connection:
+        connection.execute(insert(SUBJECTS), rows)
+        sql = placeholders("UPDATE subjects SET person_index = ? WHERE id = ?", engine.dialect)
+        execute_many(connection, sql, [(f"person-{i}", f"sub_many_{i}") for i in (0, 2)])
+    with engine.connect() as connection:
+        read = fetch_all(
+            connection,
+            placeholders(
+                "SELECT id, person_index, wrapped_key FROM subjects WHERE id LIKE ? ORDER BY id", engine.dialect
+            ),
+            ("sub_many_%",),
+        )
+    assert read == [
+        ("sub_many_0", "person-0", bytes(range(40))),
+        ("sub_many_1", None, bytes(range(40))),
+        ("sub_many_2", "person-2", bytes(range(40))),
+    ]

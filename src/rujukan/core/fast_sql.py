@@ -63,7 +63,7 @@ class Insert:
         marks = ", ".join("?" for _ in self.columns)
         # names from the table's own metadata, values bound: nothing of a request reaches the SQL text
         self.sql = placeholders(f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})', dialect)  # noqa: S608
-        self._binds = [_binder(table, name, dialect) for name in self.columns]
+        self._binds = [binder(table, name, dialect) for name in self.columns]
 
     def params(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
         return tuple(bind(row[name]) for name, bind in zip(self.columns, self._binds, strict=True))
@@ -95,7 +95,7 @@ class RowByKey:
         where = " AND ".join(f'"{name}" = ?' for name in keys)
         # names from the table's own metadata, values bound
         self.sql = placeholders(f'SELECT {names} FROM "{table.name}" WHERE {where}', dialect)  # noqa: S608
-        self._binds = [_binder(table, name, dialect) for name in keys]
+        self._binds = [binder(table, name, dialect) for name in keys]
         types = [table.c[name].type.dialect_impl(dialect) for name in self.columns]
         self._reads = [kind.result_processor(dialect, None) for kind in types]
         self._row: Callable[..., Any] = namedtuple(f"{table.name}_row", self.columns)  # type: ignore[misc]
@@ -108,7 +108,8 @@ class RowByKey:
         return self._row(*(value if read is None else read(value) for read, value in values))
 
 
-def _binder(table: Table, name: str, dialect: Dialect) -> Callable[[Any], Any]:
+def binder(table: Table, name: str, dialect: Dialect) -> Callable[[Any], Any]:
+    """What SQLAlchemy does to a value of this column before the driver gets it."""
     processor = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
     return processor if processor is not None else _same
 
@@ -123,6 +124,13 @@ def fetch_one(connection: Connection, sql: str, params: Sequence[Any]) -> tuple[
         cursor.execute(sql, tuple(params))
         row = cursor.fetchone()
     return None if row is None else tuple(row)
+
+
+def fetch_all(connection: Connection, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Every row of a query (``sql`` in the driver's style), bytes as bytes."""
+    with _cursor(connection, sql) as cursor:
+        cursor.execute(sql, tuple(params))
+        return [tuple(bytes(v) if isinstance(v, memoryview) else v for v in row) for row in cursor.fetchall()]
 
 
 def execute(connection: Connection, sql: str, params: Sequence[Any]) -> int:

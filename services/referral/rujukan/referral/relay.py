@@ -21,6 +21,7 @@ from sqlalchemy import func, update
 from sqlmodel import col, select
 
 from rujukan.core.errors import RujukanError
+from rujukan.core.fast_sql import connection_of, execute_many
 from rujukan.core.kafka.deadletter import DeadLetterPublisher, SourcePosition
 from rujukan.core.kafka.outbox import OutboxMessage, OutboxPublisher
 from rujukan.core.lease import once
@@ -31,6 +32,7 @@ from rujukan.referral.housekeeping import housekeeping
 from rujukan.referral.models import DirectoryEvent, Disclosure, LogCheckpoint, ReferralEvent, RelayState
 from rujukan.referral.pathways import scheduler
 from rujukan.referral.settings import ReferralSettings
+from rujukan.referral.statements import statements
 from rujukan.referral.transparency import (
     CheckedSignatures,
     StoredEvent,
@@ -111,6 +113,14 @@ class EventStoreOutbox(_StoredEvents):
 
     def unpublished(self, limit: int) -> list[OutboxMessage]:
         return [self.message(row) for row in unpublished_events(self._ctx, limit, self.checked)]
+
+    def mark_published(self, positions: list[int | str]) -> None:
+        """On the driver (the relay marks thousands a second)."""
+        with self._ctx.transaction() as session:
+            connection = connection_of(session)
+            made = statements(connection)
+            now = made.published_at(self._ctx.clock())
+            execute_many(connection, made.mark_published, [(now, position) for position in positions])
 
     def backlog(self) -> int:
         """Refused events are not a backlog: they are never published (the readiness alarm says so)."""

@@ -3,12 +3,14 @@ built once per database dialect."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, Table
 from sqlalchemy.engine import Dialect
 
-from rujukan.core.fast_sql import Insert, RowByKey, placeholders
+from rujukan.core.fast_sql import Insert, RowByKey, binder, placeholders
 from rujukan.referral.models import DirectoryEntry, IdempotencyKey, LogNode, Referral, ReferralEvent, Subject
 
 REFERRALS: Table = Referral.__table__  # type: ignore[attr-defined]
@@ -34,6 +36,9 @@ class Statements:
     give_log_index: str  # (log_index, position): the index given, the event unpublished
     log_node: str  # (level, idx) -> hash
     insert_node: Insert
+    unpublished: str  # (limit) -> the oldest sequenced events not (re)published, as transparency.STORED
+    mark_published: str  # (published_at, position)
+    published_at: Callable[[Any], Any]  # the bind of published_at
 
 
 _BUILT: dict[str, Statements] = {}
@@ -64,6 +69,12 @@ def _for(dialect: Dialect) -> Statements:
         give_log_index=sql("UPDATE referral_events SET log_index = ?, published_at = NULL WHERE position = ?"),
         log_node=sql("SELECT hash FROM log_nodes WHERE level = ? AND idx = ?"),
         insert_node=Insert(NODES, ["level", "idx", "hash", "event_id", "referral_id"], dialect),
+        unpublished=sql(
+            "SELECT position, event_id, referral_id, event_type, payload, signature, log_index FROM referral_events "
+            "WHERE published_at IS NULL AND log_index IS NOT NULL AND refused IS NULL ORDER BY log_index LIMIT ?"
+        ),
+        mark_published=sql("UPDATE referral_events SET published_at = ? WHERE position = ?"),
+        published_at=binder(EVENTS, "published_at", dialect),
     )
 
 
