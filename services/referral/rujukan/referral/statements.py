@@ -1,5 +1,5 @@
-"""The fixed statements of the create and action paths, on the driver (:mod:`rujukan.core.fast_sql`),
-built once per database dialect."""
+"""The fixed statements of the create and action paths and of the relay, on the driver
+(:mod:`rujukan.core.fast_sql`), built once per database dialect."""
 
 from __future__ import annotations
 
@@ -39,6 +39,7 @@ class Statements:
     unpublished: str  # (limit) -> the oldest sequenced events not (re)published, as transparency.STORED
     mark_published: str  # (published_at, position)
     published_at: Callable[[Any], Any]  # the bind of published_at
+    waiting_refusal: str  # () -> a row when a refused event is not dead-lettered yet
 
 
 _BUILT: dict[str, Statements] = {}
@@ -75,6 +76,9 @@ def _for(dialect: Dialect) -> Statements:
         ),
         mark_published=sql("UPDATE referral_events SET published_at = ? WHERE position = ?"),
         published_at=binder(EVENTS, "published_at", dialect),
+        waiting_refusal=sql(
+            "SELECT 1 FROM referral_events WHERE refused IS NOT NULL AND dead_lettered_at IS NULL LIMIT 1"
+        ),
     )
 
 

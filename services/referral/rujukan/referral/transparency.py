@@ -248,14 +248,11 @@ class Refusal:
     reason: str
 
 
-WAITING_REFUSAL = "SELECT 1 FROM referral_events WHERE refused IS NOT NULL AND dead_lettered_at IS NULL LIMIT 1"
-
-
 def refusals_to_dead_letter(ctx: ReferralContext, limit: int = 100) -> list[Refusal]:
     """Refused events not on the dead-letter topic yet, oldest first. Asked every relay round: whether there
     is one is asked of the driver first (an ORM query and its session cost 30 times more)."""
     with ctx.engine.connect() as connection:
-        if fetch_one(connection, placeholders(WAITING_REFUSAL, connection.dialect), ()) is None:
+        if fetch_one(connection, statements(connection).waiting_refusal, ()) is None:
             return []
     with ctx.read() as session:
         rows = session.exec(
