@@ -6,13 +6,14 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import struct
 from collections import defaultdict
 
 import pytest
 from kafka.errors import KafkaError, KafkaTimeoutError
 
 from rujukan.audit.errors import ReadError
-from rujukan.audit.reader import Message, _portable, read_topic, read_topic_in_helper
+from rujukan.audit.reader import Message, _portable, _receive, read_topic, read_topic_in_helper
 from rujukan.tracker.settings import TrackerSettings
 from tests.audit.chains import referral_chain
 from tests.audit.conftest import publish
@@ -78,3 +79,19 @@ def test_the_helpers_errors_cross_as_themselves_or_by_kind() -> None:
         found = _portable(other, "events")
         assert type(found) is ReadError
         assert str(found) == f"reading events failed: {type(other).__name__}"
+
+
+def _half_a_parcel(fd: int) -> None:
+    os.write(fd, struct.pack("!i", 1_000_000) + b"x" * 100)  # a parcel's length, then a tenth of a percent of it
+
+
+def test_a_helper_that_dies_halfway_through_a_parcel_ends_the_read_with_an_error() -> None:
+    """The kill can come while a parcel is on its way: the pipe ends in the middle of a message (OSError,
+    not EOFError), which is the same ReadError and never a traceback."""
+    receiving, sending = multiprocessing.Pipe(duplex=False)
+    helper = multiprocessing.get_context("fork").Process(target=_half_a_parcel, args=(sending.fileno(),))
+    helper.start()
+    helper.join(10)
+    sending.close()
+    with pytest.raises(ReadError, match=r"the reading process ended before the end of the log \(exit code 0\)"):
+        _receive(receiving, helper, idle_timeout_s=5)

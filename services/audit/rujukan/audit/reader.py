@@ -132,7 +132,7 @@ def _receive(receiving: Connection, helper: BaseProcess, idle_timeout_s: float) 
             raise ReadError(f"the reading process sent nothing for {idle_timeout_s + HELPER_GRACE_S:.0f} s")
     try:
         parcel: tuple[Any, ...] = receiving.recv()
-    except EOFError:
+    except (EOFError, OSError):  # OSError: it died halfway through sending a parcel ("end of file during message")
         helper.join(5)
         code = helper.exitcode
         how = "still running" if code is None else f"killed by signal {-code}" if code < 0 else f"exit code {code}"
