@@ -65,6 +65,12 @@ def service(settings: ReferralSettings, clock: Callable[[], dt.datetime]) -> Ite
         engine.dispose()
 
 
+def start(client: TestClient, headers: dict[str, dict[str, str]], *, key: str | None = None, **changes: Any) -> Any:
+    """The Lapas starts a conditional release pathway with ``start_body(**changes)`` (and an Idempotency-Key)."""
+    sent = {**headers[LAPAS], **({"Idempotency-Key": key} if key else {})}
+    return client.post("/v1/pathway-templates/conditional_release/start", json=start_body(**changes), headers=sent)
+
+
 def start_body(**changes: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "anchor_date": ANCHOR.isoformat(),
@@ -101,18 +107,10 @@ def test_a_pathway_30_days_ahead_sends_each_step_on_its_day_once_across_restarts
 ) -> None:
     clock = Clock(T0)
     with service(settings, clock) as ctx, TestClient(create_app(settings, context=ctx)) as client:
-        answer = client.post(
-            "/v1/pathway-templates/conditional_release/start",
-            json=start_body(),
-            headers={**headers[LAPAS], "Idempotency-Key": "pathway-budi"},
-        )
+        answer = start(client, headers, key="pathway-budi")
         assert answer.status_code == 201, answer.text
         started = answer.json()
-        again = client.post(
-            "/v1/pathway-templates/conditional_release/start",
-            json=start_body(),
-            headers={**headers[LAPAS], "Idempotency-Key": "pathway-budi"},
-        )
+        again = start(client, headers, key="pathway-budi")
         assert again.json() == started
         assert again.headers["Idempotent-Replayed"] == "true"
         supervision, rehabilitation, employment = (step["id"] for step in started["steps"])
@@ -183,9 +181,7 @@ def test_a_cancelled_step_is_never_sent_and_the_requester_may_send_one_early(
 ) -> None:
     clock = Clock(T0)
     with service(settings, clock) as ctx, TestClient(create_app(settings, context=ctx)) as client:
-        started = client.post(
-            "/v1/pathway-templates/conditional_release/start", json=start_body(), headers=headers[LAPAS]
-        ).json()
+        started = start(client, headers).json()
         _, rehabilitation, employment = (step["id"] for step in started["steps"])
         assert client.post(f"/v1/referrals/{rehabilitation}/send", headers=headers[SENTRA]).status_code == 409
         sent = client.post(f"/v1/referrals/{rehabilitation}/send", headers=headers[LAPAS])
@@ -303,9 +299,7 @@ def test_erasing_the_person_cancels_the_steps_not_sent_yet(
 ) -> None:
     clock = Clock(T0)
     with service(settings, clock) as ctx, TestClient(create_app(settings, context=ctx)) as client:
-        started = client.post(
-            "/v1/pathway-templates/conditional_release/start", json=start_body(), headers=headers[LAPAS]
-        ).json()
+        started = start(client, headers).json()
         subject_id = started["steps"][0]["subject_id"]
         erased = client.post(f"/v1/subjects/{subject_id}/erase", headers=headers[LAPAS])
         assert erased.status_code == 200, erased.text
@@ -341,9 +335,7 @@ def test_follow_ups_fall_due_3_6_and_12_months_after_the_last_step_and_are_recor
 ) -> None:
     clock = Clock(T0)
     with service(settings, clock) as ctx, TestClient(create_app(settings, context=ctx)) as client:
-        started = client.post(
-            "/v1/pathway-templates/conditional_release/start", json=start_body(), headers=headers[LAPAS]
-        ).json()
+        started = start(client, headers).json()
         steps = started["steps"]
         assert client.get("/v1/follow-ups", headers=headers[LAPAS]).json()["items"] == []  # not finished yet
         early = client.post(
@@ -428,11 +420,7 @@ def test_an_assessment_travels_with_every_step_sealed_and_only_parties_read_it(
 ) -> None:
     clock = Clock(T0)
     with service(settings, clock) as ctx, TestClient(create_app(settings, context=ctx)) as client:
-        started = client.post(
-            "/v1/pathway-templates/conditional_release/start",
-            json=start_body(assessment=ASSESSMENT),
-            headers=headers[LAPAS],
-        )
+        started = start(client, headers, assessment=ASSESSMENT)
         assert started.status_code == 201, started.text
         supervision, rehabilitation, _ = (step["id"] for step in started.json()["steps"])
         seen = client.get(f"/v1/referrals/{rehabilitation}", headers=headers[SENTRA]).json()["assessment"]
@@ -453,18 +441,10 @@ def test_an_assessment_travels_with_every_step_sealed_and_only_parties_read_it(
         child = next(h["child_referral_id"] for h in forwarded["history"] if h["child_referral_id"])
         assert client.get(f"/v1/referrals/{child}", headers=headers[SENTRA]).json()["assessment"] == seen
         future = {**ASSESSMENT, "assessed_at": "2027-01-01T00:00:00+07:00"}
-        refused = client.post(
-            "/v1/pathway-templates/conditional_release/start",
-            json=start_body(assessment=future),
-            headers=headers[LAPAS],
-        )
+        refused = start(client, headers, assessment=future)
         assert refused.status_code == 422
         assert "assessment.assessed_at is in the future" in refused.json()["detail"]
-        bad = client.post(
-            "/v1/pathway-templates/conditional_release/start",
-            json=start_body(assessment={**ASSESSMENT, "domains": {"housing": 4}}),
-            headers=headers[LAPAS],
-        )
+        bad = start(client, headers, assessment={**ASSESSMENT, "domains": {"housing": 4}})
         assert bad.status_code == 422
         erased = client.post(f"/v1/subjects/{started.json()['steps'][0]['subject_id']}/erase", headers=headers[LAPAS])
         assert erased.status_code == 200
@@ -476,9 +456,7 @@ def test_a_forwarded_step_is_followed_to_its_end_before_the_follow_ups_begin(
 ) -> None:
     clock = Clock(T0)
     with service(settings, clock) as ctx, TestClient(create_app(settings, context=ctx)) as client:
-        steps = client.post(
-            "/v1/pathway-templates/conditional_release/start", json=start_body(), headers=headers[LAPAS]
-        ).json()["steps"]
+        steps = start(client, headers).json()["steps"]
         forwarded = client.post(
             f"/v1/referrals/{steps[0]['id']}/forward",
             json={"to_agency": SENTRA, "reason_code": "referred_elsewhere"},
