@@ -6,21 +6,17 @@ tracker exactly from the log, ReferralCreated v4, ReferralSent and FollowUpRecor
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
-from sqlalchemy import func
 from sqlmodel import select
-from typer.testing import CliRunner
 
-from rujukan.cli.main import app
 from rujukan.core.broker import Broker
 from rujukan.core.codec import EventCodec
-from rujukan.core.db import Database, make_engine
+from rujukan.core.db import make_engine
 from rujukan.core.vocabulary import AgencyKind
 from rujukan.notifier.routing import webhook_type
 from rujukan.referral.api.app import create_app
@@ -29,12 +25,9 @@ from rujukan.referral.migrate import upgrade as referral_upgrade
 from rujukan.referral.models import ReferralEvent
 from rujukan.referral.pathways import bundled_templates, load_templates, send_due, templates_from_files
 from rujukan.referral.registry import AgencyIn, add_agency, issue_credential
-from rujukan.referral.relay import referral_loops
 from rujukan.referral.settings import ReferralSettings
-from rujukan.tracker.migrate import upgrade as tracker_upgrade
 from rujukan.tracker.models import HandoffRow, HistoryRow
-from rujukan.tracker.settings import TrackerSettings
-from tests.audit.test_replay_sla import events_stored
+from tests.audit.live import LiveTracker
 from tests.kafka_helpers import own_topics
 from tests.referral.conftest import AGENCIES, MASTER_KEY_B64
 from tests.referral.test_pathways import (
@@ -46,9 +39,8 @@ from tests.referral.test_pathways import (
     T0,
     Clock,
     complete_every_step,
-    start_body,
+    start,
 )
-from tests.tracker.running import running, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -79,48 +71,20 @@ def test_a_pathway_is_tracked_planned_then_sent_and_the_replay_rebuilds_it_exact
     for agency in [*AGENCIES, AgencyIn(code=CSO, name="Yayasan Karya", kind=AgencyKind.CSO, region_code="31.75")]:
         add_agency(ctx, agency=agency)
     load_templates(ctx, templates_from_files(bundled_templates()))
-    tracker_url = f"sqlite:///{tmp_path / 'tracker.db'}"
-    tracker_settings = TrackerSettings(
-        _env_file=None,  # type: ignore[call-arg]
-        data_dir=tmp_path / "data",
-        tracker_database_url=tracker_url,
-        kafka_bootstrap=broker.bootstrap,
-        tracker_group_id=f"{topics.referral_events}.tracker",
-        topics=topics,
-    )
-    tracker_engine = make_engine(tracker_url)
-    tracker_upgrade(tracker_engine)
-    tracker_db = Database(tracker_engine)
+    tracker = LiveTracker.beside(tmp_path, broker.bootstrap, topics)
     headers = {
         code: {"Authorization": f"Bearer {issue_credential(ctx, agency_code=code).secret}"}
         for code in (LAPAS, BAPAS, SENTRA, CSO)
     }
     with TestClient(create_app(settings, context=ctx)) as client:
-        started = client.post(
-            "/v1/pathway-templates/conditional_release/start", json=start_body(), headers=headers[LAPAS]
-        )
+        started = start(client, headers)
     assert started.status_code == 201, started.text
     supervision, rehabilitation, employment = (step["id"] for step in started.json()["steps"])
     clock.now = dt.datetime.combine(ANCHOR, dt.time(1, 0), dt.UTC)
     assert send_due(ctx) == 1  # release day: the rehabilitation step goes out
 
-    def history() -> int:
-        with tracker_db.read() as session:
-            return int(session.exec(select(func.count()).select_from(HistoryRow)).one())
-
-    def synced() -> int:
-        """Relay the event store and let the tracker apply all of it; how many events there are."""
-        events, _ = events_stored(ctx)
-        loops = referral_loops(ctx, settings).start()
-        try:
-            with running(tracker_db, tracker_settings):
-                wait_for(lambda: events_stored(ctx)[1] == 0 and history() == events)
-        finally:
-            loops.stop()
-        return events
-
-    synced()
-    with tracker_db.read() as session:
+    tracker.sync(ctx, settings)
+    with tracker.db.read() as session:
         rows = {row.referral_id: row for row in session.exec(select(HandoffRow)).all()}
     assert rows[employment].status == "planned"
     assert (rows[employment].ack_due_at, rows[employment].respond_due_at) == (None, None)  # no clocks yet
@@ -143,8 +107,8 @@ def test_a_pathway_is_tracked_planned_then_sent_and_the_replay_rebuilds_it_exact
             headers=headers[LAPAS],
         )
         assert recorded.status_code == 201, recorded.text
-    events = synced()
-    with tracker_db.read() as session:
+    events = tracker.sync(ctx, settings)
+    with tracker.db.read() as session:
         check = session.exec(select(HistoryRow).where(HistoryRow.event_type == "FollowUpRecorded")).one()
         last = session.exec(select(HandoffRow).where(HandoffRow.referral_id == employment)).one()
     assert (check.referral_id, check.checkpoint_months, check.outcome) == (employment, 3, "employed")
@@ -160,14 +124,7 @@ def test_a_pathway_is_tracked_planned_then_sent_and_the_replay_rebuilds_it_exact
     assert (employment, "referral.planned") in told
     assert (employment, "referral.follow_up_recorded") in told
 
-    monkeypatch.setenv("RUJUKAN_KAFKA_BOOTSTRAP", broker.bootstrap)
-    monkeypatch.setenv("RUJUKAN_TOPICS__REFERRAL_EVENTS", topics.referral_events)
-    report_path = tmp_path / "report.json"
-    result = CliRunner().invoke(
-        app,
-        ["audit", "replay", "--compare", tracker_url, "--report", str(report_path), "--data-dir", str(tmp_path)],
-    )
-    report = json.loads(report_path.read_text())
+    report, result = tracker.replay(tmp_path, monkeypatch)
     assert report["differences"] == [], result.output
     assert report["violations"] == [], result.output
     assert (report["counts"]["events"], report["counts"]["referrals"]) == (events, 3)
@@ -175,4 +132,4 @@ def test_a_pathway_is_tracked_planned_then_sent_and_the_replay_rebuilds_it_exact
     assert result.exit_code == 0, result.output
     ctx.close()
     engine.dispose()
-    tracker_engine.dispose()
+    tracker.close()
