@@ -74,6 +74,21 @@ class Insert:
             cursor.executemany(self.sql, params)
 
 
+_BUILT_INSERTS: dict[tuple[str, str, tuple[str, ...]], Insert] = {}
+
+
+def insert_rows(connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert ``rows`` (mappings with the first one's keys) through an :class:`Insert` built once per
+    dialect, table and columns."""
+    if not rows:
+        return
+    key = (connection.dialect.name, table.name, tuple(rows[0]))
+    statement = _BUILT_INSERTS.get(key)
+    if statement is None:
+        statement = _BUILT_INSERTS[key] = Insert(table, key[2], connection.dialect)
+    statement.run(connection, rows)
+
+
 class Upsert(Insert):
     """``INSERT ... ON CONFLICT (keys) DO UPDATE SET`` the other columns (SQLite 3.24+ and PostgreSQL)."""
 

@@ -18,7 +18,7 @@ from sqlalchemy import Table, bindparam, delete, or_, update
 from sqlalchemy import select as table_select  # sqlmodel's select takes models, not tables
 from sqlmodel import Session, col, select
 
-from rujukan.core.fast_sql import Insert, connection_of
+from rujukan.core.fast_sql import connection_of, insert_rows
 from rujukan.core.kafka.chain_consumer import BatchResult, DeadLetter
 from rujukan.core.sla import SlaPolicy
 from rujukan.tracker.breaches import breach_event_id
@@ -138,7 +138,7 @@ def _write(session: Session, batch: _Batch, changed: dict[str, None], policy: Sl
         else:
             inserts.append(values)
     if inserts:
-        _insert(session, HANDOFFS, inserts)
+        insert_rows(connection_of(session), HANDOFFS, inserts)  # on the driver (rujukan.core.fast_sql)
     if updates:
         session.execute(update(HANDOFFS).where(HANDOFFS.c.referral_id == bindparam("key")), updates)
     for table, rows in (
@@ -148,7 +148,7 @@ def _write(session: Session, batch: _Batch, changed: dict[str, None], policy: Sl
         (ParallelLink, batch.parallel),
     ):
         if rows:
-            _insert(session, table.__table__, rows)  # type: ignore[union-attr]
+            insert_rows(connection_of(session), table.__table__, rows)  # type: ignore[union-attr]
     if batch.erased:  # an erased person's referrals are no longer linked to each other
         erased = list(batch.erased)
         session.execute(
@@ -157,17 +157,3 @@ def _write(session: Session, batch: _Batch, changed: dict[str, None], policy: Sl
             )
         )
     record_changes(session, list(changed), dt.datetime.now(dt.UTC))
-
-
-_INSERTS: dict[tuple[str, str, tuple[str, ...]], Insert] = {}
-
-
-def _insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Rows (each with the first one's keys) inserted on the driver, bound as SQLAlchemy binds
-    (rujukan.core.fast_sql): Core's parameter processing took a quarter of the consumer's time."""
-    connection = connection_of(session)
-    key = (connection.dialect.name, table.name, tuple(rows[0]))
-    statement = _INSERTS.get(key)
-    if statement is None:
-        statement = _INSERTS[key] = Insert(table, key[2], connection.dialect)
-    statement.run(connection, rows)

@@ -24,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col
 
 from rujukan.core.db import Database
-from rujukan.core.fast_sql import Insert, connection_of
+from rujukan.core.fast_sql import connection_of, insert_rows
 from rujukan.tracker.models import ChangeRow
 
 log = logging.getLogger("rujukan.tracker")
@@ -32,20 +32,13 @@ FOLLOW_S = 0.05  # a poll of the feed's new rows: an indexed read (it was 0.25 s
 LOOKBACK = 1000
 KEEP = dt.timedelta(hours=1)
 CHANGES = ChangeRow.__table__  # type: ignore[attr-defined]
-_INSERTS: dict[str, Insert] = {}
 
 
 def record_changes(session: Session, referral_ids: list[str], now: dt.datetime) -> None:
     """In the consumer's batch transaction: these referrals changed."""
     if not referral_ids:
         return
-    connection = connection_of(session)
-    statement = _INSERTS.get(connection.dialect.name)
-    if statement is None:
-        statement = _INSERTS[connection.dialect.name] = Insert(
-            CHANGES, ["referral_id", "changed_at"], connection.dialect
-        )
-    statement.run(connection, [{"referral_id": r, "changed_at": now} for r in referral_ids])
+    insert_rows(connection_of(session), CHANGES, [{"referral_id": r, "changed_at": now} for r in referral_ids])
 
 
 def prune(db: Database, now: dt.datetime) -> int:

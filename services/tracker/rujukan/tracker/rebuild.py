@@ -20,7 +20,7 @@ from sqlalchemy import Engine, Table, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from rujukan.core.db import Database, make_engine
-from rujukan.core.fast_sql import Insert, connection_of
+from rujukan.core.fast_sql import connection_of, insert_rows
 from rujukan.core.sla import SlaPolicy
 from rujukan.tracker.errors import ProjectionError, RebuildError, SlaPolicyNeeded
 from rujukan.tracker.migrate import upgrade
@@ -89,10 +89,8 @@ def write_rebuilt(
         with Database(engine).transaction() as session:
             connection = connection_of(session)
             for table, rows in ((HANDOFFS, (handoff_values(h, policy) for h in handoffs)), (HISTORY, iter(history))):
-                statement: Insert | None = None  # on the driver, bound as SQLAlchemy binds (rujukan.core.fast_sql)
-                for chunk in _chunks(rows, INSERT_CHUNK):
-                    statement = statement or Insert(table, list(chunk[0]), connection.dialect)
-                    statement.run(connection, chunk)
+                for chunk in _chunks(rows, INSERT_CHUNK):  # on the driver, bound as SQLAlchemy binds (fast_sql)
+                    insert_rows(connection, table, chunk)
     except SlaPolicyNeeded as exc:
         raise RebuildError(f"{exc}: an SLA policy is needed to rebuild its due times") from exc
 
