@@ -485,3 +485,18 @@ def test_a_forward_meets_the_new_receivers_directory_entry_as_a_create_would(
     codes = [w["code"] for w in child["warnings"]]
     assert "receiver_at_capacity" in codes
     assert "parallel_referral" not in codes  # the referral it forwards is not another one of the person's
+
+
+def test_control_characters_are_refused_before_they_reach_the_database(
+    client: TestClient, agencies: Agencies, ctx: ReferralContext
+) -> None:
+    """Found by the API fuzzer on PostgreSQL, which refuses a NUL in text: a name with one answered 500."""
+    for field, value in (("name", "Layanan\x00uji"), ("description", "Uraian\x07")):
+        answer = put(client, agencies, "BAPAS-JAKTIM", "supervision", entry(**{field: value}))
+        assert answer.status_code == 422, answer.text
+        assert value not in answer.text
+    assert events(ctx) == []
+    # the net under what a check missed: a NUL compared in a query is the caller's error, never a 500
+    looked_up = client.get("/v1/pathway-templates/a%00b", headers=agencies["LAPAS-CIPINANG"])
+    assert looked_up.status_code in (404, 422), looked_up.text  # SQLite finds nothing; PostgreSQL refuses it
+    assert looked_up.headers["content-type"] == "application/problem+json"

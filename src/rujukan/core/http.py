@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -90,6 +90,7 @@ def install_problem_handlers(app: FastAPI, mapper: ErrorMapper) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(OperationalError, _database_unavailable)  # type: ignore[arg-type]
+    app.add_exception_handler(DataError, _value_not_storable)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected)
 
 
@@ -128,6 +129,15 @@ async def _database_unavailable(request: Request, exc: OperationalError) -> JSON
     response = problem(503, None, "the database is not reachable; retry later")
     response.headers["Retry-After"] = str(RETRY_AFTER_S)
     return response
+
+
+async def _value_not_storable(request: Request, exc: DataError) -> JSONResponse:
+    """A value the database refuses (a NUL in text, a number out of its range): the request's fault, said
+    without the value. Bodies are checked before this; it is the net under what a check missed."""
+    log.warning(
+        "a value refused by the database on %s %s (%s)", request.method, request.url.path, type(exc.orig).__name__
+    )
+    return problem(422, "Invalid request", "a value of the request cannot be stored or compared (a NUL character?)")
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

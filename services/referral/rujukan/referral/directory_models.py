@@ -14,7 +14,10 @@ from rujukan.referral.commands import AgencyCode, Phone, RegionCode, Strict
 
 Language = Annotated[str, StringConstraints(max_length=20, pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8}){0,2}$")]
 ServedSex = Literal[Sex.FEMALE, Sex.MALE]  # "unknown" is no one's eligibility rule
-Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# Text a database stores as it is: no NUL and no other control character but tab and line breaks
+# (PostgreSQL refuses a NUL in text; the others only hide what a reader sees).
+PLAIN_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=PLAIN_TEXT)]
 
 
 class Eligibility(Strict):
@@ -34,8 +37,13 @@ class Eligibility(Strict):
 
 class Contact(Strict):
     phone: Phone | None = None
-    email: Annotated[str, StringConstraints(max_length=200, pattern=r"^[^@\s]{1,64}@[^@\s]{1,190}$")] | None = None
-    url: Annotated[str, StringConstraints(pattern=r"^https?://\S{1,490}$")] | None = None
+    email: (
+        Annotated[
+            str, StringConstraints(max_length=200, pattern=r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]{1,190}$")
+        ]
+        | None
+    ) = None
+    url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s\x00-\x1f\x7f]{1,490}$")] | None = None
 
 
 class CapacityIn(Strict):
@@ -59,7 +67,9 @@ class DirectoryServiceIn(Strict):
     """Body of ``PUT /v1/directory/services/{service_type}``: the whole entry."""
 
     name: Text200
-    description: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+    description: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000, pattern=PLAIN_TEXT)
+    ]
     eligibility: Eligibility = Field(default_factory=Eligibility)
     regions: list[RegionCode] = Field(default_factory=list, max_length=600, description="Served; empty: everywhere.")
     languages: list[Language] = Field(default_factory=lambda: ["id"], max_length=20)  # stored: 482 chars at most
