@@ -24,9 +24,11 @@ from rujukan.core.vocabulary import (
     Urgency,
 )
 
-AgencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9-]{1,39}$")]
+AGENCY_CODE_PATTERN = r"^[A-Z0-9][A-Z0-9-]{1,39}$"
+AgencyCode = Annotated[str, StringConstraints(pattern=AGENCY_CODE_PATTERN)]
 RegionCode = Annotated[str, StringConstraints(pattern=r"^\d{2}(\.\d{2}(\.\d{2}(\.\d{4})?)?)?$")]
 Nik = Annotated[str, StringConstraints(pattern=r"^\d{16}$")]
+IhsNumber = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{6,20}$")]
 Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9][0-9 -]{5,29}$")]
 FreeText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
 
@@ -40,6 +42,9 @@ class SubjectIn(Strict):
 
     full_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
     nik: Nik | None = Field(default=None, description="16-digit Nomor Induk Kependudukan, if known.")
+    ihs_number: IhsNumber | None = Field(
+        default=None, description="The SATUSEHAT patient number (IHS number), if known; sealed like the NIK."
+    )
     birth_date: dt.date | None = None
     sex: Sex = Sex.UNKNOWN
     category: SubjectCategory

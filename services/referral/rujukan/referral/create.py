@@ -264,6 +264,8 @@ def seal_identity(key: DataKey, request: CreateReferral, *, subject_id: str, ref
         "birth_date": subject.birth_date.isoformat() if subject.birth_date else None,
         "region_code": subject.region_code,
     }
+    if subject.ihs_number:  # only when given: the identities sealed before it stay as they were
+        identity["ihs_number"] = subject.ihs_number
     return key.seal(json.dumps(identity).encode(), subject_id=subject_id, referral_id=referral_id, field="subject")
 
 

@@ -16,6 +16,7 @@ STYLE = (
 IDENTITY = (
     ("full_name", "Nama lengkap"),
     ("nik", "NIK"),
+    ("ihs_number", "Nomor IHS (SATUSEHAT)"),
     ("birth_date", "Tanggal lahir"),
     ("phone", "Telepon"),
     ("address", "Alamat"),

@@ -51,6 +51,7 @@ class SubjectView(BaseModel):
     erased: bool
     full_name: str | None = None
     nik: str | None = None
+    ihs_number: str | None = None
     birth_date: str | None = None
     phone: str | None = None
     address: str | None = None
