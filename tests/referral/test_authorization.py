@@ -38,6 +38,10 @@ PATH_BODIES: dict[str, dict[str, Any]] = {
     "/v1/subjects/{subject_id}/correct": {"full_name": "Nama Terkoreksi"},
     "/v1/referrals/{referral_id}/follow-ups": {"checkpoint_months": 3, "outcome": "employed"},
 }
+METHOD_BODIES: dict[tuple[str, str], Any] = {
+    ("PUT", "/fhir/r4/Task/{referral_id}"): {"resourceType": "Task", "status": "accepted"},
+    ("PATCH", "/fhir/r4/Task/{referral_id}"): [{"op": "replace", "path": "/status", "value": "accepted"}],
+}
 
 
 def _requests(paths: dict[str, Any], referral_id: str, subject_id: str) -> Iterator[tuple[str, str, Any]]:
@@ -49,7 +53,7 @@ def _requests(paths: dict[str, Any], referral_id: str, subject_id: str) -> Itera
             actions = [a.value for a in Action] if "{action}" in path else [""]
             for action in actions:
                 url = path.replace("{referral_id}", referral_id).replace("{subject_id}", subject_id)
-                body = ACTION_BODIES.get(action) or PATH_BODIES.get(path)
+                body = ACTION_BODIES.get(action) or METHOD_BODIES.get((method.upper(), path)) or PATH_BODIES.get(path)
                 yield method.upper(), url.replace("{action}", action), body
 
 

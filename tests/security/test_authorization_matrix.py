@@ -49,12 +49,23 @@ ENTRY = {"name": "Layanan uji", "description": "Uraian layanan uji", "regions": 
 OWN_ENTRY_ROUTES = {"/v1/directory/services/{service_type}", "/v1/directory/services/{service_type}/capacity"}
 # Routes with an id that is no one's: the pathway templates (read by any agency; a start creates the caller's
 # own referrals, and continuing another agency's referral is refused below like a missing one).
-SHARED_ROUTES = {"/v1/pathway-templates/{code}", "/v1/pathway-templates/{code}/start"}
+# The FHIR CodeSystems and Organizations are the published vocabulary and the registry, the same to all.
+SHARED_ROUTES = {
+    "/v1/pathway-templates/{code}",
+    "/v1/pathway-templates/{code}/start",
+    "/fhir/r4/CodeSystem/{code_system_id}",
+    "/fhir/r4/Organization/{code}",
+}
+FHIR_ROUTES = 5  # a Task read, update and patch, its ServiceRequest, the Patient
 ROUTE_BODIES: dict[str, dict[str, Any]] = {
     "/v1/subjects/{subject_id}/correct": {"full_name": "Nama Koreksi"},
     "/v1/referrals/{referral_id}/follow-ups": {"checkpoint_months": 3, "outcome": "employed"},
     "/v1/directory/services/{service_type}": ENTRY,
     "/v1/directory/services/{service_type}/capacity": CAPACITY,
+}
+METHOD_BODIES: dict[tuple[str, str], Any] = {
+    ("PUT", "/fhir/r4/Task/{referral_id}"): {"resourceType": "Task", "status": "accepted"},
+    ("PATCH", "/fhir/r4/Task/{referral_id}"): [{"op": "replace", "path": "/status", "value": "accepted"}],
 }
 SUBJECT_WITH_NIK = {
     "full_name": "Rahasia Paralel",
@@ -94,7 +105,7 @@ def requests_for(routes: list[tuple[str, str]], values: dict[str, list[str]]) ->
             combos = [{**combo, name: value} for combo in combos for value in values[name]]
         for combo in combos:
             url = template.format(**combo)
-            body: dict[str, Any] | None = ROUTE_BODIES.get(template)
+            body: Any = METHOD_BODIES.get((method, template), ROUTE_BODIES.get(template))
             if "action" in combo:
                 body = {}
                 for field in RULES[Action(combo["action"])].requires:
@@ -109,7 +120,7 @@ def call(client: TestClient, method: str, url: str, body: Any, headers: dict[str
 def test_referral_routes_tell_outsiders_nothing_and_let_them_change_nothing(referral_api: ReferralApi) -> None:
     client, referral = referral_api.client, referral_api.referral
     routes = id_routes(client, own_entries=False)
-    assert len(routes) == 3 + SUBJECT_ROUTES, routes  # get, act, a follow-up, and the subject's rights
+    assert len(routes) == 3 + SUBJECT_ROUTES + FHIR_ROUTES, routes  # get, act, a follow-up, the subject's rights
     assert len(id_routes(client)) == len(routes) + len(OWN_ENTRY_ROUTES) + len(SHARED_ROUTES)
     real = {
         "referral_id": [referral["id"]],
@@ -129,7 +140,7 @@ def test_referral_routes_tell_outsiders_nothing_and_let_them_change_nothing(refe
             assert seen.status_code == 404, (agency, method, url, seen.status_code)
             assert seen.json() == unknown.json(), (agency, method, url)
             checked += 1
-    assert checked == len(outsiders) * (2 + len(Action) + SUBJECT_ROUTES)
+    assert checked == len(outsiders) * (2 + len(Action) + SUBJECT_ROUTES + FHIR_ROUTES)
     after = client.get(f"/v1/referrals/{referral['id']}", headers=referral_api.auth(REQUESTER)).json()
     assert after == before  # nothing changed: status, history, subject (not erased)
     for agency in outsiders:
@@ -149,6 +160,7 @@ def test_referral_routes_refuse_callers_without_a_valid_agency_credential(
         "action": ["accept", "note"],
         "service_type": ["supervision"],
         "code": ["conditional_release"],
+        "code_system_id": ["rujukan-reason"],
     }
     for name, headers in callers.items():
         for method, url, body in requests_for(id_routes(client), values):

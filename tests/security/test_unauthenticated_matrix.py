@@ -30,6 +30,7 @@ No answer to these callers names the referral, case or subscription the fixtures
 from __future__ import annotations
 
 import contextlib
+import json
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -53,6 +54,7 @@ pytestmark = pytest.mark.integration
 
 class Rule(Enum):
     REFUSED = "401 problem+json with WWW-Authenticate: Bearer"
+    FHIR_REFUSED = "401, an OperationOutcome (application/fhir+json), WWW-Authenticate: Bearer"
     PUBLIC = "200 to anyone"
     TO_SIGN_IN = "303 to /login, no cookie"
     SIGN_IN_FORM = "200, the sign-in form"
@@ -77,6 +79,17 @@ ROUTES: dict[str, dict[tuple[str, str], Rule]] = {
         **{("GET", f"/v1/directory/{path}"): Rule.REFUSED for path in ("services", "match", "hsds")},
         ("GET", "/v1/pathway-templates"): Rule.REFUSED,
         ("GET", "/v1/follow-ups"): Rule.REFUSED,
+        # FHIR: the CapabilityStatement is public (FHIR clients read it first); the rest as /v1
+        ("GET", "/fhir/r4/metadata"): Rule.PUBLIC,
+        **{
+            route: Rule.FHIR_REFUSED
+            for route in [
+                ("POST", "/fhir/r4"),
+                ("POST", "/fhir/r4/"),
+                ("GET", "/fhir/r4/Task"),
+                ("GET", "/fhir/r4/CodeSystem"),
+            ]
+        },
     },
     "tracker": {
         **OPEN_TO_ALL,
@@ -162,6 +175,11 @@ def check(rule: Rule, url: str, answer: Answer, form: str) -> None:
         assert answer.status == 401
         assert answer.headers["content-type"] == "application/problem+json"
         assert answer.headers["www-authenticate"] == "Bearer"
+    elif rule is Rule.FHIR_REFUSED:
+        assert answer.status == 401
+        assert answer.headers["content-type"] == "application/fhir+json"
+        assert answer.headers["www-authenticate"] == "Bearer"
+        assert json.loads(answer.body)["issue"][0]["code"] == "login"
     elif rule is Rule.PUBLIC:
         assert answer.status == 200
     elif rule is Rule.TO_SIGN_IN:
@@ -205,7 +223,7 @@ def test_referral_routes_without_an_id_refuse_strangers(referral_api: ReferralAp
     callers = with_forged_session(agency_strangers(referral_api, tracker_api))
     private = [referral_api.referral["id"], referral_api.referral["subject_id"]]
     sent = run_matrix("referral", referral_api.client, callers, private)
-    assert sent == len(ROUTES["referral"]) * len(callers) == 23 * 7
+    assert sent == len(ROUTES["referral"]) * len(callers) == (23 + 5) * 7
 
 
 def test_notifier_routes_without_an_id_refuse_strangers(

@@ -60,9 +60,12 @@ def test_the_integrator_walkthrough_works_as_printed(tmp_path: Path) -> None:
         assert created is not None
         referral_id = created.group(1)
         # curl prints JSON bodies without a newline between them
-        found = documents(done.stdout.replace(created.group(0), ""))
+        task = re.search(r"task ([0-9a-f-]{36})\n", done.stdout)
+        assert task is not None
+        found = documents(done.stdout.replace(created.group(0), "").replace(task.group(0), ""))
         subscribed, accepted, read, listed, _, logged = found[:6]
-        entry, full, directory, matched, pathway = found[6:]
+        entry, full, directory, matched, pathway = found[6:11]
+        metadata, incoming, *answered, task_read, request_read = found[11:]
         assert subscribed["secret"].startswith("whsec_")
         assert accepted["id"] == referral_id
         assert accepted["status"] == "accepted"
@@ -96,5 +99,12 @@ def test_the_integrator_walkthrough_works_as_printed(tmp_path: Path) -> None:
         assert {s["case_id"] for s in steps} == {pathway["case_id"]}
         assert [s["continues_referral_id"] for s in steps[1:]] == [s["id"] for s in steps[:-1]]
         assert {s["status"] for s in steps} <= {"planned", "requested"}  # requested once its day has come
+        # FHIR: the hospital finds the Lapas's Bundle as a Task, answers it by JSON Patch, and the Lapas reads it
+        assert metadata["fhirVersion"] == "4.0.1"
+        assert [e["resource"]["id"] for e in incoming["entry"]] == [task.group(1)]
+        assert [t["status"] for t in answered] == ["accepted", "in-progress", "completed"]
+        assert task_read["status"] == "completed"
+        assert task_read["output"][0]["valueCodeableConcept"]["coding"][0]["code"] == "service_delivered"
+        assert request_read["reasonCode"] == [{"text": "Pemeriksaan kesehatan jiwa sebelum bebas"}]
         process.send_signal(signal.SIGINT)
         process.wait(20)

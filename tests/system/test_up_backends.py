@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2 as httpx
@@ -68,15 +66,6 @@ def test_a_restart_on_apache_kafka_keeps_the_log_and_publishes_nothing_twice(tmp
     event_ids = [dict(record.headers)["event_id"] for record in records]
     assert len(records) == 60  # 50 creates and 10 accepts, each once: nothing republished after the restart
     assert len(set(event_ids)) == 60
-
-
-@pytest.fixture
-def reachable_dir() -> Iterator[Path]:
-    """A directory the PostgreSQL server user can reach when the tests run as root (pytest's own temporary
-    directories are private to root)."""
-    with tempfile.TemporaryDirectory(prefix="rujukan-test-up-") as scratch:
-        Path(scratch).chmod(0o711)
-        yield Path(scratch)
 
 
 def test_up_with_postgres_keeps_every_service_in_the_data_dir_and_the_cli_finds_it(reachable_dir: Path) -> None:

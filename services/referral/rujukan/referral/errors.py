@@ -65,3 +65,7 @@ class LegalHold(Conflict):
 
 class IdempotencyKeyReused(ReferralServiceError):
     """An Idempotency-Key was reused for a different request."""
+
+
+class VersionMismatch(ReferralServiceError):
+    """An update made on a version of the resource that is no longer the current one (If-Match)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -12,10 +13,10 @@ from sqlmodel import Session, and_, col, or_, select
 from rujukan.core.lifecycle import Role, Status
 from rujukan.core.sealing import DataKey, SealingError
 from rujukan.referral.context import ReferralContext
-from rujukan.referral.errors import InvalidRequest
-from rujukan.referral.identity import alias, check_not_restricted
+from rujukan.referral.errors import InvalidRequest, NotFound, Restricted
+from rujukan.referral.identity import alias, check_not_restricted, resolve_alias
 from rujukan.referral.models import Referral, ReferralEvent, Subject
-from rujukan.referral.parties import load_as_party
+from rujukan.referral.parties import load_as_party, party_role
 from rujukan.referral.views import ReferralSummary, ReferralView, full_view, summary
 
 
@@ -34,6 +35,24 @@ def get_referral(ctx: ReferralContext, *, agency: str, referral_id: str) -> Refe
     with ctx.read() as session:
         referral, role = load_as_party(session, referral_id=referral_id, agency=agency)
         check_not_restricted(session.get(Subject, referral.subject_id), agency)
+        return view_in_session(ctx, session, referral, role)
+
+
+def latest_view_of_subject(ctx: ReferralContext, *, agency: str, alias_id: str) -> ReferralView:
+    """The caller's latest referral of the subject it knows as ``alias_id`` (the subject as that referral
+    holds them); NotFound for an alias the caller does not know, as for one that does not exist."""
+    with ctx.read() as session:
+        subject = resolve_alias(ctx, session, agency=agency, alias_id=alias_id)
+        check_not_restricted(subject, agency)
+        query = (
+            select(Referral)
+            .where(Referral.subject_id == subject.id, or_(Referral.from_agency == agency, Referral.to_agency == agency))
+            .order_by(col(Referral.updated_at).desc(), col(Referral.id).desc())
+        )
+        referral = session.exec(query).first()
+        role = party_role(referral, agency) if referral is not None else None
+        if referral is None or role is None:
+            raise NotFound("subject not found")
         return view_in_session(ctx, session, referral, role)
 
 
@@ -102,6 +121,63 @@ def list_referrals(
     ]
     more = len(rows) > page_size
     return Page(items=items, next_cursor=_encode_cursor(rows[page_size - 1]) if more else None)
+
+
+@dataclass(frozen=True, slots=True)
+class ViewPage:
+    items: list[ReferralView]
+    next_cursor: str | None
+    withheld: int  # referrals of restricted subjects, which only their controller views
+
+
+# A bound on Referral.updated_at: (operator, instant); the operators of FHIR's date search prefixes
+UpdatedBound = tuple[str, dt.datetime]
+_COMPARE = {"gt": "__gt__", "ge": "__ge__", "lt": "__lt__", "le": "__le__"}
+
+
+def search_views(
+    ctx: ReferralContext,
+    *,
+    agency: str,
+    owner: str | None = None,
+    requester: str | None = None,
+    statuses: list[Status] | None = None,
+    updated: Sequence[UpdatedBound] = (),
+    page_size: int = 50,
+    cursor: str | None = None,
+) -> ViewPage:
+    """The full views of the referrals ``agency`` is party to (either side), newest first, narrowed by
+    receiver (``owner``), sender (``requester``), statuses and bounds on the last change."""
+    page_size = max(1, min(page_size, ctx.max_page_size))
+    query = select(Referral).where(or_(Referral.from_agency == agency, Referral.to_agency == agency))
+    if owner is not None:
+        query = query.where(Referral.to_agency == owner)
+    if requester is not None:
+        query = query.where(Referral.from_agency == requester)
+    if statuses:
+        query = query.where(col(Referral.status).in_([s.value for s in statuses]))
+    for operator, instant in updated:
+        query = query.where(getattr(col(Referral.updated_at), _COMPARE[operator])(instant))
+    if cursor is not None:
+        created_at, last_id = _decode_cursor(cursor)
+        query = query.where(
+            or_(Referral.created_at < created_at, and_(Referral.created_at == created_at, Referral.id < last_id))
+        )
+    query = query.order_by(col(Referral.created_at).desc(), col(Referral.id).desc()).limit(page_size + 1)
+    items, withheld = [], 0
+    with ctx.read() as session:
+        rows = list(session.exec(query).all())
+        for row in rows[:page_size]:
+            role = party_role(row, agency)
+            assert role is not None  # the query keeps the caller's referrals only
+            try:
+                check_not_restricted(session.get(Subject, row.subject_id), agency)
+            except Restricted:
+                withheld += 1
+                continue
+            items.append(view_in_session(ctx, session, row, role))
+    more = len(rows) > page_size
+    return ViewPage(items=items, next_cursor=_encode_cursor(rows[page_size - 1]) if more else None, withheld=withheld)
 
 
 def _encode_cursor(row: Referral) -> str:

@@ -24,6 +24,8 @@ from rujukan.referral.api.routes import router
 from rujukan.referral.api.subject_routes import router as subject_router
 from rujukan.referral.api.transparency_routes import router as transparency_router
 from rujukan.referral.context import ReferralContext
+from rujukan.referral.fhir.outcome import FhirOutcomes
+from rujukan.referral.fhir.routes import router as fhir_router
 from rujukan.referral.migrate import upgrade
 from rujukan.referral.relay import referral_loops
 from rujukan.referral.settings import ReferralSettings
@@ -76,5 +78,7 @@ def create_app(settings: ReferralSettings, *, context: ReferralContext | None = 
     app.include_router(transparency_router)
     app.include_router(directory_router)
     app.include_router(pathway_router)
+    app.include_router(fhir_router)
+    app.add_middleware(FhirOutcomes)  # outermost: its errors too (rate limit, body size) become OperationOutcomes
     install_health(app, service="referral")
     return app

@@ -16,6 +16,7 @@ from rujukan.referral.errors import (
     NotController,
     NotFound,
     Unauthenticated,
+    VersionMismatch,
 )
 
 STATUS_FOR: list[tuple[type[RujukanError], int, str]] = [
@@ -24,6 +25,7 @@ STATUS_FOR: list[tuple[type[RujukanError], int, str]] = [
     (NotController, 403, "Not the controller"),
     (ActionNotAllowed, 409, "Action not allowed"),
     (Conflict, 409, "Conflict"),
+    (VersionMismatch, 412, "Precondition failed"),
     (IdempotencyKeyReused, 422, "Idempotency key reused"),
     (InvalidRequest, 422, "Invalid request"),
 ]

@@ -1,0 +1,364 @@
+"""The FHIR R4 endpoint at ``/fhir/r4``: the same credentials, the same authorisation and the same use
+cases as ``/v1``, spoken as Task, ServiceRequest and Patient (see ``resources`` and ``intake``).
+
+A referral made through either API is readable and answerable through both.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from collections.abc import Callable
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Body, Header, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from rujukan.core.http import COMMON_ERRORS
+from rujukan.core.lifecycle import Status
+from rujukan.referral.act import act_unit
+from rujukan.referral.api.auth import Agency, Context
+from rujukan.referral.commands import AGENCY_CODE_PATTERN
+from rujukan.referral.context import ReferralContext
+from rujukan.referral.create import create_unit
+from rujukan.referral.errors import InvalidRequest, NotFound, VersionMismatch
+from rujukan.referral.fhir import codes, intake, resources
+from rujukan.referral.fhir.outcome import FHIR_JSON, FhirResponse
+from rujukan.referral.queries import UpdatedBound, get_referral, latest_view_of_subject, search_views
+from rujukan.referral.registry import get_agency
+from rujukan.referral.views import ReferralView
+
+BASE = "/fhir/r4"
+router = APIRouter(prefix=BASE, tags=["FHIR R4"], default_response_class=FhirResponse)
+FHIR_CONTENT: dict[str, Any] = {"content": {FHIR_JSON: {}}}
+OUTCOME = {"description": "An OperationOutcome", **FHIR_CONTENT}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    **{status: {**answer, **FHIR_CONTENT} for status, answer in COMMON_ERRORS.items()},
+    401: {**OUTCOME, "description": "No valid credential"},
+    404: {**OUTCOME, "description": "No such resource, or not yours (the two look the same)"},
+    406: {**OUTCOME, "description": "Only JSON is served"},
+    415: {**OUTCOME, "description": "Bodies must be JSON"},
+    422: {**OUTCOME, "description": "The request breaks FHIR's or Rujukan's rules"},
+    409: {
+        **OUTCOME,
+        "description": "Not allowed now (says what is allowed), or the subject's processing is restricted",
+    },
+}
+UPDATE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    412: {**OUTCOME, "description": "If-Match names a version that is no longer current"},
+}
+AGENCY_CODE = re.compile(AGENCY_CODE_PATTERN)
+TASK_SEARCH = frozenset({"owner", "requester", "status", "_lastUpdated", "_count", "_cursor", "_format"})
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        max_length=200, description="Retries with the same key and body return the first answer and change nothing."
+    ),
+]
+
+
+def answer(body: dict[str, Any], *, status: int = 200, headers: dict[str, str] | None = None) -> FhirResponse:
+    return FhirResponse(body, status_code=status, headers=headers)
+
+
+def versioned(resource: dict[str, Any]) -> FhirResponse:
+    return answer(
+        resource,
+        headers={"ETag": f'W/"{resource["meta"]["versionId"]}"'} if "versionId" in resource.get("meta", {}) else None,
+    )
+
+
+def referral_id_of(raw: str) -> str:
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError as exc:
+        raise NotFound("referral not found") from exc
+
+
+@router.get("/metadata", summary="The CapabilityStatement (FHIR 4.0.1, JSON)", responses=ERRORS)
+def metadata() -> FhirResponse:
+    return answer(capability_statement())
+
+
+@router.post(
+    "",
+    summary="Refer through a transaction Bundle: a Patient, a ServiceRequest and a Task (intent order)",
+    responses=ERRORS,
+)
+@router.post("/", include_in_schema=False)  # the base URL with its slash, as FHIR clients post to it
+async def transaction(
+    agency: Agency, ctx: Context, bundle: Annotated[dict[str, Any], Body()], idempotency_key: IdempotencyKey = None
+) -> FhirResponse:
+    entries = intake.read_bundle(bundle)
+    request = intake.create_request(entries, agency=agency)
+    key = idempotency_key if idempotency_key is not None else entries.if_none_exist
+    created = await ctx.writer.run_async(create_unit(ctx, agency=agency, request=request, idempotency_key=key))
+    view = await run_in_threadpool(get_referral, ctx, agency=agency, referral_id=created.referral.id)
+    made = {
+        entries.patient[0]: resources.patient(view),
+        entries.service_request[0]: resources.service_request(view),
+        entries.task[0]: resources.task(view),
+    }
+    outcome = "200 OK" if created.replayed else "201 Created"
+    response_entries = []
+    for index in sorted(made):
+        resource = made[index]
+        location = f"{resource['resourceType']}/{resource['id']}"
+        response_entries.append(
+            {
+                "fullUrl": location,
+                "resource": resource,
+                "response": {"status": outcome, "location": location, "lastModified": resource["meta"]["lastUpdated"]},
+            }
+        )
+    headers = {"Idempotent-Replayed": "true"} if created.replayed else None
+    return answer(
+        {"resourceType": "Bundle", "type": "transaction-response", "entry": response_entries}, headers=headers
+    )
+
+
+@router.get("/Task/{referral_id}", summary="A referral's Task (parties only)", responses=ERRORS)
+def read_task(agency: Agency, ctx: Context, referral_id: str) -> FhirResponse:
+    return versioned(resources.task(get_referral(ctx, agency=agency, referral_id=referral_id_of(referral_id))))
+
+
+@router.get("/ServiceRequest/{referral_id}", summary="What a referral asks for (parties only)", responses=ERRORS)
+def read_service_request(agency: Agency, ctx: Context, referral_id: str) -> FhirResponse:
+    view = get_referral(ctx, agency=agency, referral_id=referral_id_of(referral_id))
+    return versioned(resources.service_request(view))
+
+
+@router.get(
+    "/Patient/{subject_id}", summary="A subject, by the caller's own id of them (parties only)", responses=ERRORS
+)
+def read_patient(agency: Agency, ctx: Context, subject_id: str) -> FhirResponse:
+    return answer(
+        resources.patient(latest_view_of_subject(ctx, agency=agency, alias_id=resources.subject_alias(subject_id)))
+    )
+
+
+@router.get("/Organization/{code}", summary="An agency of the registry", responses=ERRORS)
+def read_organization(agency: Agency, ctx: Context, code: str) -> FhirResponse:
+    if not AGENCY_CODE.fullmatch(code):
+        raise NotFound("no such agency")
+    found = get_agency(ctx, code)
+    return answer(resources.organization(found.code, found.name, found.kind.value, found.region_code))
+
+
+@router.get("/CodeSystem/{code_system_id}", summary="One of Rujukan's CodeSystems", responses=ERRORS)
+def read_code_system(agency: Agency, code_system_id: str) -> FhirResponse:
+    if code_system_id not in codes.CODE_SYSTEMS:
+        raise NotFound("no such CodeSystem")
+    return answer(codes.code_system(code_system_id))
+
+
+@router.get("/CodeSystem", summary="Rujukan's CodeSystems", responses=ERRORS)
+def search_code_systems(agency: Agency, request: Request) -> FhirResponse:
+    found = [codes.code_system(name) for name in codes.CODE_SYSTEMS]
+    return answer(resources.searchset(found, self_url=str(request.url), next_url=None))
+
+
+@router.get("/Task", summary="Search the caller's Tasks (either side), newest first", responses=ERRORS)
+def search_tasks(
+    agency: Agency,
+    ctx: Context,
+    request: Request,
+    owner: Annotated[str | None, Query(max_length=200, description="Organization/<code>: the receiver")] = None,
+    requester: Annotated[str | None, Query(max_length=200, description="Organization/<code>: the sender")] = None,
+    status: Annotated[str | None, Query(max_length=300, description="Task status codes, comma-separated")] = None,
+    last_updated: Annotated[
+        list[str] | None,
+        Query(alias="_lastUpdated", max_length=40, description="ge|gt|le|lt followed by a dateTime (repeatable)"),
+    ] = None,
+    count: Annotated[int, Query(alias="_count", ge=1, le=1000, description="Page size")] = 50,
+    cursor: Annotated[str | None, Query(alias="_cursor", max_length=200, description="From Bundle.link next")] = None,
+) -> FhirResponse:
+    unknown = sorted(set(request.query_params) - TASK_SEARCH)
+    if unknown:
+        raise InvalidRequest(f"search parameters not supported: {', '.join(unknown)}")
+    page = search_views(
+        ctx,
+        agency=agency,
+        owner=_agency_param(owner, "owner"),
+        requester=_agency_param(requester, "requester"),
+        statuses=_statuses(status),
+        updated=[_bound(value) for value in last_updated or []],
+        page_size=count,
+        cursor=cursor,
+    )
+    next_url = None
+    if page.next_cursor is not None:
+        kept = [(k, v) for k, v in request.query_params.multi_items() if k != "_cursor"]
+        next_url = str(request.url.replace(query=urlencode([*kept, ("_cursor", page.next_cursor)])))
+    bundle = resources.searchset(
+        [resources.task(view) for view in page.items], self_url=str(request.url), next_url=next_url
+    )
+    if page.withheld:
+        bundle["entry"].append(
+            {
+                "resource": resources.operation_outcome(
+                    "information",
+                    "suppressed",
+                    f"{page.withheld} Task(s) withheld: their subject's processing is restricted",
+                ),
+                "search": {"mode": "outcome"},
+            }
+        )
+    return answer(bundle)
+
+
+def _agency_param(value: str | None, name: str) -> str | None:
+    """The agency code of an ``Organization/<code>`` (or bare code) search value."""
+    if value is None:
+        return None
+    code = value.removeprefix("Organization/")
+    if not AGENCY_CODE.fullmatch(code):
+        raise InvalidRequest(f"{name} must be Organization/<agency code>")
+    return code
+
+
+def _statuses(value: str | None) -> list[Status] | None:
+    if value is None:
+        return None
+    found: list[Status] = []
+    for code in value.split(","):
+        ours = [s for s, fhir in codes.TASK_STATUS.items() if fhir == code.strip()]
+        if not ours:
+            raise InvalidRequest(
+                f"status: each code must be one of {', '.join(sorted(set(codes.TASK_STATUS.values())))}"
+            )
+        found.extend(ours)
+    return found
+
+
+def _bound(value: str) -> UpdatedBound:
+    """A ``_lastUpdated`` value: a prefix (``ge`` when none) and a dateTime, or a date meaning its whole day
+    (UTC): after the day is from the next midnight on, up to the day is before it."""
+    operator, text = (value[:2], value[2:]) if value[:2] in ("ge", "gt", "le", "lt") else ("ge", value)
+    if len(text) != 10:
+        return operator, intake.parse_instant(text, "_lastUpdated")
+    try:
+        start = dt.datetime.combine(dt.date.fromisoformat(text), dt.time(), tzinfo=dt.UTC)
+    except ValueError:
+        raise InvalidRequest("_lastUpdated must be a FHIR date or dateTime") from None
+    after = start + dt.timedelta(days=1)
+    return {"ge": ("ge", start), "lt": ("lt", start), "gt": ("ge", after), "le": ("lt", after)}[operator]
+
+
+@router.put("/Task/{referral_id}", summary="Change a Task's status, owner (forward) or notes", responses=UPDATE_ERRORS)
+async def update_task(
+    agency: Agency,
+    ctx: Context,
+    referral_id: str,
+    task: Annotated[dict[str, Any], Body()],
+    idempotency_key: IdempotencyKey = None,
+    if_match: Annotated[str | None, Header(max_length=100)] = None,
+) -> FhirResponse:
+    return await _change(ctx, agency, referral_id_of(referral_id), lambda _: task, idempotency_key, if_match)
+
+
+@router.patch(
+    "/Task/{referral_id}",
+    summary="JSON Patch on status, statusReason, businessStatus, output, owner or note",
+    responses=UPDATE_ERRORS,
+)
+async def patch_task(
+    agency: Agency,
+    ctx: Context,
+    referral_id: str,
+    operations: Annotated[list[dict[str, Any]], Body()],
+    idempotency_key: IdempotencyKey = None,
+    if_match: Annotated[str | None, Header(max_length=100)] = None,
+) -> FhirResponse:
+    return await _change(
+        ctx,
+        agency,
+        referral_id_of(referral_id),
+        lambda current: intake.apply_patch(current, operations),
+        idempotency_key,
+        if_match,
+    )
+
+
+async def _change(
+    ctx: ReferralContext,
+    agency: str,
+    referral_id: str,
+    wanted_of: Callable[[dict[str, Any]], Any],
+    idempotency_key: str | None,
+    if_match: str | None,
+) -> FhirResponse:
+    """The Task after the one action that turns it into what ``wanted_of`` makes of it (PUT or PATCH)."""
+    view: ReferralView = await run_in_threadpool(get_referral, ctx, agency=agency, referral_id=referral_id)
+    current = resources.task(view)
+    if if_match is not None and if_match.strip() not in (
+        f'W/"{current["meta"]["versionId"]}"',
+        f'"{current["meta"]["versionId"]}"',
+    ):
+        raise VersionMismatch("the Task changed since that version was read (If-Match)")
+    change = intake.change_of(current, wanted_of(current))
+    if change is None:
+        return versioned(current)
+    unit = act_unit(
+        ctx,
+        agency=agency,
+        referral_id=referral_id,
+        action=change.action,
+        body=change.body,
+        idempotency_key=idempotency_key,
+    )
+    acted = await ctx.writer.run_async(unit)
+    response = versioned(resources.task(acted.view))
+    if acted.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def capability_statement() -> dict[str, Any]:
+    read = [{"code": "read"}]
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": "2026-12-03",
+        "publisher": "Rujukan",
+        "kind": "instance",
+        "software": {"name": "Rujukan"},
+        "implementation": {"description": "Rujukan referral service, FHIR R4 endpoint"},
+        "fhirVersion": codes.FHIR_VERSION,
+        "format": ["json"],
+        "patchFormat": ["application/json-patch+json"],
+        "rest": [
+            {
+                "mode": "server",
+                "security": {
+                    "description": "Authorization: Bearer <agency credential> (rujukan credentials issue); an agency"
+                    " reads and changes only the referrals it is party to"
+                },
+                "resource": [
+                    {
+                        "type": "Task",
+                        "interaction": [
+                            {"code": "read"},
+                            {"code": "update"},
+                            {"code": "patch"},
+                            {"code": "search-type"},
+                        ],
+                        "searchParam": [
+                            {"name": "owner", "type": "reference"},
+                            {"name": "requester", "type": "reference"},
+                            {"name": "status", "type": "token"},
+                            {"name": "_lastUpdated", "type": "date"},
+                        ],
+                    },
+                    {"type": "ServiceRequest", "interaction": read},
+                    {"type": "Patient", "interaction": read},
+                    {"type": "Organization", "interaction": read},
+                    {"type": "CodeSystem", "interaction": [{"code": "read"}, {"code": "search-type"}]},
+                ],
+                "interaction": [{"code": "transaction"}],
+            }
+        ],
+    }
