@@ -7,13 +7,17 @@ import multiprocessing
 import os
 import signal
 import struct
+import subprocess
+import sys
 from collections import defaultdict
+from pathlib import Path
 
 import pytest
 from kafka.errors import KafkaError, KafkaTimeoutError
 
 from rujukan.audit.errors import ReadError
 from rujukan.audit.reader import Message, _portable, _receive, read_topic, read_topic_in_helper
+from rujukan.core.settings import CoreSettings
 from rujukan.tracker.settings import TrackerSettings
 from tests.audit.chains import referral_chain
 from tests.audit.conftest import publish
@@ -62,6 +66,38 @@ def test_a_helper_that_dies_ends_the_read_with_an_error(audit_settings: TrackerS
         rest.extend(len(batch) for batch in batches)
     assert len(first) + sum(rest) < 15_000
     assert not [child for child in multiprocessing.active_children() if child.name == "audit-reader"]
+
+
+PROGRAM = """
+import os, sys
+if __name__ != "__main__":  # run again, in a child
+    open(os.environ["RAN_AGAIN"], "a").write(__name__)
+if __name__ == "__main__":
+    from rujukan.audit.reader import read_topic_in_helper
+    from rujukan.core.settings import CoreSettings
+    settings = CoreSettings.model_validate_json(sys.argv[1])
+    print(sum(len(batch) for batch in read_topic_in_helper(settings, sys.argv[2])))
+"""
+
+
+@pytest.mark.integration
+def test_the_helper_does_not_run_the_parents_program_again(audit_settings: TrackerSettings, tmp_path: Path) -> None:
+    """Spawn runs the parent's main module again in the child; for the ``rujukan`` command that imported the
+    whole CLI (1.6 s) before the first fetch of every replay."""
+    publish(audit_settings, referral_chain())
+    program, ran_again = tmp_path / "program.py", tmp_path / "ran-again"
+    program.write_text(PROGRAM)
+    core = CoreSettings.model_validate(audit_settings.model_dump(include=set(CoreSettings.model_fields)))
+    done = subprocess.run(
+        [sys.executable, str(program), core.model_dump_json(), audit_settings.topics.referral_events],
+        env={**os.environ, "RAN_AGAIN": str(ran_again)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == [str(len(referral_chain()))]
+    assert not ran_again.exists()
 
 
 def test_the_helpers_errors_cross_as_themselves_or_by_kind() -> None:

@@ -19,7 +19,7 @@ from typing import Any
 from rujukan.audit.errors import ReadError, ReplayOptionError
 from rujukan.audit.export import Exporter, Unsealer
 from rujukan.audit.log_check import LeafNames, LogCheck, SignedCheckpoint
-from rujukan.audit.reader import Progress, read_topic, read_topic_in_helper
+from rujukan.audit.reader import Progress, read_columns_in_helper, read_topic
 from rujukan.audit.verify import ChainVerifier, Violation
 from rujukan.core.settings import CoreSettings
 from rujukan.core.signatures import PublicKeys
@@ -159,31 +159,33 @@ def _read(
     exporter = Exporter.open(options.export_path, options.unsealer) if options.export_path else None
     in_window = 0
     try:
-        for batch in read_topic_in_helper(
+        batches = read_columns_in_helper(
             settings, report.topic, since=options.since, idle_timeout_s=options.idle_timeout_s, on_progress=on_progress
-        ):
-            for message in batch:
-                event = verifier.feed(partition=message.partition, offset=message.offset, value=message.value)
-                if log_check is not None:
-                    event_id, referral_id = verifier.last_ids or (None, None)
-                    log_check.feed(
-                        partition=message.partition,
-                        offset=message.offset,
-                        value=message.value,
-                        headers=message.headers,
-                        event_id=event_id,
-                        referral_id=referral_id or None,
-                    )
-                if event is None or not options.in_window(event.occurred_at):
-                    continue
-                in_window += 1
-                if rebuild is None and exporter is None:
-                    continue
-                record = verifier.codec.decode(message.value).record  # it decoded plain: it decodes
-                if rebuild is not None and (reason := rebuild.apply(record)) is not None:
-                    verifier.note_refused(message.partition, message.offset, record, reason)
-                if exporter is not None:
-                    exporter.write(message.partition, message.offset, record)
+        )
+        for columns in batches:
+            for partition, offsets, values, headers in columns:
+                for offset, value, header in zip(offsets, values, headers, strict=True):
+                    event = verifier.feed(partition=partition, offset=offset, value=value)
+                    if log_check is not None:
+                        event_id, referral_id = verifier.last_ids or (None, None)
+                        log_check.feed(
+                            partition=partition,
+                            offset=offset,
+                            value=value,
+                            headers=header,
+                            event_id=event_id,
+                            referral_id=referral_id or None,
+                        )
+                    if event is None or not options.in_window(event.occurred_at):
+                        continue
+                    in_window += 1
+                    if rebuild is None and exporter is None:
+                        continue
+                    record = verifier.codec.decode(value).record  # it decoded plain: it decodes
+                    if rebuild is not None and (reason := rebuild.apply(record)) is not None:
+                        verifier.note_refused(partition, offset, record, reason)
+                    if exporter is not None:
+                        exporter.write(partition, offset, record)
     finally:
         if exporter is not None:
             exporter.close()
