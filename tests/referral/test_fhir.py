@@ -3,6 +3,7 @@ read and search, every status change, errors as OperationOutcomes, negotiation, 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -319,3 +320,34 @@ def test_code_systems_are_published(client: TestClient, agencies: Agencies) -> N
     assert "capacity_full" in {c["code"] for c in reasons["concept"]}
     organization = validated(client.get(f"{FHIR}/Organization/{RSUD}", headers=agencies[LAPAS]).json())
     assert organization["name"] == "RSUD Kramat Jati"
+
+
+def test_a_planned_referral_is_a_draft_task_and_sending_it_is_requested(client: TestClient, agencies: Agencies) -> None:
+    planned_for = (dt.datetime.now(dt.UTC) + dt.timedelta(days=30)).isoformat()
+    created = client.post("/v1/referrals", json=referral_body(planned_for=planned_for), headers=agencies[LAPAS])
+    assert created.status_code == 201, created.text
+    url = f"{FHIR}/Task/{created.json()['id']}"
+    task = validated(client.get(url, headers=agencies[LAPAS]).json())
+    assert task["status"] == "draft"
+    assert task["extension"][0]["url"] == codes.PLANNED_FOR
+    assert (
+        validated(client.get(url.replace("Task", "ServiceRequest"), headers=agencies[BAPAS]).json())["status"]
+        == "draft"
+    )
+    sent = _put(client, url, {**task, "status": "requested"}, agencies[LAPAS])
+    assert sent["status"] == "requested"
+    assert "extension" not in sent or sent["extension"][0]["url"] != codes.PLANNED_FOR
+
+
+def test_an_erased_subject_reads_as_a_patient_without_identity(client: TestClient, agencies: Agencies) -> None:
+    made = create(client, agencies)
+    patient_id = resource_of(made, "Patient")["id"]
+    native_alias = patient_id.replace("sub-", "sub_")
+    erased = client.post(f"/v1/subjects/{native_alias}/erase", headers=agencies[LAPAS])
+    assert erased.status_code == 200, erased.text
+    patient = validated(client.get(f"{FHIR}/Patient/{patient_id}", headers=agencies[LAPAS]).json())
+    assert patient["meta"]["tag"][0]["code"] == "erased"
+    assert not {"identifier", "name", "telecom", "birthDate", "address"} & set(patient)
+    task = validated(client.get(f"{FHIR}/Task/{resource_of(made, 'Task')['id']}", headers=agencies[RSUD]).json())
+    request = validated(client.get(f"{FHIR}/ServiceRequest/{task['id']}", headers=agencies[RSUD]).json())
+    assert "reasonCode" not in request  # the reason was sealed with the subject's key

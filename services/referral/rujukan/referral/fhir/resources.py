@@ -72,7 +72,7 @@ def task(view: ReferralView) -> dict[str, Any]:
         "owner": organization_ref(view.to_agency),
     }
     extensions = [{"url": codes.ALLOWED_ACTION, "valueCode": action} for action in view.allowed_actions]
-    if view.planned_for is not None:
+    if view.planned_for is not None and status is Status.PLANNED:  # once sent, the time it was planned for is history
         extensions.insert(0, {"url": codes.PLANNED_FOR, "valueDateTime": instant(view.planned_for)})
     if extensions:
         resource["extension"] = extensions
@@ -172,8 +172,6 @@ def service_request(view: ReferralView) -> dict[str, Any]:
     }
     if view.reason:
         resource["reasonCode"] = [{"text": view.reason}]
-    if view.planned_for is not None:
-        resource["occurrenceDateTime"] = instant(view.planned_for)
     return resource
 
 
