@@ -3,6 +3,7 @@ read and search, every status change, errors as OperationOutcomes, negotiation, 
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 from typing import Any
@@ -187,8 +188,37 @@ def test_an_update_on_an_old_version_is_refused_and_a_retry_changes_nothing(
     again = client.put(url, json={**task, "status": "accepted"}, headers=agencies[RSUD])  # a retry of the first
     assert again.status_code == 200
     assert again.headers["ETag"] == 'W/"2"'  # no second event
+    keyed = {**agencies[RSUD], "If-Match": 'W/"2"', "Idempotency-Key": "rsud-start-1"}
+    started = client.put(url, json={**again.json(), "status": "in-progress"}, headers=keyed)
+    assert started.status_code == 200, started.text
+    replayed = client.put(url, json={**again.json(), "status": "in-progress"}, headers=keyed)  # its answer was lost
+    assert replayed.status_code == 200, replayed.text
+    assert replayed.headers["ETag"] == 'W/"3"'  # answered as done, nothing taken again
+    hold = {**replayed.json(), "status": "on-hold", "statusReason": codes.coding("rujukan-reason", "other")}
+    any_version = client.put(url, json=hold, headers={**agencies[RSUD], "If-Match": "*"})
+    assert any_version.status_code == 200, any_version.text
     history = client.get(f"/v1/referrals/{task['id']}", headers=agencies[RSUD]).json()["history"]
-    assert [h["event_type"] for h in history] == ["ReferralCreated", "ReferralAccepted"]
+    assert [h["event_type"] for h in history] == [
+        "ReferralCreated",
+        "ReferralAccepted",
+        "ReferralStarted",
+        "ReferralPutOnHold",
+    ]
+
+
+def test_notes_are_checked_and_a_stale_list_is_refused(client: TestClient, agencies: Agencies) -> None:
+    task = as_receiver(client, agencies, create(client, agencies))
+    url = f"{FHIR}/Task/{task['id']}"
+    too_long = client.put(url, json={**task, "note": [{"text": "x" * 4001}]}, headers=agencies[RSUD])
+    assert too_long.status_code == 422, too_long.text
+    blank = client.patch(url, json=[{"op": "add", "path": "/note/-", "value": {"text": "  "}}], headers=agencies[RSUD])
+    assert blank.status_code == 422, blank.text
+    _put(client, url, {**task, "note": [{"text": "dari RSUD"}]}, agencies[RSUD])
+    lapas_task = validated(client.get(url, headers=agencies[LAPAS]).json())
+    stale = {**lapas_task, "note": [{"text": "dari Lapas"}, {"text": "lagi"}]}  # RSUD's note is not in it
+    assert client.put(url, json=stale, headers=agencies[LAPAS]).status_code == 409
+    same_owner = {**task, "owner": {"reference": f"Organization/{RSUD}"}}  # without "type": the same owner
+    assert _put(client, url, same_owner, agencies[RSUD])["status"] == "requested"
 
 
 def test_the_requester_cancels(client: TestClient, agencies: Agencies) -> None:
@@ -227,17 +257,37 @@ def test_search_pages_through_the_callers_tasks(client: TestClient, agencies: Ag
         f"{FHIR}/Task", params={"requester": f"Organization/{LAPAS}"}, headers=agencies["KEMENSOS-HANDAYANI"]
     )
     assert stranger.json()["entry"] == []
-    later = client.get(f"{FHIR}/Task", params={"_lastUpdated": "gt2099-01-01"}, headers=agencies[RSUD]).json()
-    assert later["entry"] == []
-    today = client.get(f"{FHIR}/Task", params={"_lastUpdated": "ge2000-01-01T00:00:00Z"}, headers=agencies[RSUD]).json()
-    assert len(today["entry"]) == 5
-    for params in ({"owner": "Organization/A\x00B"}, {"_cursor": "bm90IGEgY3Vyc29y"}, {"_lastUpdated": "ge2026-13-01"}):
+    day = validated(client.get(f"{FHIR}/Task/{ids[0]}", headers=agencies[RSUD]).json())["meta"]["lastUpdated"][:10]
+    for bound, found in (
+        ("gt2099-01-01", 0),
+        ("lt2099-01-01", 5),
+        ("ge2000-01-01T00:00:00Z", 5),
+        (day, 5),
+        ("lt" + day, 0),
+    ):
+        bounded = client.get(f"{FHIR}/Task", params={"_lastUpdated": bound}, headers=agencies[RSUD])
+        assert len(bounded.json()["entry"]) == found, bound
+    assert client.get(f"{FHIR}/Task", params={"_count": 0}, headers=agencies[RSUD]).json()["entry"] == []
+    naive_cursor = base64.urlsafe_b64encode(b"2026-12-01T00:00:00|x").decode()
+    for params in (
+        {"owner": "Organization/A\x00B"},
+        {"_cursor": "bm90IGEgY3Vyc29y"},
+        {"_cursor": naive_cursor},
+        {"_lastUpdated": "ge2026-13-01"},
+        {"_lastUpdated": "9999-12-31"},
+        {"_lastUpdated": "0001-01-01T00:00:00+01:00"},
+    ):
         refused = client.get(f"{FHIR}/Task", params=params, headers=agencies[RSUD])
         assert refused.status_code == 422, (params, refused.text)
         assert validated(refused.json())["resourceType"] == "OperationOutcome"
-    unknown = client.get(f"{FHIR}/Task", params={"subject": "x"}, headers=agencies[RSUD])
-    assert unknown.status_code == 422
-    assert "subject" in unknown.json()["issue"][0]["diagnostics"]
+    ignored = validated(client.get(f"{FHIR}/Task", params={"subject": "x"}, headers=agencies[RSUD]).json())
+    assert len([e for e in ignored["entry"] if e["search"]["mode"] == "match"]) == 5  # FHIR's default: ignored
+    warning = next(e["resource"] for e in ignored["entry"] if e["search"]["mode"] == "outcome")
+    assert warning["issue"][0]["diagnostics"] == "search parameters ignored: subject"
+    strict = {**agencies[RSUD], "Prefer": "handling=strict"}
+    refused = client.get(f"{FHIR}/Task", params={"subject": "x", "Siti Aminah": "1"}, headers=strict)
+    assert refused.status_code == 422
+    assert refused.json()["issue"][0]["diagnostics"] == "search parameters not supported: subject, 1 more"
 
 
 def test_idempotent_creates_by_key_and_by_if_none_exist(client: TestClient, agencies: Agencies) -> None:
@@ -290,6 +340,18 @@ def test_errors_are_operation_outcomes_without_personal_data(client: TestClient,
         FHIR, json={"resourceType": "Bundle", "type": "transaction", "entry": 7}, headers=agencies[LAPAS]
     )
     assert garbage.status_code == 422
+    mistyped = referral_bundle(requester=LAPAS, owner=RSUD)
+    mistyped["entry"][0]["resource"]["birthDate"] = "Siti Aminah Fiktif"
+    mistyped["entry"][0]["resource"]["telecom"] = [{"system": "phone", "value": "Siti Aminah Fiktif"}]
+    refused = client.post(FHIR, json=mistyped, headers=agencies[LAPAS])
+    assert refused.status_code == 422
+    assert "Patient.birthDate" in refused.text
+    assert "Patient.telecom" in refused.text
+    assert "Siti" not in refused.text
+    mistyped["entry"][0]["resource"]["birthDate"] = "1994-05-17"
+    mistyped["entry"][0]["resource"].pop("telecom")
+    mistyped["entry"][0]["resource"]["gender"] = "Siti"
+    assert client.post(FHIR, json=mistyped, headers=agencies[LAPAS]).status_code == 422
 
 
 def test_outsiders_get_the_404_of_a_missing_id(client: TestClient, agencies: Agencies) -> None:

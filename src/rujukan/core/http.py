@@ -140,6 +140,14 @@ async def _value_not_storable(request: Request, exc: DataError) -> JSONResponse:
     return problem(422, "Invalid request", "a value of the request cannot be stored or compared (a NUL character?)")
 
 
+UNEXPECTED_DETAIL = "an unexpected error occurred; it has been logged"
+
+
+def log_unexpected(method: str, path: str, exc: Exception) -> None:
+    """An error no handler expected, logged with a traceback free of personal data."""
+    log.error("unexpected %s on %s %s\n%s", type(exc).__name__, method, path, safe_trace(exc))
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.error("unexpected %s on %s %s\n%s", type(exc).__name__, request.method, request.url.path, safe_trace(exc))
-    return problem(500, "Internal error", "an unexpected error occurred; it has been logged")
+    log_unexpected(request.method, request.url.path, exc)
+    return problem(500, "Internal error", UNEXPECTED_DETAIL)

@@ -34,7 +34,7 @@ from rujukan.referral.commands import ActionBody
 from rujukan.referral.context import ReferralContext
 from rujukan.referral.create import check_receiver, due_times, insert_referral, remember_request, taken_before
 from rujukan.referral.directory import note_capacity_rejection
-from rujukan.referral.errors import ActionNotAllowed, InvalidRequest, NotFound, SubjectErased
+from rujukan.referral.errors import ActionNotAllowed, InvalidRequest, NotFound, SubjectErased, VersionMismatch
 from rujukan.referral.eventstore import append_event
 from rujukan.referral.identity import check_not_restricted, nik_of, subject_for
 from rujukan.referral.models import Referral, Subject
@@ -78,12 +78,14 @@ def act_unit(
     action: Action,
     body: ActionBody,
     idempotency_key: str | None = None,
+    expected_version: int | None = None,
 ) -> Unit[Acted]:
     """The action as a unit of work for the writer (group commit). With ``idempotency_key``, a retry of the
     same request (same referral, action and body) takes nothing again and answers with the referral as it
     is now, and another request with the same key is refused. The key is looked up once the referral is
     locked, so concurrent twins take turns; a twin with the same key on another referral makes the first
-    try collide, and the writer tries it again."""
+    try collide, and the writer tries it again. With ``expected_version`` (FHIR's If-Match: the referral's
+    last event number), a referral that moved on since is refused, checked under the same lock."""
     request_hash = ctx.master_key.fingerprint(f"{referral_id}/{action.value}:{body.model_dump_json()}".encode())
 
     def unit(session: Session) -> Acted:
@@ -91,6 +93,8 @@ def act_unit(
         check_not_restricted(session.get(Subject, referral.subject_id), agency)
         if idempotency_key is not None and taken_before(session, agency, idempotency_key, request_hash):
             return Acted(view_in_session(ctx, session, referral, role), replayed=True)
+        if expected_version is not None and referral.last_seq != expected_version:
+            raise VersionMismatch("the referral changed since that version was read (If-Match)")
         _act(ctx, session, referral, role, action=action, body=body, agency=agency)
         if idempotency_key is not None:
             answer = json.dumps({"action": action.value})

@@ -189,6 +189,9 @@ def _encode_cursor(row: Referral) -> str:
 def _decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
     try:
         created_at, last_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
-        return dt.datetime.fromisoformat(created_at), last_id
+        instant = dt.datetime.fromisoformat(created_at)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidRequest("cursor is not valid") from exc
+    if instant.tzinfo is None:  # every cursor made here names its instant in UTC; a made-up one may not
+        raise InvalidRequest("cursor is not valid")
+    return instant, last_id

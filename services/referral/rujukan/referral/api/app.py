@@ -79,6 +79,8 @@ def create_app(settings: ReferralSettings, *, context: ReferralContext | None = 
     app.include_router(directory_router)
     app.include_router(pathway_router)
     app.include_router(fhir_router)
-    app.add_middleware(FhirOutcomes)  # outermost: its errors too (rate limit, body size) become OperationOutcomes
+    # added last, so outside the rate and size limits: their refusals too become OperationOutcomes, and it
+    # answers an unexpected error on a FHIR path itself (the app's catch-all handler sits outside it)
+    app.add_middleware(FhirOutcomes)
     install_health(app, service="referral")
     return app

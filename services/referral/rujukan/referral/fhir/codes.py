@@ -44,6 +44,10 @@ PLANNED_FOR = extension_url("planned-for")  # Task, valueDateTime: when a planne
 ALLOWED_ACTION = extension_url("allowed-action")  # Task, valueCode, repeated: what the reader may do now
 
 
+class Tag(StrEnum):
+    ERASED = "erased"  # Patient.meta.tag: the subject was erased (crypto-shredded); only attributes are left
+
+
 class OutputType(StrEnum):
     OUTCOME = "outcome"  # valueCodeableConcept from the outcome CodeSystem (complete)
     FORWARDED_TO = "forwarded-to"  # valueReference to the child Task (forward)
@@ -59,6 +63,7 @@ CODE_SYSTEMS: dict[str, tuple[str, type[StrEnum]]] = {
     "rujukan-legal-basis": ("Legal basis of the processing (UU PDP No. 27/2022)", LegalBasis),
     "rujukan-consent-giver": ("Who gave consent", ConsentGiver),
     "rujukan-agency-kind": ("Kind of agency (Organization.type)", AgencyKind),
+    "rujukan-tag": ("Rujukan resource tags (meta.tag)", Tag),
 }
 
 
@@ -71,6 +76,7 @@ REASON_SYSTEM = system("rujukan-reason")
 OUTCOME_SYSTEM = system("rujukan-outcome")
 OUTPUT_TYPE_SYSTEM = system("rujukan-output-type")
 SERVICE_TYPE_SYSTEM = system("rujukan-service-type")
+TAG_SYSTEM = system("rujukan-tag")
 
 
 def coding(code_system_id: str, code: str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from rujukan.core.lifecycle import RULES, Action, Status
 from rujukan.referral.commands import ActionBody, CreateReferral
-from rujukan.referral.errors import InvalidRequest
+from rujukan.referral.errors import Conflict, InvalidRequest
 from rujukan.referral.fhir import codes
 
 # Where each field of CreateReferral comes from, to name it when it does not validate.
@@ -231,7 +231,7 @@ def _subject(patient: dict[str, Any]) -> dict[str, Any]:
     subject: dict[str, Any] = {
         "full_name": _name(patient.get("name")),
         "birth_date": patient.get("birthDate"),
-        "sex": patient.get("gender") if patient.get("gender") in ("male", "female") else "unknown",
+        "sex": _sex(patient.get("gender")),
         "category": _extension(patient, codes.SUBJECT_CATEGORY, "valueCode"),
         "region_code": _extension(patient, codes.REGION_CODE, "valueCode"),
     }
@@ -260,6 +260,14 @@ def _subject(patient: dict[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in subject.items() if value is not None}
 
 
+def _sex(gender: Any) -> str:
+    if gender in ("male", "female"):
+        return str(gender)
+    if gender is None or gender in ("other", "unknown"):
+        return "unknown"  # Rujukan records female, male or unknown
+    raise InvalidRequest("Patient.gender must be male, female, other or unknown")
+
+
 def _name(names: Any) -> str | None:
     if not isinstance(names, list) or not names or not isinstance(names[0], dict):
         return None
@@ -285,8 +293,11 @@ def apply_patch(current: dict[str, Any], operations: Any) -> dict[str, Any]:
     changed = copy.deepcopy(current)
     for index, operation in enumerate(operations):
         _apply_one(changed, index, operation)
-    if changed.get("businessStatus") != current.get("businessStatus") and changed.get("status") == current["status"]:
-        changed["status"] = _status_of_business(changed.get("businessStatus"))  # the patch named Rujukan's status
+    if changed.get("businessStatus") != current.get("businessStatus"):
+        named = _status_of_business(changed.get("businessStatus"))  # the patch named Rujukan's status
+        if changed.get("status") not in (current["status"], named):
+            raise InvalidRequest("Task.status and Task.businessStatus name different statuses")
+        changed["status"] = named
     return changed
 
 
@@ -336,13 +347,15 @@ def change_of(current: dict[str, Any], wanted: Any) -> Change | None:
         raise InvalidRequest("the body must be a FHIR Task")
     if wanted.get("id") not in (None, current["id"]):
         raise InvalidRequest("Task.id must be the id of the Task updated")
-    for fixed in ("intent", "focus", "for", "requester"):
-        if fixed in wanted and _stripped(wanted[fixed]) != _stripped(current[fixed]):
+    if "intent" in wanted and wanted["intent"] != current["intent"]:
+        raise InvalidRequest("Task.intent cannot change")
+    for fixed in ("focus", "for", "requester"):
+        if fixed in wanted and _reference(wanted[fixed]) != _reference(current[fixed]):
             raise InvalidRequest(f"Task.{fixed} cannot change")
     note = _new_note(current.get("note") or [], wanted.get("note") or [])
     target = _target(current, wanted)
     if target is None:
-        return None if note is None else Change(Action.NOTE, ActionBody(note=note))
+        return None if note is None else Change(Action.NOTE, _action_body(Action.NOTE, wanted, note))
     action = next(rule.action for rule in RULES.values() if rule.target is target)
     return Change(action, _action_body(action, wanted, note))
 
@@ -373,15 +386,15 @@ def _action_body(action: Action, wanted: dict[str, Any], note: str | None) -> Ac
         ) from None
 
 
-def _stripped(value: Any) -> Any:
-    """A reference without its display (a client may add one)."""
-    return {k: v for k, v in value.items() if k != "display"} if isinstance(value, dict) else value
+def _reference(value: Any) -> Any:
+    """What a Reference points at (a client may add or leave out its type and display)."""
+    return value.get("reference") if isinstance(value, dict) else value
 
 
 def _target(current: dict[str, Any], wanted: dict[str, Any]) -> Status | None:
     """The status asked for: a new owner is a forward, else a new status. ``businessStatus`` follows the
     status: a PUT sends back what it read, so a stale one says nothing (a PATCH of it alone: ``apply_patch``)."""
-    if "owner" in wanted and _stripped(wanted["owner"]) != _stripped(current["owner"]):
+    if "owner" in wanted and _reference(wanted["owner"]) != _reference(current["owner"]):
         return Status.FORWARDED
     status = wanted.get("status", current["status"])
     if not isinstance(status, str):
@@ -402,12 +415,18 @@ def _new_note(current: list[Any], wanted: list[Any]) -> str | None:
     added = wanted[len(current) :]
     if not added:
         return None
+    if [_text(n) for n in wanted[: len(current)]] != [_text(n) for n in current]:
+        raise Conflict("Task.note: the notes changed since this Task was read; read it again and add the note")
     if len(added) > 1:
         raise InvalidRequest("Task.note: add one note per update")
     text = added[0].get("text") if isinstance(added[0], dict) else None
     if not isinstance(text, str):
         raise InvalidRequest("Task.note: a note needs text")
     return text
+
+
+def _text(note: Any) -> Any:
+    return note.get("text") if isinstance(note, dict) else note
 
 
 def _outcome(outputs: Any) -> str:
@@ -426,6 +445,6 @@ def _outcome(outputs: Any) -> str:
 def parse_instant(text: str, location: str) -> dt.datetime:
     try:
         parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
+    except (ValueError, OverflowError):
         raise InvalidRequest(f"{location} must be a FHIR dateTime") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)

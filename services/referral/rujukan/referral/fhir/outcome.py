@@ -16,7 +16,7 @@ from starlette.datastructures import Headers, QueryParams
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from rujukan.core.http import PROBLEM_JSON
+from rujukan.core.http import PROBLEM_JSON, UNEXPECTED_DETAIL, log_unexpected
 from rujukan.referral.fhir.resources import operation_outcome
 
 FHIR_JSON = "application/fhir+json"
@@ -111,6 +111,7 @@ class FhirOutcomes:
 
         async def rewrite(message: Message) -> None:
             if message["type"] == "http.response.start":
+                held["started"] = True
                 headers = Headers(raw=message.get("headers", []))
                 if headers.get("content-type", "").startswith(PROBLEM_JSON):
                     held["start"], held["body"] = message, b""
@@ -129,7 +130,13 @@ class FhirOutcomes:
                 return
             await send(message)
 
-        await self.app(scope, receive, rewrite)
+        try:
+            await self.app(scope, receive, rewrite)
+        except Exception as exc:  # the app's catch-all handler sits outside this middleware: answered here
+            if held.get("started"):
+                raise  # an answer is on its way: nothing more can be said
+            log_unexpected(scope["method"], scope["path"], exc)
+            await _answer(send, 500, fhir_json(operation_outcome("fatal", "exception", UNEXPECTED_DETAIL)), [])
 
 
 async def _answer(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:

@@ -189,7 +189,9 @@ def patient(view: ReferralView) -> dict[str, Any]:
         "gender": subject.sex,
     }
     if subject.erased:
-        resource["meta"]["tag"] = [{"system": codes.STATUS_SYSTEM, "code": "erased", "display": "Data erased"}]
+        resource["meta"]["tag"] = [
+            {"system": codes.TAG_SYSTEM, "code": codes.Tag.ERASED.value, "display": "Data erased"}
+        ]
         return resource
     identifiers = [
         {"use": "official", "system": system, "value": value}
@@ -221,7 +223,7 @@ def organization(code: str, name: str, kind: str, region_code: str) -> dict[str,
     }
 
 
-def searchset(resources: list[dict[str, Any]], *, self_url: str, next_url: str | None) -> dict[str, Any]:
+def searchset(resources: list[dict[str, Any]], *, base: str, self_url: str, next_url: str | None) -> dict[str, Any]:
     links = [{"relation": "self", "url": self_url}]
     if next_url is not None:
         links.append({"relation": "next", "url": next_url})
@@ -231,7 +233,7 @@ def searchset(resources: list[dict[str, Any]], *, self_url: str, next_url: str |
         "link": links,
         "entry": [
             {
-                "fullUrl": f"{resource['resourceType']}/{resource['id']}",
+                "fullUrl": f"{base}/{resource['resourceType']}/{resource['id']}",
                 "resource": resource,
                 "search": {"mode": "match"},
             }

@@ -51,6 +51,7 @@ UPDATE_ERRORS: dict[int | str, dict[str, Any]] = {
     412: {**OUTCOME, "description": "If-Match names a version that is no longer current"},
 }
 AGENCY_CODE = re.compile(AGENCY_CODE_PATTERN)
+PARAMETER_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,40}")
 TASK_SEARCH = frozenset({"owner", "requester", "status", "_lastUpdated", "_count", "_cursor", "_format"})
 IdempotencyKey = Annotated[
     str | None,
@@ -90,11 +91,17 @@ def metadata() -> FhirResponse:
 )
 @router.post("/", include_in_schema=False)  # the base URL with its slash, as FHIR clients post to it
 async def transaction(
-    agency: Agency, ctx: Context, bundle: Annotated[dict[str, Any], Body()], idempotency_key: IdempotencyKey = None
+    agency: Agency,
+    ctx: Context,
+    http: Request,
+    bundle: Annotated[dict[str, Any], Body()],
+    idempotency_key: IdempotencyKey = None,
 ) -> FhirResponse:
     entries = intake.read_bundle(bundle)
     request = intake.create_request(entries, agency=agency)
-    key = idempotency_key if idempotency_key is not None else entries.if_none_exist
+    key = idempotency_key
+    if key is None and entries.if_none_exist is not None:  # keyed: it may name the person (a NIK identifier)
+        key = "ifNoneExist:" + ctx.master_key.fingerprint(entries.if_none_exist.encode())[:40]
     created = await ctx.writer.run_async(create_unit(ctx, agency=agency, request=request, idempotency_key=key))
     view = await run_in_threadpool(get_referral, ctx, agency=agency, referral_id=created.referral.id)
     made = {
@@ -104,16 +111,17 @@ async def transaction(
     }
     outcome = "200 OK" if created.replayed else "201 Created"
     response_entries = []
+    base = base_url(http)
     for index in sorted(made):
         resource = made[index]
         location = f"{resource['resourceType']}/{resource['id']}"
-        response_entries.append(
-            {
-                "fullUrl": location,
-                "resource": resource,
-                "response": {"status": outcome, "location": location, "lastModified": resource["meta"]["lastUpdated"]},
-            }
-        )
+        answered: dict[str, Any] = {"status": outcome, "lastModified": resource["meta"]["lastUpdated"]}
+        if "versionId" in resource["meta"]:
+            answered["etag"] = f'W/"{resource["meta"]["versionId"]}"'
+            location += f"/_history/{resource['meta']['versionId']}"
+        answered["location"] = location
+        full_url = f"{base}/{resource['resourceType']}/{resource['id']}"
+        response_entries.append({"fullUrl": full_url, "resource": resource, "response": answered})
     headers = {"Idempotent-Replayed": "true"} if created.replayed else None
     return answer(
         {"resourceType": "Bundle", "type": "transaction-response", "entry": response_entries}, headers=headers
@@ -158,7 +166,7 @@ def read_code_system(agency: Agency, code_system_id: str) -> FhirResponse:
 @router.get("/CodeSystem", summary="Rujukan's CodeSystems", responses=ERRORS)
 def search_code_systems(agency: Agency, request: Request) -> FhirResponse:
     found = [codes.code_system(name) for name in codes.CODE_SYSTEMS]
-    return answer(resources.searchset(found, self_url=str(request.url), next_url=None))
+    return answer(resources.searchset(found, base=base_url(request), self_url=str(request.url), next_url=None))
 
 
 @router.get("/Task", summary="Search the caller's Tasks (either side), newest first", responses=ERRORS)
@@ -173,19 +181,26 @@ def search_tasks(
         list[str] | None,
         Query(alias="_lastUpdated", max_length=40, description="ge|gt|le|lt followed by a dateTime (repeatable)"),
     ] = None,
-    count: Annotated[int, Query(alias="_count", ge=1, le=1000, description="Page size")] = 50,
+    count: Annotated[int, Query(alias="_count", ge=0, le=1000, description="Page size (0: none)")] = 50,
     cursor: Annotated[str | None, Query(alias="_cursor", max_length=200, description="From Bundle.link next")] = None,
+    prefer: Annotated[
+        str | None, Header(max_length=200, description="handling=strict refuses unknown parameters")
+    ] = None,
 ) -> FhirResponse:
     unknown = sorted(set(request.query_params) - TASK_SEARCH)
-    if unknown:
-        raise InvalidRequest(f"search parameters not supported: {', '.join(unknown)}")
+    if unknown and prefer is not None and "handling=strict" in prefer.replace(" ", ""):
+        raise InvalidRequest(f"search parameters not supported: {_named(unknown)}")
+    owner_code, requester_code = _agency_param(owner, "owner"), _agency_param(requester, "requester")
+    statuses, updated = _statuses(status), [bound for value in last_updated or [] for bound in _bounds(value)]
+    if count == 0:  # FHIR: _count=0 asks for no entries
+        return answer(resources.searchset([], base=base_url(request), self_url=str(request.url), next_url=None))
     page = search_views(
         ctx,
         agency=agency,
-        owner=_agency_param(owner, "owner"),
-        requester=_agency_param(requester, "requester"),
-        statuses=_statuses(status),
-        updated=[_bound(value) for value in last_updated or []],
+        owner=owner_code,
+        requester=requester_code,
+        statuses=statuses,
+        updated=updated,
         page_size=count,
         cursor=cursor,
     )
@@ -193,9 +208,17 @@ def search_tasks(
     if page.next_cursor is not None:
         kept = [(k, v) for k, v in request.query_params.multi_items() if k != "_cursor"]
         next_url = str(request.url.replace(query=urlencode([*kept, ("_cursor", page.next_cursor)])))
-    bundle = resources.searchset(
-        [resources.task(view) for view in page.items], self_url=str(request.url), next_url=next_url
-    )
+    tasks = [resources.task(view) for view in page.items]
+    bundle = resources.searchset(tasks, base=base_url(request), self_url=str(request.url), next_url=next_url)
+    if unknown:  # FHIR's default handling: ignored, and said so
+        bundle["entry"].append(
+            {
+                "resource": resources.operation_outcome(
+                    "warning", "not-supported", f"search parameters ignored: {_named(unknown)}"
+                ),
+                "search": {"mode": "outcome"},
+            }
+        )
     if page.withheld:
         bundle["entry"].append(
             {
@@ -208,6 +231,18 @@ def search_tasks(
             }
         )
     return answer(bundle)
+
+
+def base_url(request: Request) -> str:
+    """This endpoint's absolute base, as the caller reached it (entries' fullUrl are absolute)."""
+    return str(request.base_url).rstrip("/") + BASE
+
+
+def _named(names: list[str]) -> str:
+    """Parameter names to say back: those that look like names (the others are counted, not echoed)."""
+    shown = [name for name in names if PARAMETER_NAME.fullmatch(name)]
+    others = len(names) - len(shown)
+    return ", ".join(shown + ([f"{others} more"] if others else []))
 
 
 def _agency_param(value: str | None, name: str) -> str | None:
@@ -234,18 +269,26 @@ def _statuses(value: str | None) -> list[Status] | None:
     return found
 
 
-def _bound(value: str) -> UpdatedBound:
-    """A ``_lastUpdated`` value: a prefix (``ge`` when none) and a dateTime, or a date meaning its whole day
-    (UTC): after the day is from the next midnight on, up to the day is before it."""
-    operator, text = (value[:2], value[2:]) if value[:2] in ("ge", "gt", "le", "lt") else ("ge", value)
-    if len(text) != 10:
-        return operator, intake.parse_instant(text, "_lastUpdated")
+def _bounds(value: str) -> list[UpdatedBound]:
+    """A ``_lastUpdated`` value as bounds: a prefix (``eq`` when none) and a date or dateTime, each standing
+    for its whole precision (a day, a second; dates in UTC): ``gt`` a day is from the next midnight on."""
+    prefix, text = (value[:2], value[2:]) if value[:2] in ("eq", "ge", "gt", "le", "lt") else ("eq", value)
     try:
-        start = dt.datetime.combine(dt.date.fromisoformat(text), dt.time(), tzinfo=dt.UTC)
-    except ValueError:
+        if len(text) == 10:
+            start = dt.datetime.combine(dt.date.fromisoformat(text), dt.time(), tzinfo=dt.UTC)
+            end = start + dt.timedelta(days=1)
+        else:
+            start = intake.parse_instant(text, "_lastUpdated").replace(microsecond=0)
+            end = start + dt.timedelta(seconds=1)
+    except (ValueError, OverflowError):
         raise InvalidRequest("_lastUpdated must be a FHIR date or dateTime") from None
-    after = start + dt.timedelta(days=1)
-    return {"ge": ("ge", start), "lt": ("lt", start), "gt": ("ge", after), "le": ("lt", after)}[operator]
+    return {
+        "eq": [("ge", start), ("lt", end)],
+        "ge": [("ge", start)],
+        "gt": [("ge", end)],
+        "lt": [("lt", start)],
+        "le": [("lt", end)],
+    }[prefix]
 
 
 @router.put("/Task/{referral_id}", summary="Change a Task's status, owner (forward) or notes", responses=UPDATE_ERRORS)
@@ -294,13 +337,12 @@ async def _change(
     """The Task after the one action that turns it into what ``wanted_of`` makes of it (PUT or PATCH)."""
     view: ReferralView = await run_in_threadpool(get_referral, ctx, agency=agency, referral_id=referral_id)
     current = resources.task(view)
-    if if_match is not None and if_match.strip() not in (
-        f'W/"{current["meta"]["versionId"]}"',
-        f'"{current["meta"]["versionId"]}"',
-    ):
-        raise VersionMismatch("the Task changed since that version was read (If-Match)")
+    expected = _expected_version(if_match)
     change = intake.change_of(current, wanted_of(current))
-    if change is None:
+    if change is None:  # nothing to do: a retry (with its Idempotency-Key) of what was done is answered as done
+        stale = expected is not None and str(expected) != current["meta"]["versionId"]
+        if stale and idempotency_key is None:
+            raise VersionMismatch("the Task changed since that version was read (If-Match)")
         return versioned(current)
     unit = act_unit(
         ctx,
@@ -309,12 +351,23 @@ async def _change(
         action=change.action,
         body=change.body,
         idempotency_key=idempotency_key,
+        expected_version=expected,
     )
     acted = await ctx.writer.run_async(unit)
     response = versioned(resources.task(acted.view))
     if acted.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return response
+
+
+def _expected_version(if_match: str | None) -> int | None:
+    """The version an If-Match asks for (``W/"3"`` or ``"3"``); None for none or ``*`` (any version)."""
+    if if_match is None or if_match.strip() == "*":
+        return None
+    found = re.fullmatch(r'\s*(?:W/)?"(\d{1,18})"\s*', if_match)
+    if found is None:
+        raise VersionMismatch('If-Match must name one version, W/"<versionId>" (or be *)')
+    return int(found.group(1))
 
 
 def capability_statement() -> dict[str, Any]:
@@ -340,6 +393,8 @@ def capability_statement() -> dict[str, Any]:
                 "resource": [
                     {
                         "type": "Task",
+                        "versioning": "versioned-update",
+                        "conditionalUpdate": False,
                         "interaction": [
                             {"code": "read"},
                             {"code": "update"},
