@@ -10,8 +10,8 @@ real credentials, a different one per request, to the referral service, the trac
 The credential itself is left alone (``generation.with-security-parameters`` off): a broken one only
 ever meets the 401 of the authorisation matrices, and would spend the examples on it.
 Whatever the input: no answer is a 5xx, and every 4xx is RFC 9457 problem+json (that content type, a
-body whose ``status`` is the answer's, and a ``title``). A 2xx is no failure: negative data can be
-harmless (an unknown query parameter is ignored by design).
+body whose ``status`` is the answer's, and a ``title``), or on the FHIR routes an OperationOutcome. A 2xx
+is no failure: negative data can be harmless (an unknown query parameter is ignored by design).
 
 The seed is random and printed first; ``RUJUKAN_FUZZ_SEED=<seed>`` replays a run exactly (the example
 database is off), ``RUJUKAN_FUZZ_EXAMPLES`` sets the examples per operation.
@@ -50,8 +50,13 @@ def check(case: Any, response: Any) -> None:
     assert response.status_code < 500, f"{where}: {response.status_code} {response.text[:500]}"
     if 400 <= response.status_code < 500:
         headers = {name.lower(): values for name, values in response.headers.items()}
-        assert headers.get("content-type") == ["application/problem+json"], f"{where}: {headers.get('content-type')}"
         body = response.json()
+        if case.formatted_path.startswith("/fhir/"):  # FHIR's errors are OperationOutcomes (with the same status)
+            assert headers.get("content-type") == ["application/fhir+json"], f"{where}: {headers.get('content-type')}"
+            assert body["resourceType"] == "OperationOutcome", where
+            assert body["issue"][0]["diagnostics"], where
+            return
+        assert headers.get("content-type") == ["application/problem+json"], f"{where}: {headers.get('content-type')}"
         assert body["status"] == response.status_code, where
         assert body["title"], where
 
