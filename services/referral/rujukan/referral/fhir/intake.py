@@ -409,7 +409,8 @@ def _target(current: dict[str, Any], wanted: dict[str, Any]) -> Status | None:
 
 
 def _new_note(current: list[Any], wanted: list[Any]) -> str | None:
-    """The text of the one note appended (notes are never changed or removed: the earlier ones are ignored)."""
+    """The text of the one note appended. Notes are never changed or removed: a list that does not begin with
+    the current notes is stale (another party added one since it was read), a Conflict."""
     if not isinstance(wanted, list):
         raise InvalidRequest("Task.note must be a list")
     added = wanted[len(current) :]
