@@ -82,7 +82,7 @@ def test_kafka_run_keeps_its_log_across_a_restart_and_stops_on_sigint(tmp_path: 
         deadline = time.monotonic() + 90
         while not port_in_use("127.0.0.1", port) and time.monotonic() < deadline and process.poll() is None:
             time.sleep(0.2)
-        admin = _admin_when_answering(settings, deadline)  # listening comes before answering, on a busy machine
+        admin = _admin_when_answering(settings, deadline, process, tmp_path)  # listening, then answering
         ensure_topics(admin, settings)
         ids.append(topic_id(admin, settings.topics.referral_events))
         admin.close()
@@ -99,8 +99,20 @@ def test_kafka_run_keeps_its_log_across_a_restart_and_stops_on_sigint(tmp_path: 
     assert ids[0] == ids[1]  # the same topic, its messages kept: no log reset on Apache Kafka
 
 
-def _admin_when_answering(settings: CoreSettings, deadline: float) -> KafkaAdminClient:
+def _admin_when_answering(
+    settings: CoreSettings, deadline: float, process: subprocess.Popen[str], data: Path
+) -> KafkaAdminClient:
+    """An admin client once the broker answers; a ``kafka run`` that ended first fails the test at once, with
+    what it and its node said (in one CI run the broker refused connections until the deadline, and nothing
+    said why)."""
     while True:
+        if process.poll() is not None:
+            _, stderr = process.communicate(timeout=10)
+            logs = "".join(
+                f"\n--- {log.name}\n{log.read_text(errors='replace')[-1500:]}"
+                for log in (data / "kafka").glob("node-*.log")
+            )
+            pytest.fail(f"rujukan kafka run ended with {process.returncode}:\n{stderr[-2000:]}{logs}")
         try:
             return make_admin(settings)
         except KafkaError:
