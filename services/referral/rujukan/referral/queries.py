@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from sqlmodel import Session, and_, col, or_, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from rujukan.core.lifecycle import Role, Status
 from rujukan.core.sealing import DataKey, SealingError
@@ -105,6 +106,17 @@ def list_referrals(
         query = query.where(col(Referral.status).in_([s.value for s in statuses]))
     if pathway_id is not None:
         query = query.where(col(Referral.pathway_id) == pathway_id)
+    with ctx.read() as session:
+        rows = list(session.exec(_one_page(query, cursor, page_size)).all())
+    items = [
+        summary(row, subject_alias=alias(ctx, viewer=agency, subject_id=row.subject_id), viewer=agency)
+        for row in rows[:page_size]
+    ]
+    return Page(items=items, next_cursor=_next_cursor(rows, page_size))
+
+
+def _one_page(query: SelectOfScalar[Referral], cursor: str | None, page_size: int) -> SelectOfScalar[Referral]:
+    """``query`` newest first, from after ``cursor``, one row more than a page (to know whether more follow)."""
     if cursor is not None:
         created_at, last_id = _decode_cursor(cursor)
         query = query.where(
@@ -113,15 +125,12 @@ def list_referrals(
                 and_(Referral.created_at == created_at, Referral.id < last_id),
             )
         )
-    query = query.order_by(col(Referral.created_at).desc(), col(Referral.id).desc()).limit(page_size + 1)
-    with ctx.read() as session:
-        rows = list(session.exec(query).all())
-    items = [
-        summary(row, subject_alias=alias(ctx, viewer=agency, subject_id=row.subject_id), viewer=agency)
-        for row in rows[:page_size]
-    ]
-    more = len(rows) > page_size
-    return Page(items=items, next_cursor=_encode_cursor(rows[page_size - 1]) if more else None)
+    return query.order_by(col(Referral.created_at).desc(), col(Referral.id).desc()).limit(page_size + 1)
+
+
+def _next_cursor(rows: list[Referral], page_size: int) -> str | None:
+    """The cursor of the page after ``rows`` (a page and one more, from ``_one_page``); None on the last."""
+    return _encode_cursor(rows[page_size - 1]) if len(rows) > page_size else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,15 +168,9 @@ def search_views(
         query = query.where(col(Referral.status).in_([s.value for s in statuses]))
     for prefix, instant in updated:
         query = query.where(_COMPARE[prefix](col(Referral.updated_at), instant))
-    if cursor is not None:
-        created_at, last_id = _decode_cursor(cursor)
-        query = query.where(
-            or_(Referral.created_at < created_at, and_(Referral.created_at == created_at, Referral.id < last_id))
-        )
-    query = query.order_by(col(Referral.created_at).desc(), col(Referral.id).desc()).limit(page_size + 1)
     items, withheld = [], 0
     with ctx.read() as session:
-        rows = list(session.exec(query).all())
+        rows = list(session.exec(_one_page(query, cursor, page_size)).all())
         for row in rows[:page_size]:
             role = party_role(row, agency)
             if role is None:  # not so: the query keeps the caller's referrals only
@@ -178,8 +181,7 @@ def search_views(
                 withheld += 1
                 continue
             items.append(view_in_session(ctx, session, row, role))
-    more = len(rows) > page_size
-    return ViewPage(items=items, next_cursor=_encode_cursor(rows[page_size - 1]) if more else None, withheld=withheld)
+    return ViewPage(items=items, next_cursor=_next_cursor(rows, page_size), withheld=withheld)
 
 
 def _encode_cursor(row: Referral) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import uuid
 from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -20,6 +19,7 @@ from rujukan.core.http import COMMON_ERRORS
 from rujukan.core.lifecycle import Status
 from rujukan.referral.act import act_unit
 from rujukan.referral.api.auth import Agency, Context
+from rujukan.referral.api.routes import referral_id_of
 from rujukan.referral.commands import AGENCY_CODE_PATTERN
 from rujukan.referral.context import ReferralContext
 from rujukan.referral.create import create_unit
@@ -70,13 +70,6 @@ def versioned(resource: dict[str, Any]) -> FhirResponse:
         resource,
         headers={"ETag": f'W/"{resource["meta"]["versionId"]}"'} if "versionId" in resource.get("meta", {}) else None,
     )
-
-
-def referral_id_of(raw: str) -> str:
-    try:
-        return str(uuid.UUID(raw))
-    except ValueError as exc:
-        raise NotFound("referral not found") from exc
 
 
 @router.get("/metadata", summary="The CapabilityStatement (FHIR 4.0.1, JSON)", responses=ERRORS)
