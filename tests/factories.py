@@ -90,6 +90,8 @@ _PAYLOADS: dict[str, dict[str, Any]] = {
 }
 
 EVENT_TYPES = sorted(_PAYLOADS)
+SAMPLE_STAFF = "stf_4c1f9a2e7b3d5e60"
+_STAFF_TYPES = frozenset(EVENT_TYPES) - {"SlaBreached", "SealedDataDisclosed"}  # the acts of an agency's people
 # Each type's sample keeps its event id when types are added (the ids are in the golden bytes).
 _FIRST_TYPES = [
     "ReferralAccepted",
@@ -129,6 +131,7 @@ def sample_event(event_type: str, /, *, seq: int = 2, **overrides: Any) -> Event
         "seq": seq,
         "prev_hash": None if seq == 1 else PREV_HASH,
         "actor_agency": "BAPAS-JAKTIM",
+        **({"actor_staff": SAMPLE_STAFF} if event_type in _STAFF_TYPES else {}),
         **_PAYLOADS[event_type],
     }
     event.update(overrides)

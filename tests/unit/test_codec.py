@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from rujukan.core.catalogue import EventSchema, SchemaCatalogue, default_schemas_dir
+from rujukan.core.catalogue import EventSchema, SchemaCatalogue, default_catalogue, default_schemas_dir
 from rujukan.core.codec import HEADER_SIZE, MAGIC, EventCodec, event_hash
 from rujukan.core.errors import EncodeError
 from tests.factories import EVENT_TYPES, sample_event
@@ -96,9 +96,9 @@ def test_event_hash_is_sha256_of_the_encoded_bytes(codec: EventCodec) -> None:
     ("change", "message"),
     [
         ({"event_type": "NoSuchEvent"}, "no schema for event_type 'NoSuchEvent'"),
-        ({"seq": "two"}, "ReferralRejected v1: record does not fit"),
-        ({"reason_code": "not_a_reason"}, "ReferralRejected v1: record does not fit"),
-        ({"prev_hash": b"short"}, "ReferralRejected v1: record does not fit"),
+        ({"seq": "two"}, "ReferralRejected v2: record does not fit"),
+        ({"reason_code": "not_a_reason"}, "ReferralRejected v2: record does not fit"),
+        ({"prev_hash": b"short"}, "ReferralRejected v2: record does not fit"),
     ],
 )
 def test_a_record_that_does_not_fit_raises_encode_error(
@@ -115,19 +115,21 @@ def test_a_missing_field_raises_encode_error(codec: EventCodec) -> None:
         codec.encode(event)
 
 
-def _catalogue_with_v2(tmp_path: Path) -> SchemaCatalogue:
-    """A catalogue where ReferralAccepted has a v2 that adds a field with a default."""
+def _catalogue_with_next_version(tmp_path: Path) -> SchemaCatalogue:
+    """A catalogue where ReferralAccepted has one version more, adding a field with a default."""
     directory = tmp_path / "schemas"
     shutil.copytree(default_schemas_dir(), directory)
-    raw = json.loads((directory / "referral" / "ReferralAccepted.v1.avsc").read_text())
+    latest = default_catalogue().latest("ReferralAccepted")
+    assert latest is not None
+    raw = json.loads((directory / "referral" / latest.path.name).read_text())
     raw["fields"].append({"name": "expected_start", "type": ["null", "string"], "default": None})
-    (directory / "referral" / "ReferralAccepted.v2.avsc").write_text(json.dumps(raw))
+    (directory / "referral" / f"ReferralAccepted.v{latest.version + 1}.avsc").write_text(json.dumps(raw))
     return SchemaCatalogue.from_directory(directory)
 
 
 def test_old_data_is_resolved_to_the_new_reader_schema(codec: EventCodec, tmp_path: Path) -> None:
     old_bytes = codec.encode(sample_event("ReferralAccepted"))
-    new_codec = EventCodec(_catalogue_with_v2(tmp_path))
+    new_codec = EventCodec(_catalogue_with_next_version(tmp_path))
     decoded = new_codec.decode(old_bytes)
-    assert decoded.writer.version == 1
+    assert decoded.writer.version == default_catalogue().latest("ReferralAccepted").version  # type: ignore[union-attr]
     assert decoded.record == {**sample_event("ReferralAccepted"), "expected_start": None}

@@ -20,8 +20,11 @@ ACCEPTED_FP = default_catalogue().latest("ReferralAccepted").fingerprint  # type
 
 
 def _enum_index_out_of_range() -> bytes:
-    # ReferralRejected ends with reason_code (enum, zig-zag varint) then the sealed_note union index (0).
-    return REJECTED[:-2] + b"\x7e" + REJECTED[-1:]
+    # Without a note or a staff id, ReferralRejected ends with reason_code (enum, zig-zag varint), then the
+    # union indexes (0) of sealed_note and actor_staff.
+    rejected = CODEC.encode(sample_event("ReferralRejected", sealed_note=None, actor_staff=None))
+    assert rejected.endswith(b"\x00\x00")
+    return rejected[:-3] + b"\x7e" + rejected[-2:]
 
 
 CORRUPT_INPUTS = {
@@ -56,7 +59,7 @@ def test_the_error_class_names_the_problem() -> None:
         CODEC.decode(CORRUPT_INPUTS["unknown fingerprint"])
     with pytest.raises(CorruptEvent, match="trailing bytes"):
         CODEC.decode(CORRUPT_INPUTS["trailing bytes"])
-    with pytest.raises(CorruptEvent, match="ReferralCreated v4: body does not decode"):
+    with pytest.raises(CorruptEvent, match="ReferralCreated v5: body does not decode"):
         CODEC.decode(CORRUPT_INPUTS["truncated body"])
 
 
