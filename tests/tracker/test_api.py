@@ -164,3 +164,38 @@ def test_the_stream_tells_of_changes(app_client: tuple[TestClient, Any]) -> None
             if line.startswith("data: ") or time.monotonic() > deadline:
                 break
     assert received[-2:] == ["event: change", 'data: {"referral_ids": ["r-1", "r-2"]}'], received
+
+
+def test_coordinators_see_per_agency_who_acted_on_what_by_pseudonym(
+    app_client: tuple[TestClient, Any], tracker_db: Database, tracker_settings: TrackerSettings
+) -> None:
+    """Each history entry carries the acting person's pseudonym (events from staff accounts); the staff
+    figures count per person of one agency what they did, within the caller's region."""
+    client, _ = app_client
+    andi, rina = "stf_00000000000000a1", "stf_00000000000000b2"
+    jakarta = Journey(region="31.75").then("ReferralAccepted", hours=1, actor_staff=andi)
+    jakarta.then("ReferralStarted", hours=2, actor_staff=rina).then("ReferralNoteAdded", hours=3)
+    bandung = Journey(region="32.73").then("ReferralAccepted", hours=1, actor_staff=andi)
+    feed(tracker_db, tracker_settings, [jakarta, bandung])
+    history = client.get(f"/v1/handoffs/{jakarta.referral_id}").json()["history"]
+    assert [h["actor_staff"] for h in history] == [None, andi, rina, None]
+    rows = client.get("/v1/stats/staff", params={"agency": "BAPAS-JAKTIM"}).json()
+    assert [(r["actor_staff"], r["actions"], r["referrals"]) for r in rows] == [
+        (andi, {"ReferralAccepted": 2}, 2),
+        (rina, {"ReferralStarted": 1}, 1),
+        (None, {"ReferralNoteAdded": 1}, 1),  # the agency's own system
+    ]
+    csv_lines = client.get("/v1/stats/staff", params={"agency": "BAPAS-JAKTIM", "format": "csv"}).text.splitlines()
+    assert csv_lines[0] == (
+        "actor_staff,referrals,last_acted_at,events_ReferralAccepted,events_ReferralNoteAdded,events_ReferralStarted"
+    )
+    assert csv_lines[1].startswith(f"{andi},2,")
+    _, scoped = issue_tracker_credential(tracker_db, role=TrackerRole.COORDINATOR, name="Jabar", region_scope="32")
+    in_jabar = client.get(
+        "/v1/stats/staff", params={"agency": "BAPAS-JAKTIM"}, headers={"Authorization": f"Bearer {scoped}"}
+    ).json()
+    assert [(r["actor_staff"], r["referrals"]) for r in in_jabar] == [(andi, 1)]
+    assert client.get("/v1/stats/staff", params={"agency": "LAPAS-CIPINANG"}).json()[0]["actions"] == {
+        "ReferralCreated": 2
+    }
+    assert client.get("/v1/stats/staff").status_code == 422

@@ -73,6 +73,7 @@ class HistoryRow(TrackerTable, table=True):
     event_type: str = Field(max_length=40)
     occurred_at: dt.datetime = Field(sa_column=utc_column())
     actor_agency: str = Field(max_length=40)
+    actor_staff: str | None = Field(default=None, max_length=24)  # the agency's person who acted (pseudonym)
     status_after: str = Field(max_length=20)
     reason_code: str | None = Field(default=None, max_length=40)
     outcome: str | None = Field(default=None, max_length=40)

@@ -79,6 +79,7 @@ class HistoryEntry:
     occurred_at: dt.datetime
     actor_agency: str
     status_after: str
+    actor_staff: str | None = None  # the pseudonym of the agency's person who acted, when one did
     reason_code: str | None = None
     outcome: str | None = None
     to_agency: str | None = None
@@ -189,6 +190,7 @@ def _entry(handoff: Handoff, event: ChainEvent) -> HistoryEntry:
         event_type=event.event_type,
         occurred_at=event.occurred_at,
         actor_agency=event.actor_agency,
+        actor_staff=event.text("actor_staff"),
         status_after=handoff.status,
         reason_code=event.text("reason_code"),
         outcome=event.text("outcome") or event.text("follow_up_outcome"),

@@ -67,6 +67,7 @@ class HistoryOut(BaseModel):
     event_type: str
     occurred_at: dt.datetime
     actor_agency: str
+    actor_staff: str | None = None  # the agency's person who acted (pseudonym; the name stays with the agency)
     status_after: str
     reason_code: str | None
     outcome: str | None
@@ -299,6 +300,45 @@ def funnel_rows(
     ).where(*_conditions(HandoffFilter(service_type=service_type, region=region, scope=scope), dt.datetime.now(dt.UTC)))
     with db.read() as session:
         return list(session.execute(query).all())
+
+
+def staff_actions(db: Database, *, agency: str, scope: str | None = None) -> list[dict[str, Any]]:
+    """Who acted on what for one agency: per staff pseudonym (people of the agency acting through their own
+    accounts; the agency's systems are ``None``), the number of each kind of event, of referrals, and the
+    last time. In the caller's region scope."""
+    conditions = [
+        col(HistoryRow.actor_agency) == agency,
+        *_conditions(HandoffFilter(scope=scope), dt.datetime.now(dt.UTC)),
+    ]
+    query = (
+        core_select(
+            col(HistoryRow.actor_staff),
+            col(HistoryRow.event_type),
+            func.count().label("events"),
+            func.max(HistoryRow.occurred_at).label("last_at"),
+        )
+        .join(HandoffRow, col(HandoffRow.referral_id) == col(HistoryRow.referral_id))
+        .where(*conditions)
+        .group_by(col(HistoryRow.actor_staff), col(HistoryRow.event_type))
+    )
+    distinct_referrals = (
+        core_select(col(HistoryRow.actor_staff), func.count(func.distinct(HistoryRow.referral_id)))
+        .join(HandoffRow, col(HandoffRow.referral_id) == col(HistoryRow.referral_id))
+        .where(*conditions)
+        .group_by(col(HistoryRow.actor_staff))
+    )
+    people: dict[str | None, dict[str, Any]] = {}
+    with db.read() as session:
+        for staff, event_type, events, last_at in session.execute(query).all():
+            person = people.setdefault(
+                staff, {"actor_staff": staff, "actions": {}, "referrals": 0, "last_acted_at": None}
+            )
+            person["actions"][event_type] = int(events)
+            if person["last_acted_at"] is None or last_at > person["last_acted_at"]:
+                person["last_acted_at"] = last_at
+        for staff, referrals in session.execute(distinct_referrals).all():
+            people[staff]["referrals"] = int(referrals)
+    return sorted(people.values(), key=lambda p: (p["actor_staff"] is None, p["actor_staff"] or ""))
 
 
 def indicator_rows(

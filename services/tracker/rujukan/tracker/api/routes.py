@@ -34,6 +34,7 @@ from rujukan.tracker.queries import (
     in_scope,
     indicator_rows,
     list_handoffs,
+    staff_actions,
 )
 from rujukan.tracker.stats import funnel, indicator_354, parse_period, published_funnel
 
@@ -164,6 +165,35 @@ def funnel_stats(
             "funnel.csv",
         )
     return [asdict(r) for r in rows]
+
+
+@router.get(
+    "/stats/staff",
+    responses=CSV,
+    summary="Per agency: who acted on what, by staff pseudonym (the agency's systems: null)",
+    description="For each person of the agency who acted through their own staff account (a pseudonym; the name"
+    " stays with the agency, for its supervisors), the number of each kind of event and of referrals, and when"
+    " they last acted. The agency's own systems (machine credentials) are the row without a pseudonym.",
+)
+def staff_stats(
+    caller: CallerDep, db: Db, agency: Annotated[str, Query(min_length=1, max_length=40)], format: Format = "json"
+) -> Any:
+    rows = staff_actions(db, agency=agency, scope=caller.region_scope)
+    if format == "csv":
+        kinds = sorted({kind for r in rows for kind in r["actions"]})  # the same columns on every row
+        return csv_response(
+            (
+                {
+                    "actor_staff": r["actor_staff"] or "",
+                    "referrals": r["referrals"],
+                    "last_acted_at": r["last_acted_at"].isoformat(),
+                    **{f"events_{kind}": r["actions"].get(kind, 0) for kind in kinds},
+                }
+                for r in rows
+            ),
+            f"staff-{agency}.csv",
+        )
+    return [{**r, "last_acted_at": r["last_acted_at"].isoformat()} for r in rows]
 
 
 @router.get(

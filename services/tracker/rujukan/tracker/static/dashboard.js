@@ -100,7 +100,7 @@ function drawPathway(handoffs, subjectId = null) {
     el("li", {},
       el("time", {}, when(e.occurred_at)), " ",
       el("strong", {}, e.event_type.replace(/^Referral/, "")), " — ",
-      `${e.actor_agency} (${e.from} → ${e.to})`, " ",
+      `${e.actor_agency}${e.actor_staff ? ` · ${e.actor_staff}` : ""} (${e.from} → ${e.to})`, " ",
       el("span", {class: "badge", style: `background:${COLORS[e.status_after]}`}, I18N.status(e.status_after)),
       e.reason_code ? el("span", {class: "hint"}, ` ${e.reason_code}`) : "",
       e.outcome ? el("span", {class: "hint"}, ` ${e.outcome}`) : "")));
