@@ -43,7 +43,7 @@ def created_event(ctx: ReferralContext, referral_id: str) -> dict[str, Any]:
             .where(col(ReferralEvent.seq) == 1)
         ).one()
     decoded = CODEC.decode(payload)
-    assert (decoded.event_type, decoded.writer.version) == ("ReferralCreated", 4)
+    assert (decoded.event_type, decoded.writer.version) == ("ReferralCreated", 5)
     return decoded.record
 
 

@@ -18,6 +18,12 @@ The rules (``Rule``):
 - ``SIGN_IN_REFUSED``: ``POST /login`` with what such a caller would type (the credential it holds)
   goes back to ``/login?failed=1`` and sets no cookie; an empty form is 422 problem+json.
 - ``SIGNED_OUT``: ``POST /logout`` goes to ``/login`` and at most deletes the cookie.
+- The agency inbox (``/agency/``) has rules of the same kinds: ``INBOX_ROOT`` (``/agency`` is 308 to
+  ``/agency/``), ``INBOX_TO_SIGN_IN`` (303 to ``/agency/login``, no cookie), ``INBOX_SIGN_IN_FORM`` (200, the
+  form with a fresh login token and only that token's cookie), ``INBOX_SIGN_IN_REFUSED`` (without the form's
+  token: 303 to ``/agency/login?failed=expired``, no session cookie; 422 for an empty form),
+  ``INBOX_SIGNED_OUT`` (303 to ``/agency/login``) and ``INBOX_STATIC`` (the inbox's scripts and stylesheet,
+  byte for byte, never its pages). Its JSON under ``/agency/api/`` is ``REFUSED`` like the API.
 - ``STATIC``: ``/static/{name}`` is public by design: the sign-in page needs its stylesheet and scripts
   before anyone has signed in, and the directory holds code, no data. It serves exactly the files of the
   tracker's static directory, byte for byte, and nothing else: no name, raw or percent-encoded (dot
@@ -44,6 +50,9 @@ from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 
+from rujukan.referral.api.auth import COOKIE as INBOX_COOKIE
+from rujukan.referral.api.inbox_routes import LOGIN_COOKIE
+from rujukan.referral.api.inbox_routes import STATIC as INBOX_STATIC
 from rujukan.tracker.access import TrackerRole, issue_tracker_credential, revoke_tracker_credential
 from rujukan.tracker.api.auth import COOKIE
 from rujukan.tracker.api.dashboard import STATIC
@@ -61,6 +70,12 @@ class Rule(Enum):
     SIGN_IN_REFUSED = "303 to /login?failed=1 and no cookie (422 for an empty form)"
     SIGNED_OUT = "303 to /login, the cookie at most deleted"
     STATIC = "200 with the bytes of a file of the static directory"
+    INBOX_ROOT = "308 to /agency/"
+    INBOX_TO_SIGN_IN = "303 to /agency/login, no cookie"
+    INBOX_SIGN_IN_FORM = "200, the inbox's sign-in form and its login token's cookie only"
+    INBOX_SIGN_IN_REFUSED = "303 to /agency/login?failed=expired and no session cookie (422 for an empty form)"
+    INBOX_SIGNED_OUT = "303 to /agency/login"
+    INBOX_STATIC = "200 with the bytes of a script or stylesheet of the inbox"
 
 
 DESCRIPTION = ("/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc")
@@ -90,6 +105,13 @@ ROUTES: dict[str, dict[tuple[str, str], Rule]] = {
                 ("GET", "/fhir/r4/CodeSystem"),
             ]
         },
+        ("GET", "/agency"): Rule.INBOX_ROOT,
+        ("GET", "/agency/"): Rule.INBOX_TO_SIGN_IN,
+        ("GET", "/agency/login"): Rule.INBOX_SIGN_IN_FORM,
+        ("POST", "/agency/login"): Rule.INBOX_SIGN_IN_REFUSED,
+        ("POST", "/agency/logout"): Rule.INBOX_SIGNED_OUT,
+        ("GET", "/agency/static/{name}"): Rule.INBOX_STATIC,
+        **{("GET", f"/agency/api/{path}"): Rule.REFUSED for path in ("me", "inbox", "changes", "vocabulary", "staff")},
     },
     "tracker": {
         **OPEN_TO_ALL,
@@ -101,6 +123,7 @@ ROUTES: dict[str, dict[tuple[str, str], Rule]] = {
                 "/v1/stats/indicators/354",
                 "/v1/stats/capacity",
                 "/v1/stats/pathways",
+                "/v1/stats/staff",
                 "/v1/stream",
             )
         },
@@ -156,6 +179,8 @@ def send(client: TestClient, method: str, url: str, headers: dict[str, str]) -> 
     """One request, redirects not followed, no cookie but the caller's; an event stream is not read."""
     client.cookies.clear()
     form = {"credential": typed(headers)} if (method, url) == ("POST", "/login") else None
+    if (method, url) == ("POST", "/agency/login"):
+        form = {"secret": typed(headers)} if typed(headers) else None
     with client.stream(method, url, headers=headers, data=form, follow_redirects=False) as response:
         streaming = response.headers.get("content-type", "").startswith("text/event-stream")
         return Answer(response.status_code, response.headers, b"" if streaming else response.read())
@@ -165,6 +190,8 @@ def expand(app: str, route: tuple[str, str]) -> Iterator[str]:
     """The URLs that exercise a route: the static route once per file of the static directory."""
     if ROUTES[app][route] is Rule.STATIC:
         yield from (f"/static/{file.name}" for file in sorted(STATIC.iterdir()) if file.is_file())
+    elif ROUTES[app][route] is Rule.INBOX_STATIC:
+        yield from (f"/agency/static/{f.name}" for f in sorted(INBOX_STATIC.iterdir()) if f.suffix in (".js", ".css"))
     else:
         yield route[1]
 
@@ -192,8 +219,32 @@ def check(rule: Rule, url: str, answer: Answer, form: str) -> None:
     elif rule is Rule.SIGNED_OUT:
         assert (answer.status, answer.headers.get("location")) == (303, "/login")
         assert all(c.startswith(f'{COOKIE}=""') and "Max-Age=0" in c for c in cookies), cookies
+    elif rule.name.startswith("INBOX_"):
+        check_inbox(rule, url, answer, form)
     else:
         assert (answer.status, answer.body) == (200, (STATIC / url.removeprefix("/static/")).read_bytes())
+
+
+def check_inbox(rule: Rule, url: str, answer: Answer, form: str) -> None:
+    cookies = answer.headers.get_list("set-cookie")
+    if rule is Rule.INBOX_ROOT:
+        assert (answer.status, answer.headers.get("location"), cookies) == (308, "/agency/", [])
+    elif rule is Rule.INBOX_TO_SIGN_IN:
+        assert (answer.status, answer.headers.get("location"), cookies) == (303, "/agency/login", [])
+    elif rule is Rule.INBOX_SIGN_IN_FORM:
+        assert answer.status == 200
+        assert b'action="/agency/login"' in answer.body
+        assert [c.split("=")[0] for c in cookies] == [LOGIN_COOKIE]
+    elif rule is Rule.INBOX_SIGN_IN_REFUSED:
+        refused = (422, None) if not form else (303, "/agency/login?failed=expired")
+        assert (answer.status, answer.headers.get("location")) == refused
+        assert not [c for c in cookies if c.startswith(f"{INBOX_COOKIE}=") and "Max-Age=0" not in c], cookies
+    elif rule is Rule.INBOX_SIGNED_OUT:
+        assert (answer.status, answer.headers.get("location")) == (303, "/agency/login")
+        assert all(c.startswith(f'{INBOX_COOKIE}=""') and "Max-Age=0" in c for c in cookies), cookies
+    elif rule is Rule.INBOX_STATIC:
+        name = url.removeprefix("/agency/static/")
+        assert (answer.status, answer.body) == (200, (INBOX_STATIC / name).read_bytes())
 
 
 def run_matrix(app: str, client: TestClient, callers: dict[str, dict[str, str]], private: list[str]) -> int:
@@ -203,7 +254,8 @@ def run_matrix(app: str, client: TestClient, callers: dict[str, dict[str, str]],
     assert found == set(ROUTES[app]), f"{app}: place {found ^ set(ROUTES[app])} in ROUTES (or remove)"
     sent = 0
     for name, headers in callers.items():
-        for route in sorted(found, key=lambda r: (r == ("POST", "/logout"), r)):  # a session ends last
+        ends_a_session = (("POST", "/logout"), ("POST", "/agency/logout"))
+        for route in sorted(found, key=lambda r: (r in ends_a_session, r)):  # a session ends last
             for url in expand(app, route):
                 answer = send(client, route[0], url, headers)
                 try:
@@ -221,9 +273,12 @@ def with_forged_session(callers: dict[str, dict[str, str]]) -> dict[str, dict[st
 
 def test_referral_routes_without_an_id_refuse_strangers(referral_api: ReferralApi, tracker_api: TrackerApi) -> None:
     callers = with_forged_session(agency_strangers(referral_api, tracker_api))
+    callers["forged inbox session"] = {"Cookie": f"{INBOX_COOKIE}={secrets.token_urlsafe(32)}"}
     private = [referral_api.referral["id"], referral_api.referral["subject_id"]]
     sent = run_matrix("referral", referral_api.client, callers, private)
-    assert sent == len(ROUTES["referral"]) * len(callers) == (23 + 5) * 7
+    inbox_files = len([f for f in INBOX_STATIC.iterdir() if f.suffix in (".js", ".css")])
+    routes = len(ROUTES["referral"]) - 1 + inbox_files  # the static route once per file
+    assert sent == routes * len(callers) == (23 + 5 + 10 + inbox_files) * 8
 
 
 def test_notifier_routes_without_an_id_refuse_strangers(
@@ -240,7 +295,7 @@ def test_tracker_routes_without_an_id_refuse_strangers(tracker_api: TrackerApi, 
     private = [str(tracker_api.journey.referral_id), str(tracker_api.journey.case_id)]
     sent = run_matrix("tracker", tracker_api.client, callers, private)
     static_files = len([file for file in STATIC.iterdir() if file.is_file()])
-    assert sent == (len(ROUTES["tracker"]) - 1 + static_files) * len(callers) == (21 + 5) * 9
+    assert sent == (len(ROUTES["tracker"]) - 1 + static_files) * len(callers) == (22 + 5) * 9
 
 
 def tracker_strangers(tracker_api: TrackerApi, referral_api: ReferralApi) -> dict[str, dict[str, str]]:

@@ -28,6 +28,7 @@ from rujukan.cli.output import err, fail
 from rujukan.cli.system import CREDENTIALS, local_webhooks, read_json, running_system, write_private
 from rujukan.notifier.subscriptions import Owner, OwnerKind, set_subscription
 from rujukan.referral.registry import add_agency, issue_credential
+from rujukan.referral.staff import StaffRole, add_staff
 
 COORDINATOR_INBOX = "KOORDINATOR"
 DIRECTORY_FILE = Path(__file__).with_name("demo_directory.json")  # `rujukan directory load` takes it too
@@ -101,17 +102,22 @@ def _problem(answer: httpx.Response) -> str:
 
 
 def register(data_dir: Path, base_url: str, client: httpx.Client) -> dict[str, str]:
-    """Register the agencies and give each a credential (kept in credentials.json) and a webhook
-    subscription to the local inbox; coordinators get one for breaches."""
+    """Register the agencies and give each a credential and a staff account for the inbox (a supervisor;
+    both kept in credentials.json) and a webhook subscription to the local inbox; coordinators get one for
+    breaches."""
     path = data_dir / CREDENTIALS
     stored = read_json(path)
     agencies: dict[str, str] = stored.get("agencies", {})
+    staff: dict[str, dict[str, str]] = stored.get("staff", {})
     with referral_context(data_dir) as ctx:
         for agency in AGENCIES:
             add_agency(ctx, agency=agency, replace=True)
             if agency.code not in agencies:
                 agencies[agency.code] = issue_credential(ctx, agency_code=agency.code).secret
-    stored["agencies"] = agencies
+            if agency.code not in staff:
+                issued = add_staff(ctx, agency_code=agency.code, name=f"Demo {agency.code}", role=StaffRole.SUPERVISOR)
+                staff[agency.code] = {"staff_id": issued.staff.id, "name": issued.staff.name, "secret": issued.secret}
+    stored["agencies"], stored["staff"] = agencies, staff
     write_private(path, stored)
     for code, secret in agencies.items():
         answer = client.put(

@@ -31,6 +31,7 @@ from rujukan.cli import (
     pathway,
     referral,
     schemas,
+    staff,
     tracker,
     up,
     workers,
@@ -83,6 +84,7 @@ app = typer.Typer(
 app.add_typer(schemas.app, name="schemas")
 app.add_typer(agency.agency_app, name="agency")
 app.add_typer(agency.credentials_app, name="credentials")
+app.add_typer(staff.staff_app, name="staff")
 app.add_typer(directory.directory_app, name="directory")
 app.add_typer(pathway.pathway_app, name="pathway")
 app.add_typer(referral.referral_app, name="referral")

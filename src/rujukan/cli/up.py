@@ -94,6 +94,7 @@ REFERRAL_PATHS = (
     "/v1/pathway-templates",
     "/v1/follow-ups",
     "/fhir",
+    "/agency",
     "/docs",
     "/redoc",
     "/openapi.json",
@@ -270,6 +271,7 @@ def _banner(data: Path, base_url: str, backing: Backing, *, demo: bool) -> str:
     lines = [
         f"Rujukan is up on {base_url}",
         f"  dashboard      {base_url}/  (coordinator credential in {data / CREDENTIALS})",
+        f"  agency inbox   {base_url}/agency/  (staff secrets: rujukan staff add)",
         f"  agency API     {base_url}/docs",
         f"  FHIR R4        {base_url}/fhir/r4 (metadata: {base_url}/fhir/r4/metadata)",
         f"  tracker API    {base_url}/tracker/docs",
@@ -281,7 +283,8 @@ def _banner(data: Path, base_url: str, backing: Backing, *, demo: bool) -> str:
     ]
     if demo:
         lines.append(
-            f"  demo           agency credentials in {data / CREDENTIALS}, webhooks at {base_url}/demo/webhooks"
+            f"  demo           agency credentials and staff secrets (inbox) in {data / CREDENTIALS},"
+            f" webhooks at {base_url}/demo/webhooks"
         )
     return "\n".join([*lines, "Ctrl-C stops everything."])
 

@@ -15,13 +15,15 @@ Invariants:
   (nothing of theirs was written); a caller may retry, as after any failed transaction. So does a unit
   whose savepoint cannot be rolled back (the connection died under it): every unit gets the unit's error.
 - A unit is a function of a session and must not hand work back to the writer (it would wait for
-  itself). Batches take what is queued, at most ``max_batch``, and wait for no more: a lone request is
-  not delayed.
+  itself). It runs in a copy of the submitter's context variables (who is acting, for its events), as a
+  function called in the submitter's thread would. Batches take what is queued, at most ``max_batch``,
+  and wait for no more: a lone request is not delayed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import queue
 import threading
@@ -67,7 +69,7 @@ class GroupCommit:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name=f"writer-{self._name}", daemon=True)
                 self._thread.start()
-            self._queue.put(_Queued(unit, future))
+            self._queue.put(_Queued(_in_context(unit, contextvars.copy_context()), future))
         return future
 
     def run(self, unit: Unit[T]) -> T:
@@ -132,6 +134,15 @@ class GroupCommit:
                 item.future.set_result(answer)
             else:
                 item.future.set_exception(error)
+
+
+def _in_context(unit: Unit[T], context: contextvars.Context) -> Unit[T]:
+    """``unit`` to run in ``context`` (a fresh copy per submit, so no two threads ever enter one)."""
+
+    def run(session: Session) -> T:
+        return context.run(unit, session)
+
+    return run
 
 
 def _attempt(session: Session, unit: Unit[T]) -> tuple[T | None, BaseException | None]:

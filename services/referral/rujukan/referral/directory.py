@@ -25,6 +25,7 @@ from sqlmodel import Session, col
 
 from rujukan.core.fast_sql import connection_of
 from rujukan.core.vocabulary import ServiceType, Waitlist
+from rujukan.referral.acting import ACTING_STAFF
 from rujukan.referral.context import ReferralContext
 from rujukan.referral.directory_models import (
     CapacityIn,
@@ -195,6 +196,7 @@ def _store_event(
         "service_type": row.service_type,
         "entry_id": uuid.UUID(row.id),
         "actor_agency": actor,
+        "actor_staff": ACTING_STAFF.get(),
         "capacity": _capacity_record(view.capacity),
     }
     if event_type == "DirectoryServiceUpdated":

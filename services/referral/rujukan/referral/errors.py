@@ -4,6 +4,7 @@
     ├── Unauthenticated     401: no, unknown or revoked credential
     ├── NotFound            404: no such referral or subject, or the caller is not party to it
     ├── NotController       403: a party to the subject's referrals, but another agency controls the subject
+    ├── Forbidden           403: a session's change without its CSRF token, or a supervisor's page for another
     ├── InvalidRequest      422: the request breaks a domain rule (unknown agency, consent missing ...)
     ├── Conflict            409: the request is valid but the current state refuses it
     │   ├── ActionNotAllowed    an illegal lifecycle action; carries the status and the allowed actions
@@ -34,6 +35,10 @@ class NotFound(ReferralServiceError):
 
 class NotController(ReferralServiceError):
     """The caller is party to the subject's referrals but does not control the subject (did not make them)."""
+
+
+class Forbidden(ReferralServiceError):
+    """Authenticated, but this request may not be made this way (no CSRF token) or by this person's role."""
 
 
 class InvalidRequest(ReferralServiceError):

@@ -22,6 +22,7 @@ from sqlmodel import Session
 from rujukan.core.codec import EventCodec, event_hash
 from rujukan.core.fast_sql import connection_of
 from rujukan.core.signatures import SigningKeys
+from rujukan.referral.acting import ACTING_STAFF
 from rujukan.referral.models import Referral
 from rujukan.referral.statements import statements
 
@@ -69,6 +70,7 @@ def chain_event(
             "seq": seq,
             "prev_hash": last_hash,
             "actor_agency": actor,
+            "actor_staff": ACTING_STAFF.get(),
             **fields,
         }
     )

@@ -41,6 +41,33 @@ class Credential(ReferralTable, table=True):
     revoked_at: dt.datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
 
 
+class StaffMember(ReferralTable, table=True):
+    """A person working at an agency, signing in with their own secret. ``id`` is the pseudonym that events
+    record (``actor_staff``); the name stays here, shown only to the agency's supervisors."""
+
+    __tablename__ = "staff"
+
+    id: str = Field(primary_key=True, max_length=24)  # stf_ + 16 hex
+    agency_code: str = Field(foreign_key="agencies.code", index=True, max_length=40)
+    name: str = Field(max_length=200)
+    role: str = Field(max_length=20)
+    secret_hash: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    hint: str = Field(max_length=16)
+    created_at: dt.datetime = Field(sa_column=utc_column())
+    disabled_at: dt.datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+
+
+class StaffSession(ReferralTable, table=True):
+    """A signed-in inbox session: the cookie holds a random token; only its hash is kept."""
+
+    __tablename__ = "staff_sessions"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    staff_id: str = Field(foreign_key="staff.id", index=True, max_length=24)
+    created_at: dt.datetime = Field(sa_column=utc_column())
+    expires_at: dt.datetime = Field(sa_column=utc_column())
+
+
 class Subject(ReferralTable, table=True):
     """One person as one agency (the controller) knows them; see ``identity``."""
 

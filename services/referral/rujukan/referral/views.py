@@ -71,6 +71,9 @@ class HistoryEntry(BaseModel):
     event_type: str
     occurred_at: dt.datetime
     actor_agency: str
+    actor_staff: str | None = Field(
+        default=None, description="The pseudonym of the agency's person who acted (a staff account), if one did."
+    )
     reason_code: str | None = None
     outcome: str | None = None
     to_agency: str | None = None
@@ -156,6 +159,7 @@ def _history_entry(row: ReferralEvent, referral: Referral, key: DataKey | None, 
         event_type=row.event_type,
         occurred_at=row.occurred_at,
         actor_agency=row.actor_agency,
+        actor_staff=record.get("actor_staff"),
         reason_code=record.get("reason_code"),
         outcome=record.get("outcome"),
         to_agency=record.get("to_agency") if row.event_type == "ReferralForwarded" else None,

@@ -19,6 +19,7 @@ from rujukan.core.loops import Supervisor
 from rujukan.referral.api import problems
 from rujukan.referral.api.directory_routes import router as directory_router
 from rujukan.referral.api.follow_up_routes import router as follow_up_router
+from rujukan.referral.api.inbox_routes import router as inbox_router
 from rujukan.referral.api.pathway_routes import router as pathway_router
 from rujukan.referral.api.routes import router
 from rujukan.referral.api.subject_routes import router as subject_router
@@ -79,6 +80,7 @@ def create_app(settings: ReferralSettings, *, context: ReferralContext | None = 
     app.include_router(directory_router)
     app.include_router(pathway_router)
     app.include_router(fhir_router)
+    app.include_router(inbox_router)
     # added last, so outside the rate and size limits: their refusals too become OperationOutcomes, and it
     # answers an unexpected error on a FHIR path itself (the app's catch-all handler sits outside it)
     app.add_middleware(FhirOutcomes)

@@ -1,4 +1,6 @@
-"""Bearer credentials: the calling agency comes from the credential, never from the body."""
+"""Who calls: an agency system by its bearer credential, or a person by their staff secret (as a bearer
+credential, or through an inbox session cookie). The calling agency comes from the credential, never from
+the body; the acting person, if any, is set in ``acting.ACTING_STAFF`` for the events the request makes."""
 
 from __future__ import annotations
 
@@ -8,11 +10,19 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from rujukan.referral.acting import ACTING_STAFF
 from rujukan.referral.context import ReferralContext
-from rujukan.referral.errors import Unauthenticated
+from rujukan.referral.errors import Forbidden, Unauthenticated
 from rujukan.referral.registry import authenticate, known_agency
+from rujukan.referral.staff import StaffView, authenticate_staff, csrf_matches, session_staff
 
-bearer = HTTPBearer(auto_error=False, description="An agency credential from `rujukan credentials issue`.")
+bearer = HTTPBearer(
+    auto_error=False, description="An agency credential from `rujukan credentials issue`, or a staff secret."
+)
+COOKIE = "rujukan_agency"
+CSRF_HEADER = "X-CSRF-Token"
+MAX_TOKEN_LENGTH = 100
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def app_context(request: Request) -> ReferralContext:
@@ -28,14 +38,41 @@ async def context(request: Request) -> ReferralContext:
 async def calling_agency(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> str:
-    """Async: a credential checked within the last second is known without I/O; the others are looked up
-    on a worker thread."""
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthenticated("missing bearer credential")
-    ctx, secret = app_context(request), credentials.credentials
-    known = known_agency(ctx, secret=secret)
-    return known if known is not None else await run_in_threadpool(authenticate, ctx, secret=secret)
+    """Async: a machine credential checked within the last second is known without I/O; the others are
+    looked up on a worker thread. A staff secret or session is looked up on every request, so that
+    disabling a person refuses their next one."""
+    ctx = app_context(request)
+    ACTING_STAFF.set(None)
+    if credentials is not None and credentials.scheme.lower() == "bearer":
+        secret = credentials.credentials
+        known = known_agency(ctx, secret=secret)
+        if known is not None:
+            return known
+        staff = await run_in_threadpool(authenticate_staff, ctx, secret=secret)
+        if staff is None:
+            return await run_in_threadpool(authenticate, ctx, secret=secret)
+        return _acting(request, staff)
+    token = request.cookies.get(COOKIE)
+    if credentials is None and token and len(token) <= MAX_TOKEN_LENGTH:
+        staff = await run_in_threadpool(session_staff, ctx, token=token)
+        if request.method not in SAFE_METHODS and not csrf_matches(token, request.headers.get(CSRF_HEADER, "")):
+            raise Forbidden(f"a change made in an inbox session needs its {CSRF_HEADER} header")
+        return _acting(request, staff)
+    raise Unauthenticated("missing bearer credential")
+
+
+def _acting(request: Request, staff: StaffView) -> str:
+    ACTING_STAFF.set(staff.id)
+    request.state.staff = staff
+    return staff.agency_code
+
+
+async def calling_staff(request: Request, agency: Annotated[str, Depends(calling_agency)]) -> StaffView | None:
+    """The person behind the request (after ``calling_agency``), or None for an agency system."""
+    staff: StaffView | None = getattr(request.state, "staff", None)
+    return staff if staff is not None and staff.agency_code == agency else None
 
 
 Agency = Annotated[str, Depends(calling_agency)]
+Staff = Annotated[StaffView | None, Depends(calling_staff)]
 Context = Annotated[ReferralContext, Depends(context)]

@@ -11,6 +11,7 @@ from rujukan.core.http import install_problem_handlers, map_by_kind
 from rujukan.referral.errors import (
     ActionNotAllowed,
     Conflict,
+    Forbidden,
     IdempotencyKeyReused,
     InvalidRequest,
     NotController,
@@ -23,6 +24,7 @@ STATUS_FOR: list[tuple[type[RujukanError], int, str]] = [
     (Unauthenticated, 401, "Unauthenticated"),
     (NotFound, 404, "Not found"),
     (NotController, 403, "Not the controller"),
+    (Forbidden, 403, "Forbidden"),
     (ActionNotAllowed, 409, "Action not allowed"),
     (Conflict, 409, "Conflict"),
     (VersionMismatch, 412, "Precondition failed"),
