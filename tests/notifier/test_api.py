@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from typer.testing import CliRunner
 
 from rujukan.cli.main import app as cli_app
 from rujukan.core.broker import free_port
+from rujukan.core.credentials import INBOX_SESSION_COOKIE
 from rujukan.core.db import Database, make_engine
 from rujukan.core.vocabulary import AgencyKind
 from rujukan.notifier.api.app import create_app
@@ -30,6 +32,7 @@ from rujukan.referral.context import ReferralContext
 from rujukan.referral.migrate import upgrade as referral_upgrade
 from rujukan.referral.registry import AgencyIn, add_agency, issue_credential
 from rujukan.referral.settings import ReferralSettings
+from rujukan.referral.staff import StaffRole, add_staff, disable_staff
 from tests.referral.conftest import MASTER_KEY_B64
 
 AGENCIES = ("LAPAS-CIPINANG", "BAPAS-JAKTIM")
@@ -211,3 +214,38 @@ def test_a_method_not_allowed_names_every_method_of_the_subscription(api: TestCl
     assert answer.status_code == 405
     assert answer.headers["allow"] == "GET, PUT"  # once only the first route's method
     assert answer.headers["content-type"] == "application/problem+json"
+
+
+def test_a_person_reads_the_subscription_and_log_through_an_inbox_session_and_changes_nothing(
+    api: TestClient, referral_client: tuple[TestClient, dict[str, str]]
+) -> None:
+    """The inbox's session works here for reads, checked with the referral service on every request (a
+    disabled person is refused at once); a change through it is refused: the agency's system makes it."""
+    client, _ = referral_client
+    ctx = client.app.state.context  # type: ignore[attr-defined]
+    person = add_staff(ctx, agency_code="BAPAS-JAKTIM", name="Andi Bapas", role=StaffRole.SUPERVISOR)
+    bapas = bearer(referral_client, "BAPAS-JAKTIM")
+    assert api.put("/v1/subscription", json={"url": "http://127.0.0.1:9/hook"}, headers=bapas).status_code == 200
+    nonce = re.search(r'name="csrf" value="([^"]+)"', client.get("/agency/login").text)
+    assert nonce is not None
+    signed_in = client.post(
+        "/agency/login", data={"secret": person.secret, "csrf": nonce.group(1)}, follow_redirects=False
+    )
+    assert signed_in.status_code == 303
+    cookie = {"Cookie": f"{INBOX_SESSION_COOKIE}={client.cookies[INBOX_SESSION_COOKIE]}"}
+    read = api.get("/v1/subscription", headers=cookie)
+    assert read.status_code == 200, read.text
+    assert (read.json()["owner"], read.json()["url"]) == ("BAPAS-JAKTIM", "http://127.0.0.1:9/hook")
+    assert api.get("/v1/deliveries", headers=cookie).status_code == 200
+    refused = api.put("/v1/subscription", json={"url": "http://127.0.0.1:8/other"}, headers=cookie)
+    assert refused.status_code == 403
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert api.post("/v1/subscription/rotate", headers=cookie).status_code == 403
+    assert api.get("/v1/subscription", headers=bapas).json()["url"] == "http://127.0.0.1:9/hook"
+    # the person's own secret as a bearer works too, and neither is remembered past a disable
+    assert api.get("/v1/subscription", headers={"Authorization": f"Bearer {person.secret}"}).status_code == 200
+    disable_staff(ctx, staff_id=person.staff.id)
+    assert api.get("/v1/subscription", headers=cookie).status_code == 401
+    assert api.get("/v1/subscription", headers={"Authorization": f"Bearer {person.secret}"}).status_code == 401
+    forged = api.get("/v1/subscription", headers={"Cookie": f"{INBOX_SESSION_COOKIE}=forged"})
+    assert forged.status_code == 401

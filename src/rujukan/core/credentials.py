@@ -33,6 +33,12 @@ def matches(stored_hash: str, secret: str) -> bool:
     return hmac.compare_digest(stored_hash, secret_hash(secret))
 
 
+INBOX_SESSION_COOKIE = "rujukan_agency"
+"""The agency inbox's session cookie (set by the referral service; the notifier forwards it to ask whose)."""
+STAFF_HEADER = "X-Rujukan-Staff"
+"""Named in an answer of ``GET /v1/me`` when the caller is a person (a staff account): never cache it, so
+that disabling the person refuses their next request in every service."""
+
 CACHE_TTL_S = 1.0  # a revoked credential stops working within this
 
 

@@ -28,6 +28,10 @@ class Unauthenticated(NotifierError):
     """No valid agency credential."""
 
 
+class Forbidden(NotifierError):
+    """Authenticated, but not allowed this way (a change through an inbox session)."""
+
+
 class CheckUnavailable(NotifierError):
     """The referral service, which vouches for agency credentials, did not answer."""
 

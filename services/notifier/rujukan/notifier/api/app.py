@@ -21,6 +21,7 @@ from rujukan.notifier.api.auth import AgencyCheck, ReferralServiceCheck
 from rujukan.notifier.api.routes import router
 from rujukan.notifier.errors import (
     CheckUnavailable,
+    Forbidden,
     InvalidSubscription,
     NoDelivery,
     NoSubscription,
@@ -46,6 +47,7 @@ details are fetched from the referral API with the agency's own credential. Ever
 map_error = map_by_kind(
     [
         (Unauthenticated, 401, "Unauthenticated"),
+        (Forbidden, 403, "Forbidden"),
         (NoSubscription, 404, "Not found"),
         (NoDelivery, 404, "Not found"),
         (NotRedeliverable, 409, "Conflict"),

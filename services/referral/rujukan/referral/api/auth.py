@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from rujukan.core.credentials import INBOX_SESSION_COOKIE
 from rujukan.referral.acting import ACTING_STAFF
 from rujukan.referral.context import ReferralContext
 from rujukan.referral.errors import Forbidden, Unauthenticated
@@ -19,7 +20,7 @@ from rujukan.referral.staff import StaffView, authenticate_staff, csrf_matches, 
 bearer = HTTPBearer(
     auto_error=False, description="An agency credential from `rujukan credentials issue`, or a staff secret."
 )
-COOKIE = "rujukan_agency"
+COOKIE = INBOX_SESSION_COOKIE
 CSRF_HEADER = "X-CSRF-Token"
 MAX_TOKEN_LENGTH = 100
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

@@ -10,10 +10,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
+from rujukan.core.credentials import STAFF_HEADER
 from rujukan.core.http import COMMON_ERRORS, PROBLEM_CONTENT
 from rujukan.core.lifecycle import Action, Status
 from rujukan.referral.act import act_unit
-from rujukan.referral.api.auth import Agency, Context
+from rujukan.referral.api.auth import Agency, Context, Staff
 from rujukan.referral.api.examples import ACTION_EXAMPLES, CREATE_EXAMPLES
 from rujukan.referral.commands import ActionBody, CreateReferral
 from rujukan.referral.create import DryRun, create_unit, dry_run
@@ -43,7 +44,9 @@ class ReferralPage(BaseModel):
     summary="The agency behind the credential",
     description="Checks a credential and tells whose it is; other Rujukan services use it to verify agency callers.",
 )
-def me(agency: Agency, ctx: Context) -> AgencyIn:
+def me(agency: Agency, staff: Staff, ctx: Context, response: Response) -> AgencyIn:
+    if staff is not None:  # a person: other services must not cache the answer (disabling is immediate)
+        response.headers[STAFF_HEADER] = staff.id
     return get_agency(ctx, agency)
 
 

@@ -79,19 +79,21 @@ function showBanner(message) {
 function route() {
   const hash = location.hash.replace(/^#\/?/, "");
   if (hash.startsWith("r/")) return { name: "detail", id: hash.slice(2) };
-  if (hash === "outgoing" || hash === "new") return { name: hash };
+  if (hash === "outgoing" || hash === "new" || hash === "webhooks") return { name: hash };
   return { name: "incoming" };
 }
 
 async function draw({ live = false } = {}) {
   const current = route();
-  for (const tab of ["incoming", "outgoing", "new"]) {
+  for (const tab of ["incoming", "outgoing", "new", "webhooks"]) {
     document.getElementById(`tab-${tab}`).classList.toggle("active", current.name === tab);
   }
   const view = document.getElementById("view");
   try {
     if (current.name === "new") {
       if (!live) view.replaceChildren(newReferralForm());
+    } else if (current.name === "webhooks") {
+      await drawWebhooks(view);
     } else if (current.name === "detail") {
       await drawDetail(view, current.id, { live });
     } else {
@@ -276,6 +278,40 @@ function directoryMatches(referral, target) {
       ` ${agencyName(m.agency)}: ${m.name}`, m.reasons?.length ? ` (${m.reasons.join("; ")})` : "")) : [el("li", { text: t("matches.none") })]));
   }).catch(() => list.replaceChildren());
   return list;
+}
+
+// -- the agency's webhooks (the notifier's API, read through the session) -----------------------------------------
+async function drawWebhooks(view) {
+  let subscription = null;
+  try {
+    subscription = await api("GET", "/v1/subscription");
+  } catch (error) {
+    if (error.status !== 404) throw error;
+  }
+  const deliveries = subscription ? await api("GET", "/v1/deliveries?limit=50") : { items: [] };
+  if (route().name !== "webhooks") return;
+  const about = subscription
+    ? el("dl", {},
+      el("dt", { text: t("webhook.url") }), el("dd", { class: "mono", text: subscription.url }),
+      el("dt", { text: t("webhook.state") }),
+      el("dd", { text: subscription.enabled ? t("webhook.enabled") : `${t("webhook.disabled")} (${subscription.disabled_reason || ""})` }),
+      el("dt", { text: t("webhook.events") }),
+      el("dd", { text: subscription.event_types.length ? subscription.event_types.join(", ") : t("webhook.all") }),
+      el("dt", { text: t("webhook.secrets") }),
+      el("dd", { class: "mono", text: subscription.secrets.map((s) => `${s.hint}…`).join(", ") }))
+    : el("p", { class: "muted", text: t("webhook.none") });
+  const rows = deliveries.items.map((d) => el("li", { "data-delivery": d.id },
+    el("time", { text: when(d.created_at) }), " ", el("strong", { text: d.type }), " ",
+    el("span", { class: `badge${d.status === "failed" ? " late" : ""}`, text: t(`delivery.${d.status}`) }), " ",
+    el("span", { class: "muted", text: `${t("delivery.attempts")}: ${d.attempts}` }),
+    d.last_status_code ? el("span", { class: "muted", text: ` · HTTP ${d.last_status_code}` }) : null,
+    d.last_error ? el("div", { class: "muted", text: d.last_error }) : null,
+    el("div", {}, el("a", { href: `#/r/${d.referral_id}`, class: "mono", text: d.referral_id }))));
+  view.replaceChildren(
+    el("section", { class: "panel" }, el("h2", { text: t("webhook.title") }), about,
+      el("p", { class: "hint", text: t("webhook.change") })),
+    el("section", { class: "panel" }, el("h2", { text: t("delivery.title") }),
+      rows.length ? el("ol", { class: "timeline", id: "deliveries" }, rows) : el("p", { class: "muted", text: t("delivery.none") })));
 }
 
 // -- a new referral ----------------------------------------------------------------------------------------------
