@@ -6,6 +6,7 @@ but add the one note it takes again."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from collections import Counter
 from pathlib import Path
@@ -148,6 +149,29 @@ def _directory_is_filled_with_one_service_full(base: str, coordinator: str, agen
     assert shelter["services"] == 2
 
 
+def _a_demo_person_works_in_the_inbox(base: str, credentials: dict[str, Any], items: list[dict[str, Any]]) -> None:
+    """Every demo agency has a person; the Bapas one signs in through ``up``'s one address, sees the Bapas'
+    open incoming referrals, and reads the agency's webhook subscription from the notifier by the session."""
+    staff = credentials["staff"]
+    assert set(staff) == set(credentials["agencies"])
+    assert all(person["staff_id"].startswith("stf_") for person in staff.values())
+    with httpx.Client(base_url=base) as browser:
+        nonce = re.search(r'name="csrf" value="([^"]+)"', browser.get("/agency/login").text)
+        assert nonce is not None
+        form = {"secret": staff["BAPAS-JAKTIM"]["secret"], "csrf": nonce.group(1)}
+        assert browser.post("/agency/login", data=form).headers["location"] == "/agency/"
+        listed = browser.get("/agency/api/inbox", params={"direction": "incoming"})
+        assert listed.status_code == 200, listed.text
+        open_ones = {"requested", "received", "accepted", "in_progress", "on_hold"}
+        expected = {h["referral_id"] for h in items if h["to_agency"] == "BAPAS-JAKTIM" and h["status"] in open_ones}
+        assert {i["id"] for i in listed.json()["items"]} == expected
+        subscription = browser.get("/v1/subscription")
+        assert subscription.status_code == 200, subscription.text
+        assert subscription.json()["owner"] == "BAPAS-JAKTIM"
+        assert browser.get("/v1/deliveries").status_code == 200
+        assert browser.put("/v1/subscription", json={"url": f"{base}/x"}).status_code == 403  # reads only
+
+
 def test_the_demo_leaves_its_journeys_in_the_tracker_and_its_webhooks_in_the_inbox(tmp_path: Path) -> None:
     data, port = tmp_path / "data", free_port()
     base = f"http://127.0.0.1:{port}"
@@ -183,10 +207,12 @@ def test_the_demo_leaves_its_journeys_in_the_tracker_and_its_webhooks_in_the_inb
         heard = inbox(base)
         assert "refused" not in heard["counts"]
         assert set(heard["by_agency"]) == set(credentials["agencies"])  # every demo agency heard something
+        _a_demo_person_works_in_the_inbox(base, credentials, handoffs(base, coordinator))
 
         again = run_demo(data)
         assert f"demo: {DIRECTORY_ENTRIES} directory entries, 0 referrals created, 1 actions taken (78 already" in again
         assert "0 pathways started (0 steps" in again
+        assert json.loads((data / "credentials.json").read_text())["staff"] == credentials["staff"]  # kept
         wait_for(lambda: inbox(base)["counts"].get("verified", 0) >= EXPECTED_WEBHOOKS + 1)  # the note again
         assert shape(handoffs(base, coordinator)) == EXPECTED_HANDOFFS
         assert shape(handoffs(base, coordinator), pathways=True) == EXPECTED_PATHWAY_HANDOFFS

@@ -56,7 +56,7 @@ from rujukan.referral.api.app import create_app as referral_app
 from rujukan.referral.errors import Unauthenticated as ReferralUnauthenticated
 from rujukan.referral.migrate import upgrade as referral_upgrade
 from rujukan.referral.pathways import ensure_templates
-from rujukan.referral.registry import authenticate
+from rujukan.referral.staff import agency_of_secret, session_staff
 from rujukan.tracker.access import TrackerRole, issue_tracker_credential
 from rujukan.tracker.api.app import create_app as tracker_app
 from rujukan.tracker.migrate import upgrade as tracker_upgrade
@@ -313,11 +313,23 @@ def _compose(data: Path, backing: Backing, base_url: str, *, demo: bool, workers
     tracker_upgrade(tracker_db.engine)
     staff_credentials(data, tracker_db)
 
-    def agency_of(secret: str) -> str:
-        try:
-            return authenticate(ctx, secret=secret)
-        except ReferralUnauthenticated as exc:
-            raise NotifierUnauthenticated(str(exc)) from exc
+    class AgencyOf:
+        """The notifier's check of agency callers, in process: a credential (an agency system's or a
+        person's) or an inbox session, each as the referral API would take it."""
+
+        def __call__(self, secret: str) -> str:
+            try:
+                return agency_of_secret(ctx, secret=secret)[0]
+            except ReferralUnauthenticated as exc:
+                raise NotifierUnauthenticated(str(exc)) from exc
+
+        def session(self, token: str) -> str:
+            try:
+                return session_staff(ctx, token=token).agency_code
+            except ReferralUnauthenticated as exc:
+                raise NotifierUnauthenticated(str(exc)) from exc
+
+    agency_of = AgencyOf()
 
     notifier_db = Database(make_engine(notifier.database_url()))
     notifier_upgrade(notifier_db.engine)

@@ -28,6 +28,7 @@ from rujukan.core.credentials import matches, new_secret, plausible, secret_hash
 from rujukan.referral.context import ReferralContext
 from rujukan.referral.errors import InvalidRequest, NotFound, Unauthenticated
 from rujukan.referral.models import Agency, StaffMember, StaffSession
+from rujukan.referral.registry import authenticate, known_agency
 
 SESSION_HOURS = 8
 MAX_NAME = 200
@@ -120,6 +121,19 @@ def authenticate_staff(ctx: ReferralContext, *, secret: str) -> StaffView | None
     if row.disabled_at is not None:
         raise Unauthenticated("staff account disabled")
     return _view(row)
+
+
+def agency_of_secret(ctx: ReferralContext, *, secret: str) -> tuple[str, StaffView | None]:
+    """The agency behind a bearer secret, an agency system's or a person's (with the person);
+    Unauthenticated for unknown, revoked or disabled ones. Machine credentials are cached (``registry``),
+    staff secrets never."""
+    known = known_agency(ctx, secret=secret)
+    if known is not None:
+        return known, None
+    staff = authenticate_staff(ctx, secret=secret)
+    if staff is not None:
+        return staff.agency_code, staff
+    return authenticate(ctx, secret=secret), None
 
 
 def start_session(ctx: ReferralContext, staff: StaffView) -> str:

@@ -14,8 +14,8 @@ from rujukan.core.credentials import INBOX_SESSION_COOKIE
 from rujukan.referral.acting import ACTING_STAFF
 from rujukan.referral.context import ReferralContext
 from rujukan.referral.errors import Forbidden, Unauthenticated
-from rujukan.referral.registry import authenticate, known_agency
-from rujukan.referral.staff import StaffView, authenticate_staff, csrf_matches, session_staff
+from rujukan.referral.registry import known_agency
+from rujukan.referral.staff import StaffView, agency_of_secret, csrf_matches, session_staff
 
 bearer = HTTPBearer(
     auto_error=False, description="An agency credential from `rujukan credentials issue`, or a staff secret."
@@ -49,10 +49,8 @@ async def calling_agency(
         known = known_agency(ctx, secret=secret)
         if known is not None:
             return known
-        staff = await run_in_threadpool(authenticate_staff, ctx, secret=secret)
-        if staff is None:
-            return await run_in_threadpool(authenticate, ctx, secret=secret)
-        return _acting(request, staff)
+        agency, staff = await run_in_threadpool(agency_of_secret, ctx, secret=secret)
+        return agency if staff is None else _acting(request, staff)
     token = request.cookies.get(COOKIE)
     if credentials is None and token and len(token) <= MAX_TOKEN_LENGTH:
         staff = await run_in_threadpool(session_staff, ctx, token=token)

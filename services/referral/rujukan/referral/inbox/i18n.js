@@ -6,6 +6,7 @@ const I18N = (() => {
       "login.failed": "Kunci tidak dikenal atau akun dinonaktifkan.", "login.expired": "Formulir kedaluwarsa; silakan coba lagi.",
       "login.label": "Kunci akun staf", "login.submit": "Masuk", "logout": "Keluar", "loading": "Memuat…",
       "live.on": "Langsung", "live.off": "Terputus — mencoba lagi…",
+      "role.caseworker": "pendamping kasus", "role.supervisor": "supervisor",
       "tab.incoming": "Masuk", "tab.outgoing": "Keluar", "tab.new": "Buat rujukan", "tab.webhooks": "Webhook",
       "webhook.title": "Langganan webhook lembaga", "webhook.url": "Alamat", "webhook.state": "Keadaan",
       "webhook.enabled": "aktif", "webhook.disabled": "nonaktif", "webhook.events": "Jenis peristiwa", "webhook.all": "semua",
@@ -79,6 +80,7 @@ const I18N = (() => {
       "login.failed": "Unknown secret, or the account is disabled.", "login.expired": "The form expired; please try again.",
       "login.label": "Staff account secret", "login.submit": "Sign in", "logout": "Sign out", "loading": "Loading…",
       "live.on": "Live", "live.off": "Disconnected — retrying…",
+      "role.caseworker": "caseworker", "role.supervisor": "supervisor",
       "tab.incoming": "Incoming", "tab.outgoing": "Outgoing", "tab.new": "New referral", "tab.webhooks": "Webhooks",
       "webhook.title": "The agency's webhook subscription", "webhook.url": "Address", "webhook.state": "State",
       "webhook.enabled": "enabled", "webhook.disabled": "disabled", "webhook.events": "Event types", "webhook.all": "all",
@@ -128,7 +130,9 @@ const I18N = (() => {
   const t = (key) => texts[lang][key] ?? key.replace(/^[a-z_]+\./, "").replaceAll("_", " ");
   const apply = () => {
     document.documentElement.lang = lang;
-    document.querySelectorAll("[data-i18n]").forEach((node) => { node.textContent = t(node.dataset.i18n); });
+    document.querySelectorAll("[data-i18n]").forEach((node) => {
+      node.textContent = node.dataset.name ? `${node.dataset.name} · ${t(node.dataset.i18n)}` : t(node.dataset.i18n);
+    });
   };
   const toggle = () => { lang = lang === "id" ? "en" : "id"; localStorage.setItem("rujukan.lang", lang); apply(); };
   const locale = () => (lang === "id" ? "id-ID" : "en-GB");

@@ -119,13 +119,13 @@ async function drawList(view, direction) {
   const toggle = el("label", { class: "muted" },
     el("input", { type: "checkbox", id: "closed", checked: closed, onchange: () => draw() }), " ", t("list.closed"));
   const cards = page.items.map((item) => referralCard(item, direction));
-  view.replaceChildren(
+  view.replaceChildren(...[
     el("h2", { text: t(`list.${direction}`) }),
     el("p", { class: "hint", text: t("list.hint") }),
     toggle,
     el("div", { id: "cards" }, cards.length ? cards : el("p", { class: "panel", text: t("list.none") })),
     page.more ? el("p", { class: "hint", text: t("list.more") }) : null,
-  );
+  ].filter(Boolean));
 }
 
 function referralCard(item, direction) {
@@ -298,7 +298,7 @@ async function drawWebhooks(view) {
       el("dt", { text: t("webhook.events") }),
       el("dd", { text: subscription.event_types.length ? subscription.event_types.join(", ") : t("webhook.all") }),
       el("dt", { text: t("webhook.secrets") }),
-      el("dd", { class: "mono", text: subscription.secrets.map((s) => `${s.hint}…`).join(", ") }))
+      el("dd", { class: "mono", text: subscription.secrets.map((s) => s.hint).join(", ") }))
     : el("p", { class: "muted", text: t("webhook.none") });
   const rows = deliveries.items.map((d) => el("li", { "data-delivery": d.id },
     el("time", { text: when(d.created_at) }), " ", el("strong", { text: d.type }), " ",
@@ -420,7 +420,8 @@ async function start() {
     return;
   }
   document.getElementById("agency").textContent = state.me.agency_name;
-  document.getElementById("person").textContent = `${state.me.name} · ${state.me.role}`;
+  document.getElementById("person").dataset.i18n = `role.${state.me.role}`;
+  document.getElementById("person").dataset.name = state.me.name;
   I18N.apply();
   window.addEventListener("hashchange", () => draw());
   await draw();
