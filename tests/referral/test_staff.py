@@ -287,3 +287,25 @@ def test_the_pages_are_served_with_a_strict_policy_and_no_secret_or_personal_dat
         assert app_client.get(f"/agency/static/{name}").status_code == 404
     for secret_text in (secret, SUBJECT["full_name"], SUBJECT["nik"], SUBJECT["phone"], csrf):
         assert secret_text not in caplog.text
+
+
+def test_the_inbox_reads_past_one_page_so_an_old_overdue_referral_is_never_cut_off(
+    settings: ReferralSettings, inbox_ctx: ReferralContext, clock: Clock
+) -> None:
+    small_pages = dataclasses.replace(inbox_ctx, max_page_size=2)
+    with TestClient(create_app(settings, context=small_pages), raise_server_exceptions=False) as client:
+        _, lapas = _secret(small_pages, "LAPAS-CIPINANG", "Siti Lapas")
+        _, bapas = _secret(small_pages, "BAPAS-JAKTIM", "Andi Bapas")
+        made = []
+        for urgency in ("emergency", "routine", "routine", "routine", "routine"):  # the oldest is overdue
+            made.append(
+                client.post("/v1/referrals", json=referral_body(urgency=urgency), headers=_bearer(lapas)).json()["id"]
+            )
+            clock.now += dt.timedelta(minutes=1)
+        clock.now += dt.timedelta(hours=2)
+        listed = client.get("/agency/api/inbox", headers=_bearer(bapas)).json()
+    small_pages.close()
+    assert listed["items"][0]["id"] == made[0]
+    assert listed["items"][0]["overdue"] is True
+    assert sorted(i["id"] for i in listed["items"]) == sorted(made)  # three pages of two, all of them
+    assert listed["more"] is False

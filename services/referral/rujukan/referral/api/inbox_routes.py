@@ -56,9 +56,11 @@ from rujukan.referral.staff import (
     staff_names,
     start_session,
 )
+from rujukan.referral.views import ReferralSummary
 
 STATIC = Path(__file__).resolve().parent.parent / "inbox"
 LOGIN_COOKIE = "rujukan_agency_login"
+INBOX_LIMIT = 1000  # referrals on one inbox list (a page of cards; beyond it the list says there are more)
 PAGE_HEADERS = {
     "Cache-Control": "no-store",
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
@@ -171,13 +173,24 @@ def inbox(
     direction: Direction = Direction.INCOMING,
     closed: Annotated[bool, Query(description="Ended referrals too (the newest first)")] = False,
 ) -> dict[str, Any]:
-    """The open referrals of one direction, overdue first, then by the nearest due time, then newest."""
+    """The open referrals of one direction, overdue first, then by the nearest due time, then newest: all of
+    them up to ``INBOX_LIMIT`` (an old one is the likeliest to be overdue, so the list is not cut to the
+    newest page); with ``closed``, the newest ``INBOX_LIMIT`` of all."""
     _person(staff)
     statuses = None if closed else [s for s in Status if s not in TERMINAL]
-    page = list_referrals(ctx, agency=agency, direction=direction, statuses=statuses, page_size=ctx.max_page_size)
+    summaries: list[ReferralSummary] = []
+    cursor: str | None = None
+    while len(summaries) < INBOX_LIMIT:
+        page = list_referrals(
+            ctx, agency=agency, direction=direction, statuses=statuses, page_size=ctx.max_page_size, cursor=cursor
+        )
+        summaries.extend(page.items)
+        cursor = page.next_cursor
+        if cursor is None:
+            break
     now = ctx.clock()
     items: list[dict[str, Any]] = []
-    for summary in page.items:
+    for summary in summaries[:INBOX_LIMIT]:
         due = _due(ctx, summary.model_dump(), summary.status)
         overdue = any(d is not None and d <= now for d in due.values())
         items.append({**summary.model_dump(mode="json"), **due, "overdue": overdue})
@@ -185,7 +198,8 @@ def inbox(
     for item in items:
         for name in ("ack_due_at", "respond_due_at"):
             item[name] = item[name].isoformat() if item[name] else None
-    return {"items": items, "more": page.next_cursor is not None, "now": now.isoformat()}
+    more = cursor is not None or len(summaries) > INBOX_LIMIT
+    return {"items": items, "more": more, "now": now.isoformat()}
 
 
 @router.get("/api/changes")

@@ -6,7 +6,7 @@
 const CSRF = document.querySelector('meta[name="csrf-token"]').content;
 const POLL_MS = 3000;
 const REQUEST_TIMEOUT_MS = 30000;
-const state = { me: null, vocab: null, names: {}, version: null, route: null, drawn: null };
+const state = { me: null, vocab: null, names: {}, version: null, route: null, draft: null };
 
 class ApiError extends Error {
   constructor(status, message, body) { super(message); this.status = status; this.body = body; }
@@ -91,7 +91,8 @@ async function draw({ live = false } = {}) {
   const view = document.getElementById("view");
   try {
     if (current.name === "new") {
-      if (!live) view.replaceChildren(newReferralForm());
+      // the same form element comes back, with what was typed in it, until a referral is made from it
+      if (!live) view.replaceChildren(state.draft ??= newReferralForm());
     } else if (current.name === "webhooks") {
       await drawWebhooks(view);
     } else if (current.name === "detail") {
@@ -379,6 +380,7 @@ function newReferralForm() {
       } else {
         key = newKey();
         form.reset();
+        state.draft = null;
         message.replaceChildren(el("p", { class: "ok" }, t("new.created"), " ",
           el("a", { href: `#/r/${answer.id}`, text: answer.id })), ...findings(answer));
       }
@@ -395,6 +397,7 @@ function newReferralForm() {
 
 // -- live ------------------------------------------------------------------------------------------------------
 async function poll() {
+  if (document.hidden) return; // a hidden tab spends nothing; it polls again when shown
   const live = document.getElementById("live");
   try {
     const { version } = await api("GET", "/agency/api/changes");
@@ -407,11 +410,23 @@ async function poll() {
     live.dataset.i18n = "live.off";
   }
   live.textContent = t(live.dataset.i18n);
-  setTimeout(poll, POLL_MS);
+  state.timer = setTimeout(poll, POLL_MS);
 }
 
+document.addEventListener("visibilitychange", () => {
+  clearTimeout(state.timer);
+  if (!document.hidden && state.me) poll();
+});
+
 async function start() {
-  document.getElementById("lang").addEventListener("click", () => { I18N.toggle(); draw(); });
+  document.getElementById("lang").addEventListener("click", () => {
+    I18N.toggle();
+    const draft = state.draft;
+    if (draft && ![...draft.querySelectorAll("input:not([type=datetime-local]), textarea, select")].some((f) => f.value)) {
+      state.draft = null; // an untouched form is drawn again in the new language; a typed one is kept as it is
+    }
+    draw();
+  });
   try {
     [state.me, state.vocab] = await Promise.all([api("GET", "/agency/api/me"), api("GET", "/agency/api/vocabulary")]);
     if (state.me.role === "supervisor") state.names = await api("GET", "/agency/api/staff");
