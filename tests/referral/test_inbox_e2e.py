@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, expect, sync_playwright
 
 from rujukan.core.broker import free_port
 from rujukan.referral.api.app import create_app
@@ -26,8 +26,8 @@ pytestmark = pytest.mark.integration
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync"]
-PHONE = {"width": 360, "height": 740}
-DESKTOP = {"width": 1280, "height": 900}
+PHONE: ViewportSize = {"width": 360, "height": 740}
+DESKTOP: ViewportSize = {"width": 1280, "height": 900}
 SLOW_2G = {"offline": False, "latency": 300, "downloadThroughput": 250 * 1024 // 8, "uploadThroughput": 50 * 1024 // 8}
 LIVE = 25_000  # ms: a poll (3 s) and a fetch over the throttled line
 
@@ -67,7 +67,7 @@ def shot(page: Page, name: str) -> None:
     page.set_viewport_size(own)
 
 
-def sign_in(browser: Browser, server: str, secret: str, *, viewport: dict[str, int]) -> tuple[BrowserContext, Page]:
+def sign_in(browser: Browser, server: str, secret: str, *, viewport: ViewportSize) -> tuple[BrowserContext, Page]:
     context = browser.new_context(viewport=viewport)
     page = context.new_page()
     page.goto(f"{server}/agency/")

@@ -134,7 +134,7 @@ def test_the_session_cookie_is_httponly_strict_and_secure_over_https(
     _, secret = _secret(inbox_ctx, "LAPAS-CIPINANG", "Siti Lapas")
     for proto, secure in (("http", False), ("https", True)):
         app_client.cookies.clear()
-        app_client.base_url = f"{proto}://testserver"  # type: ignore[assignment]  # a Secure cookie returns on https only
+        app_client.base_url = f"{proto}://testserver"  # a Secure cookie is sent back over https only
         page = app_client.get("/agency/login", headers={"X-Forwarded-Proto": proto})
         nonce = LOGIN_NONCE.search(page.text)
         assert nonce is not None
