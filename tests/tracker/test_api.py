@@ -199,3 +199,13 @@ def test_coordinators_see_per_agency_who_acted_on_what_by_pseudonym(
         "ReferralCreated": 2
     }
     assert client.get("/v1/stats/staff").status_code == 422
+
+
+def test_the_staff_figures_take_an_agency_code_only(app_client: tuple[TestClient, Any]) -> None:
+    """The code names the CSV file: anything but an agency code (the fuzzer sent "Ā", which no header can
+    carry) is a 422, never a 500."""
+    client, _ = app_client
+    for bad in ("Ā", "bapas", "-X", "A" * 41, "X Y"):
+        answer = client.get("/v1/stats/staff", params={"agency": bad, "format": "csv"})
+        assert answer.status_code == 422, bad
+    assert client.get("/v1/stats/staff", params={"agency": "BAPAS-JAKTIM", "format": "csv"}).status_code == 200

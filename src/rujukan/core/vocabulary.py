@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+AGENCY_CODE_PATTERN = r"^[A-Z0-9][A-Z0-9-]{1,39}$"
+"""An agency code (``BAPAS-JAKTIM``): the registry's, and what every service accepts as one."""
+
 
 class ServiceType(StrEnum):
     PSYCHOSOCIAL_SUPPORT = "psychosocial_support"

@@ -13,6 +13,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from rujukan.core.vocabulary import (
+    AGENCY_CODE_PATTERN,
     AssessmentDomain,
     ConsentGiver,
     LegalBasis,
@@ -24,7 +25,6 @@ from rujukan.core.vocabulary import (
     Urgency,
 )
 
-AGENCY_CODE_PATTERN = r"^[A-Z0-9][A-Z0-9-]{1,39}$"
 AgencyCode = Annotated[str, StringConstraints(pattern=AGENCY_CODE_PATTERN)]
 RegionCode = Annotated[str, StringConstraints(pattern=r"^\d{2}(\.\d{2}(\.\d{2}(\.\d{4})?)?)?$")]
 Nik = Annotated[str, StringConstraints(pattern=r"^\d{16}$")]

@@ -17,10 +17,10 @@ from starlette.concurrency import run_in_threadpool
 
 from rujukan.core.http import COMMON_ERRORS
 from rujukan.core.lifecycle import Status
+from rujukan.core.vocabulary import AGENCY_CODE_PATTERN
 from rujukan.referral.act import act_unit
 from rujukan.referral.api.auth import Agency, Context
 from rujukan.referral.api.routes import referral_id_of
-from rujukan.referral.commands import AGENCY_CODE_PATTERN
 from rujukan.referral.context import ReferralContext
 from rujukan.referral.create import create_unit
 from rujukan.referral.errors import InvalidRequest, NotFound, VersionMismatch

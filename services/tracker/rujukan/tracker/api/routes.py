@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from rujukan.core.clock import utc_now
 from rujukan.core.http import COMMON_ERRORS, PROBLEM_CONTENT
 from rujukan.core.lifecycle import Status
-from rujukan.core.vocabulary import FOLLOW_UP_MONTHS, FollowUpOutcome, ServiceType, Waitlist
+from rujukan.core.vocabulary import AGENCY_CODE_PATTERN, FOLLOW_UP_MONTHS, FollowUpOutcome, ServiceType, Waitlist
 from rujukan.tracker.api.auth import CallerDep, Db
 from rujukan.tracker.directory import CapacityView, capacity_view
 from rujukan.tracker.errors import InvalidQuery
@@ -176,7 +176,10 @@ def funnel_stats(
     " they last acted. The agency's own systems (machine credentials) are the row without a pseudonym.",
 )
 def staff_stats(
-    caller: CallerDep, db: Db, agency: Annotated[str, Query(min_length=1, max_length=40)], format: Format = "json"
+    caller: CallerDep,
+    db: Db,
+    agency: Annotated[str, Query(pattern=AGENCY_CODE_PATTERN, description="An agency code, e.g. BAPAS-JAKTIM")],
+    format: Format = "json",
 ) -> Any:
     rows = staff_actions(db, agency=agency, scope=caller.region_scope)
     if format == "csv":
