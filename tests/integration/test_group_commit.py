@@ -5,9 +5,11 @@ concurrent twin's IntegrityError gets one more try."""
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
@@ -166,3 +168,47 @@ def test_a_unit_cannot_wait_for_another_one(engine: Engine) -> None:
             writer.run(lambda session: writer.run(lambda inner: 1))
     finally:
         writer.close()
+
+
+WHO: contextvars.ContextVar[str | None] = contextvars.ContextVar("who", default=None)
+
+
+def test_each_unit_of_a_batch_sees_its_own_submitters_context(engine: Engine) -> None:
+    """Units from five callers, each with its own context value (who is acting), run in one batch on the
+    writer thread: each sees its caller's value, a retried unit too, and none leaks into the next."""
+    name = f"test-{uuid.uuid4().hex[:8]}"
+    writer = GroupCommit(Database(engine), name=name)
+    release = threading.Event()
+    tried: dict[str, int] = {}
+
+    def sees(parent: str) -> Callable[[Session], str | None]:
+        def unit(session: Session) -> str | None:
+            tried[parent] = tried.get(parent, 0) + 1
+            if parent == "p-2" and tried[parent] == 1:
+                raise IntegrityError("a concurrent twin", None, Exception())  # tried once more, same context
+            return WHO.get()
+
+        return unit
+
+    def submit_as(who: str | None, parent: str) -> Future[str | None]:
+        WHO.set(who)
+        return writer.submit(sees(parent))
+
+    try:
+        started = threading.Event()
+
+        def hold(session: Session) -> bool:
+            started.set()
+            return release.wait(10)
+
+        writer.submit(hold)  # holds the writer: the next five share a batch
+        assert started.wait(10)
+        callers = [f"stf_{i:016x}" if i != 3 else None for i in range(5)]
+        futures = [contextvars.copy_context().run(submit_as, who, f"p-{i}") for i, who in enumerate(callers)]
+        release.set()
+        assert [f.result(10) for f in futures] == callers
+        assert tried["p-2"] == 2
+        assert writer.submit(lambda session: WHO.get()).result(10) is None  # this thread never set it
+    finally:
+        writer.close()
+    assert batches(name) == (3.0, 7.0)  # the holder, the five together, the last

@@ -232,7 +232,12 @@ def test_a_person_reads_the_subscription_and_log_through_an_inbox_session_and_ch
         "/agency/login", data={"secret": person.secret, "csrf": nonce.group(1)}, follow_redirects=False
     )
     assert signed_in.status_code == 303
+    csrf = re.search(r'name="csrf-token" content="([0-9a-f]{64})"', client.get("/agency/").text)
+    assert csrf is not None
     cookie = {"Cookie": f"{INBOX_SESSION_COOKIE}={client.cookies[INBOX_SESSION_COOKIE]}"}
+    without_token = api.get("/v1/subscription", headers=cookie)
+    assert without_token.status_code == 403  # the page's CSRF token rides on every request, reads too
+    cookie["X-CSRF-Token"] = csrf.group(1)
     read = api.get("/v1/subscription", headers=cookie)
     assert read.status_code == 200, read.text
     assert (read.json()["owner"], read.json()["url"]) == ("BAPAS-JAKTIM", "http://127.0.0.1:9/hook")
@@ -247,5 +252,5 @@ def test_a_person_reads_the_subscription_and_log_through_an_inbox_session_and_ch
     disable_staff(ctx, staff_id=person.staff.id)
     assert api.get("/v1/subscription", headers=cookie).status_code == 401
     assert api.get("/v1/subscription", headers={"Authorization": f"Bearer {person.secret}"}).status_code == 401
-    forged = api.get("/v1/subscription", headers={"Cookie": f"{INBOX_SESSION_COOKIE}=forged"})
+    forged = api.get("/v1/subscription", headers={**cookie, "Cookie": f"{INBOX_SESSION_COOKIE}=forged"})
     assert forged.status_code == 401

@@ -20,7 +20,7 @@ from rujukan.core.broker import free_port
 from rujukan.referral.api.app import create_app
 from rujukan.referral.context import ReferralContext
 from rujukan.referral.settings import ReferralSettings
-from rujukan.referral.staff import StaffRole, add_staff
+from rujukan.referral.staff import StaffRole, add_staff, end_session
 
 pytestmark = pytest.mark.integration
 CHROMIUM = "/usr/bin/chromium"
@@ -168,6 +168,8 @@ def test_two_agencies_work_a_referral_through_the_inbox(server: str, ctx: Referr
         expect(bapas_page.locator("#status")).to_have_attribute("data-status", "completed", timeout=LIVE)
         expect(lapas_page.locator("#status")).to_have_attribute("data-status", "completed", timeout=LIVE)
         expect(lapas_page.locator("#history li")).to_have_count(5)
+        expect(lapas_page.locator("#history")).to_contain_text(bapas.staff.id)  # who acted, by pseudonym
+        assert "Andi Bapas" not in lapas_page.content()  # the name stays with the Bapas' supervisors
         expect(lapas_page.locator("#history")).to_contain_text("layanan diberikan")
         shot(bapas_page, "7-completed-bapas")
         shot(lapas_page, "8-completed-lapas-live")
@@ -183,6 +185,31 @@ def test_two_agencies_work_a_referral_through_the_inbox(server: str, ctx: Referr
         expect(outsider_page.locator("#view")).to_contain_text("referral not found", timeout=LIVE)
         assert "Budi" not in outsider_page.content()
         shot(outsider_page, "10-outsider-404")
+
+        # the Lapas session ends while a note is being typed: the page stays, says so, keeps the text; signed
+        # in again in another tab, the same page sends it (with the new session's CSRF token)
+        lapas_note = "Mohon kirim salinan laporan akhir."
+        lapas_form = lapas_page.locator("form[data-form=note]")
+        lapas_page.goto(f"{server}/agency/#/r/{referral_id}")
+        expect(lapas_form).to_be_visible(timeout=LIVE)
+        lapas_form.locator("textarea").fill(lapas_note)
+        token = next(c["value"] for c in lapas_context.cookies() if c["name"] == "rujukan_agency")
+        end_session(ctx, token=token)
+        lapas_form.locator("button[type=submit]").click()
+        expect(lapas_form.locator(".error")).to_be_visible(timeout=LIVE)
+        expect(lapas_form.locator("textarea")).to_have_value(lapas_note)
+        expect(lapas_page.locator("#banner a")).to_have_attribute("href", "/agency/login")
+        assert lapas_page.url.endswith(f"#/r/{referral_id}")
+        shot(lapas_page, "11-session-ended-text-kept")
+        other_tab = lapas_context.new_page()
+        other_tab.goto(f"{server}/agency/login")
+        other_tab.fill("#secret", lapas.secret)
+        other_tab.click("button[type=submit]")
+        expect(other_tab.locator("#live")).to_have_text("Langsung", timeout=LIVE)
+        other_tab.close()
+        lapas_form.locator("button[type=submit]").click()
+        expect(lapas_page.locator("#history")).to_contain_text(lapas_note, timeout=LIVE)
+        expect(bapas_page.locator("#history")).to_contain_text(lapas_note, timeout=LIVE)
 
         # signing out ends the session: the inbox asks for the secret again
         lapas_page.click("#logout button")

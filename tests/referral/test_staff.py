@@ -17,10 +17,12 @@ from sqlmodel import col, select
 
 from rujukan.referral.api.app import create_app
 from rujukan.referral.context import ReferralContext
-from rujukan.referral.models import ReferralEvent
+from rujukan.referral.errors import Unauthenticated
+from rujukan.referral.models import DirectoryEvent, ReferralEvent
 from rujukan.referral.settings import ReferralSettings
-from rujukan.referral.staff import StaffRole, add_staff, disable_staff
+from rujukan.referral.staff import StaffRole, add_staff, disable_staff, session_staff
 from tests.referral.conftest import SUBJECT, Agencies, referral_body
+from tests.referral.test_directory import entry as directory_entry
 
 CSRF = re.compile(r'name="csrf-token" content="([0-9a-f]{64})"')
 LOGIN_NONCE = re.compile(r'name="csrf" value="([^"]+)"')
@@ -62,7 +64,8 @@ def _bearer(secret: str) -> dict[str, str]:
 
 
 def _sign_in(client: TestClient, secret: str) -> str:
-    """Sign in as the inbox's form does; the session's CSRF token from the page."""
+    """Sign in as the inbox's form does; the session's CSRF token from the page, which the client then sends
+    on every request, as the page's script does."""
     page = client.get("/agency/login")
     nonce = LOGIN_NONCE.search(page.text)
     assert nonce is not None
@@ -73,6 +76,7 @@ def _sign_in(client: TestClient, secret: str) -> str:
     assert inbox.status_code == 200
     found = CSRF.search(inbox.text)
     assert found is not None
+    client.headers["X-CSRF-Token"] = found.group(1)
     return found.group(1)
 
 
@@ -157,16 +161,28 @@ def test_changes_in_a_session_need_its_csrf_token_and_forms_need_theirs(
 ) -> None:
     _, secret = _secret(inbox_ctx, "LAPAS-CIPINANG", "Siti Lapas")
     csrf = _sign_in(app_client, secret)
-    for headers in ({}, {"X-CSRF-Token": "0" * 64}, {"X-CSRF-Token": csrf[:-1]}):
-        refused = app_client.post("/v1/referrals", json=referral_body(), headers=headers)
-        assert refused.status_code == 403, refused.text
-        assert refused.headers["content-type"].startswith("application/problem+json")
-        assert "CSRF" in refused.json()["detail"]
+    wrong = [b"", b"0" * 64, csrf[:-1].encode(), b"\xe9" * 64]  # the last: not ASCII, a 403 and no 500
+    for method, path, body in (
+        ("POST", "/v1/referrals", referral_body()),
+        ("GET", "/v1/referrals?direction=outgoing", None),  # reads too: a read can record a disclosure
+        ("GET", "/agency/api/me", None),
+    ):
+        for token in wrong:
+            refused = app_client.request(method, path, json=body, headers={b"X-CSRF-Token": token})
+            assert refused.status_code == 403, (path, token, refused.text)
+            assert refused.headers["content-type"].startswith("application/problem+json")
+            assert "CSRF" in refused.json()["detail"]
+        other_site = app_client.request(
+            method, path, json=body, headers={"X-CSRF-Token": csrf, "Sec-Fetch-Site": "same-site"}
+        )
+        assert other_site.status_code == 403  # a sibling subdomain is another origin
     with inbox_ctx.read() as session:
         assert session.exec(select(ReferralEvent)).first() is None  # nothing was made
     made = app_client.post("/v1/referrals", json=referral_body(), headers={"X-CSRF-Token": csrf})
     assert made.status_code == 201
-    assert app_client.get("/agency/api/me").status_code == 200  # reads need no token
+    # a page whose token went stale asks for the session's own
+    assert app_client.get("/agency/api/csrf", headers={"X-CSRF-Token": ""}).json() == {"csrf": csrf}
+    assert app_client.get("/agency/api/csrf", headers={"Sec-Fetch-Site": "cross-site"}).status_code == 403
     # the sign-out form and the sign-in form carry tokens of their own
     assert app_client.post("/agency/logout", data={"csrf": "x"}, follow_redirects=False).status_code == 403
     assert app_client.get("/agency/api/me").status_code == 200
@@ -214,7 +230,10 @@ def test_the_inbox_lists_open_referrals_overdue_first_with_their_due_times(
         made[urgency] = answer.json()["id"]
         clock.now += dt.timedelta(minutes=1)
     done = app_client.post("/v1/referrals", json=referral_body(), headers=_bearer(lapas)).json()["id"]
-    assert app_client.post(f"/v1/referrals/{done}/cancel", json={"reason_code": "duplicate"}, headers=_bearer(lapas))
+    cancelled = app_client.post(
+        f"/v1/referrals/{done}/cancel", json={"reason_code": "duplicate"}, headers=_bearer(lapas)
+    )
+    assert cancelled.status_code == 200
     clock.now += dt.timedelta(hours=2)  # the emergency's acknowledge clock (1 h) ran out, no other
     _sign_in(app_client, bapas)
     items = app_client.get("/agency/api/inbox?direction=incoming").json()["items"]
@@ -309,3 +328,76 @@ def test_the_inbox_reads_past_one_page_so_an_old_overdue_referral_is_never_cut_o
     assert listed["items"][0]["overdue"] is True
     assert sorted(i["id"] for i in listed["items"]) == sorted(made)  # three pages of two, all of them
     assert listed["more"] is False
+
+
+def test_the_inbox_shows_the_due_times_the_events_carry_a_planned_referral_from_its_sending(
+    app_client: TestClient, inbox_ctx: ReferralContext, clock: Clock
+) -> None:
+    """A planned referral's clocks start when it is sent (here early, by hand), not at its planned time;
+    the summary and the inbox show exactly the due times of its ReferralSent event."""
+    _, lapas = _secret(inbox_ctx, "LAPAS-CIPINANG", "Siti Lapas")
+    _, bapas = _secret(inbox_ctx, "BAPAS-JAKTIM", "Andi Bapas")
+    planned_for = (clock.now + dt.timedelta(days=10)).isoformat()
+    made = app_client.post(
+        "/v1/referrals", json=referral_body(urgency="emergency", planned_for=planned_for), headers=_bearer(lapas)
+    )
+    assert made.status_code == 201, made.text
+    referral_id = made.json()["id"]
+    assert (made.json()["ack_due_at"], made.json()["status"]) == (None, "planned")
+    clock.now += dt.timedelta(hours=3)
+    assert app_client.post(f"/v1/referrals/{referral_id}/send", json={}, headers=_bearer(lapas)).status_code == 200
+    sent = next(r for r in _events(inbox_ctx, referral_id) if r["event_type"] == "ReferralSent")
+    assert sent["ack_due_at"] == clock.now + dt.timedelta(hours=1)
+    clock.now += dt.timedelta(minutes=30)
+    _sign_in(app_client, bapas)
+    item = app_client.get("/agency/api/inbox").json()["items"][0]
+    assert dt.datetime.fromisoformat(item["ack_due_at"]) == sent["ack_due_at"]
+    assert dt.datetime.fromisoformat(item["respond_due_at"]) == sent["respond_due_at"]
+    assert item["overdue"] is False  # due 1 h after sending, not after its planned day nor its creation
+    listed = app_client.get("/v1/referrals?direction=incoming", headers=_bearer(bapas)).json()["items"][0]
+    assert dt.datetime.fromisoformat(listed["ack_due_at"]) == sent["ack_due_at"]
+
+
+def test_signing_in_again_ends_the_session_the_browser_had(app_client: TestClient, inbox_ctx: ReferralContext) -> None:
+    _, secret = _secret(inbox_ctx, "LAPAS-CIPINANG", "Siti Lapas")
+    _sign_in(app_client, secret)
+    first = app_client.cookies["rujukan_agency"]
+    _sign_in(app_client, secret)
+    assert app_client.cookies["rujukan_agency"] != first
+    with pytest.raises(Unauthenticated):
+        session_staff(inbox_ctx, token=first)
+
+
+def test_every_kind_of_change_by_a_person_records_them_and_each_needs_the_token_in_a_session(
+    app_client: TestClient, inbox_ctx: ReferralContext
+) -> None:
+    """Beyond the lifecycle: a directory entry (its own event stream), a FHIR Task change and a subject's
+    record (a read that records a disclosure) — each refused in a session without the CSRF token, each
+    recording the person when made."""
+    staff_id, secret = _secret(inbox_ctx, "BAPAS-JAKTIM", "Andi Bapas")
+    lapas_id, lapas = _secret(inbox_ctx, "LAPAS-CIPINANG", "Siti Lapas")
+    made = app_client.post("/v1/referrals", json=referral_body(), headers=_bearer(lapas)).json()
+    csrf = _sign_in(app_client, secret)
+    app_client.headers.pop("X-CSRF-Token")
+    entry = directory_entry()
+    directory = "/v1/directory/services/supervision"
+    patch = [{"op": "replace", "path": "/status", "value": "accepted"}]
+    fhir_headers = {"Content-Type": "application/json-patch+json"}
+    record = f"/v1/subjects/{made['subject_id']}/record"
+    assert app_client.put(directory, json=entry).status_code == 403
+    assert app_client.patch(f"/fhir/r4/Task/{made['id']}", json=patch, headers=fhir_headers).status_code == 403
+    assert app_client.get(record).status_code == 403
+    with inbox_ctx.read() as session:
+        assert session.exec(select(DirectoryEvent)).first() is None
+    assert [r["event_type"] for r in _events(inbox_ctx, made["id"])] == ["ReferralCreated"]
+    app_client.headers["X-CSRF-Token"] = csrf
+    assert app_client.put(directory, json=entry).status_code == 200
+    patched = app_client.patch(f"/fhir/r4/Task/{made['id']}", json=patch, headers=fhir_headers)
+    assert patched.status_code == 200, patched.text
+    with inbox_ctx.read() as session:
+        payload = session.exec(select(DirectoryEvent.payload)).one()
+    assert inbox_ctx.codec.decode(payload).record["actor_staff"] == staff_id
+    assert [(r["event_type"], r["actor_staff"]) for r in _events(inbox_ctx, made["id"])] == [
+        ("ReferralCreated", lapas_id),
+        ("ReferralAccepted", staff_id),
+    ]

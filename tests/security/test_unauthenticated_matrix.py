@@ -111,7 +111,7 @@ ROUTES: dict[str, dict[tuple[str, str], Rule]] = {
         ("POST", "/agency/login"): Rule.INBOX_SIGN_IN_REFUSED,
         ("POST", "/agency/logout"): Rule.INBOX_SIGNED_OUT,
         ("GET", "/agency/static/{name}"): Rule.INBOX_STATIC,
-        **{("GET", f"/agency/api/{path}"): Rule.REFUSED for path in ("me", "inbox", "changes", "vocabulary", "staff")},
+        **{("GET", f"/agency/api/{path}"): Rule.REFUSED for path in ("me", "inbox", "changes", "vocabulary", "staff", "csrf")},
     },
     "tracker": {
         **OPEN_TO_ALL,
@@ -278,7 +278,7 @@ def test_referral_routes_without_an_id_refuse_strangers(referral_api: ReferralAp
     sent = run_matrix("referral", referral_api.client, callers, private)
     inbox_files = len([f for f in INBOX_STATIC.iterdir() if f.suffix in (".js", ".css")])
     routes = len(ROUTES["referral"]) - 1 + inbox_files  # the static route once per file
-    assert sent == routes * len(callers) == (23 + 5 + 10 + inbox_files) * 8
+    assert sent == routes * len(callers) == (23 + 5 + 11 + inbox_files) * 8
 
 
 def test_notifier_routes_without_an_id_refuse_strangers(

@@ -160,6 +160,10 @@ def _a_demo_person_works_in_the_inbox(base: str, credentials: dict[str, Any], it
         assert nonce is not None
         form = {"secret": staff["BAPAS-JAKTIM"]["secret"], "csrf": nonce.group(1)}
         assert browser.post("/agency/login", data=form).headers["location"] == "/agency/"
+        csrf = re.search(r'name="csrf-token" content="([0-9a-f]{64})"', browser.get("/agency/").text)
+        assert csrf is not None
+        assert browser.get("/v1/subscription").status_code == 403  # not without the page's token
+        browser.headers["X-CSRF-Token"] = csrf.group(1)
         listed = browser.get("/agency/api/inbox", params={"direction": "incoming"})
         assert listed.status_code == 200, listed.text
         open_ones = {"requested", "received", "accepted", "in_progress", "on_hold"}

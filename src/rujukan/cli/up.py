@@ -43,10 +43,12 @@ from rujukan.cli.system import CREDENTIALS, RUNNING, local_webhooks, read_json, 
 from rujukan.cli.webhook_inbox import WebhookInbox
 from rujukan.cli.workers import Role, WorkerProcess
 from rujukan.core.broker import port_in_use
+from rujukan.core.credentials import CSRF_HEADER
 from rujukan.core.db import Database, make_engine
 from rujukan.core.health import answer, joined
 from rujukan.core.metrics import exposition
 from rujukan.notifier.api.app import create_app as notifier_app
+from rujukan.notifier.errors import Forbidden as NotifierForbidden
 from rujukan.notifier.errors import Unauthenticated as NotifierUnauthenticated
 from rujukan.notifier.migrate import upgrade as notifier_upgrade
 from rujukan.notifier.models import SubscriptionRow
@@ -56,7 +58,7 @@ from rujukan.referral.api.app import create_app as referral_app
 from rujukan.referral.errors import Unauthenticated as ReferralUnauthenticated
 from rujukan.referral.migrate import upgrade as referral_upgrade
 from rujukan.referral.pathways import ensure_templates
-from rujukan.referral.staff import agency_of_secret, session_staff
+from rujukan.referral.staff import agency_of_secret, csrf_matches, session_staff
 from rujukan.tracker.access import TrackerRole, issue_tracker_credential
 from rujukan.tracker.api.app import create_app as tracker_app
 from rujukan.tracker.migrate import upgrade as tracker_upgrade
@@ -323,11 +325,14 @@ def _compose(data: Path, backing: Backing, base_url: str, *, demo: bool, workers
             except ReferralUnauthenticated as exc:
                 raise NotifierUnauthenticated(str(exc)) from exc
 
-        def session(self, token: str) -> str:
+        def session(self, token: str, csrf: str) -> str:
             try:
-                return session_staff(ctx, token=token).agency_code
+                agency = session_staff(ctx, token=token).agency_code
             except ReferralUnauthenticated as exc:
                 raise NotifierUnauthenticated(str(exc)) from exc
+            if not csrf_matches(token, csrf):
+                raise NotifierForbidden(f"a request made in an inbox session needs its {CSRF_HEADER} header")
+            return agency
 
     agency_of = AgencyOf()
 

@@ -35,6 +35,8 @@ def matches(stored_hash: str, secret: str) -> bool:
 
 INBOX_SESSION_COOKIE = "rujukan_agency"
 """The agency inbox's session cookie (set by the referral service; the notifier forwards it to ask whose)."""
+CSRF_HEADER = "X-CSRF-Token"
+"""Carries an inbox session's CSRF token on every API request the session makes, in every service."""
 STAFF_HEADER = "X-Rujukan-Staff"
 """Named in an answer of ``GET /v1/me`` when the caller is a person (a staff account): never cache it, so
 that disabling the person refuses their next request in every service."""

@@ -171,6 +171,7 @@ def _event_fields(
         )
     if transition.action is Action.SEND:  # a planned referral's clocks start now
         fields["ack_due_at"], fields["respond_due_at"] = due_times(referral.model_dump(), sla=ctx.sla, at=now)
+        referral.ack_due_at, referral.respond_due_at = fields["ack_due_at"], fields["respond_due_at"]
     requires = RULES[transition.action].requires
     if "reason_code" in requires and body.reason_code is not None:
         fields["reason_code"] = body.reason_code.value

@@ -220,6 +220,7 @@ def insert_referral(
 ) -> None:
     """Insert a new referral row (``values``, completed with its chain head) and its ReferralCreated event
     (with the person's other active referrals, ``parallel``)."""
+    fields = created_fields(values, sla=ctx.sla)
     event = chain_event(
         ctx,
         referral_id=values["id"],
@@ -229,9 +230,11 @@ def insert_referral(
         event_type="ReferralCreated",
         actor=actor,
         occurred_at=values["created_at"],
-        fields={**created_fields(values, sla=ctx.sla), "parallel_referral_ids": [uuid.UUID(p) for p in parallel or []]},
+        fields={**fields, "parallel_referral_ids": [uuid.UUID(p) for p in parallel or []]},
     )
-    values.update(last_seq=event.seq, last_hash=event.hash)
+    # the row keeps the due times the event carries (the inbox shows them; the log stays the record)
+    values.update(last_seq=event.seq, last_hash=event.hash, ack_due_at=fields["ack_due_at"])
+    values["respond_due_at"] = fields["respond_due_at"]
     connection = connection_of(session)
     statements(connection).insert_referral.run(connection, [{**REFERRAL_DEFAULTS, **values}])
     insert_events(session, [event])
@@ -250,6 +253,8 @@ REFERRAL_DEFAULTS = {
     "pathway_anchor_date": None,
     "step_sla": None,
     "completed_at": None,
+    "ack_due_at": None,
+    "respond_due_at": None,
     "sealed_assessment": None,
 }
 

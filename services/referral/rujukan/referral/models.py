@@ -119,6 +119,9 @@ class Referral(ReferralTable, table=True):
     last_hash: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     warnings: str = Field(default="[]", sa_column=Column(Text, nullable=False, server_default="[]"))  # pre-flight
     planned_for: dt.datetime | None = Field(default=None, sa_column=utc_column(nullable=True))  # when planned
+    # the SLA due times its ReferralCreated (or, planned, ReferralSent) event carries; None while planned
+    ack_due_at: dt.datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    respond_due_at: dt.datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     pathway_id: str | None = Field(default=None, max_length=36)  # the pathway this referral is a step of
     pathway_template: str | None = Field(default=None, max_length=60)
     pathway_step: str | None = Field(default=None, max_length=60)

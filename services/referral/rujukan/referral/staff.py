@@ -176,7 +176,8 @@ def csrf_token(token: str) -> str:
 
 
 def csrf_matches(token: str, sent: str) -> bool:
-    return hmac.compare_digest(csrf_token(token), sent)
+    """Constant-time, on bytes (any text a header or a form can carry compares, and differs)."""
+    return hmac.compare_digest(csrf_token(token).encode(), sent.encode("utf-8", "replace"))
 
 
 def staff_names(ctx: ReferralContext, *, agency_code: str) -> dict[str, str]:

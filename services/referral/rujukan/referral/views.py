@@ -36,6 +36,12 @@ class ReferralSummary(BaseModel):
     planned_for: dt.datetime | None = Field(
         default=None, description="A planned referral's send time; it is sent to the receiver then (status planned)."
     )
+    ack_due_at: dt.datetime | None = Field(
+        default=None,
+        description="When acknowledging falls due (the SLA its ReferralCreated or ReferralSent event carries); None"
+        " while planned, and for referrals made before Rujukan kept it here",
+    )
+    respond_due_at: dt.datetime | None = Field(default=None, description="When accepting or rejecting falls due.")
     pathway_id: str | None = Field(default=None, description="The pathway this referral is a step of.")
     pathway_template: str | None = None
     pathway_step: str | None = None

@@ -21,7 +21,7 @@ import httpx2 as httpx
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from rujukan.core.credentials import INBOX_SESSION_COOKIE, STAFF_HEADER, plausible, secret_hash
+from rujukan.core.credentials import CSRF_HEADER, INBOX_SESSION_COOKIE, STAFF_HEADER, plausible, secret_hash
 from rujukan.core.db import Database
 from rujukan.notifier.errors import CheckUnavailable, Forbidden, Unauthenticated
 
@@ -66,14 +66,18 @@ class ReferralServiceCheck:
             self._cache[key] = (agency, time.monotonic() + CACHE_S)
         return agency
 
-    def session(self, token: str) -> str:
-        """The agency of a live inbox session (asked every time, never remembered)."""
+    def session(self, token: str, csrf: str) -> str:
+        """The agency of a live inbox session whose page sent its CSRF token (asked every time, never
+        remembered)."""
+        headers = {"cookie": f"{INBOX_SESSION_COOKIE}={token}", CSRF_HEADER: csrf}
         try:
-            response = self._client.get(self._session_url, headers={"cookie": f"{INBOX_SESSION_COOKIE}={token}"})
+            response = self._client.get(self._session_url, headers=headers)
         except httpx.HTTPError as exc:
             raise CheckUnavailable("inbox sessions cannot be checked now; retry later") from exc
         if response.status_code == 401:
             raise Unauthenticated("no session")
+        if response.status_code == 403:
+            raise Forbidden(f"a request made in an inbox session needs its {CSRF_HEADER} header")
         if response.status_code != 200:
             raise CheckUnavailable("inbox sessions cannot be checked now; retry later")
         return str(response.json()["agency_code"])
@@ -95,7 +99,9 @@ def calling_agency(
     if credentials is None and token and len(token) <= MAX_TOKEN_LENGTH and hasattr(check, "session"):
         if request.method not in ("GET", "HEAD"):
             raise Forbidden("the inbox shows the subscription; change it with the agency's credential")
-        return str(check.session(token))
+        if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+            raise Forbidden("an inbox session is used from the inbox's own pages only")
+        return str(check.session(token, request.headers.get(CSRF_HEADER, "")))
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated("missing bearer credential")
     return check(credentials.credentials)

@@ -10,7 +10,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from rujukan.core.credentials import INBOX_SESSION_COOKIE
+from rujukan.core.credentials import CSRF_HEADER, INBOX_SESSION_COOKIE
 from rujukan.referral.acting import ACTING_STAFF
 from rujukan.referral.context import ReferralContext
 from rujukan.referral.errors import Forbidden, Unauthenticated
@@ -21,9 +21,7 @@ bearer = HTTPBearer(
     auto_error=False, description="An agency credential from `rujukan credentials issue`, or a staff secret."
 )
 COOKIE = INBOX_SESSION_COOKIE
-CSRF_HEADER = "X-CSRF-Token"
 MAX_TOKEN_LENGTH = 100
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def app_context(request: Request) -> ReferralContext:
@@ -54,10 +52,23 @@ async def calling_agency(
     token = request.cookies.get(COOKIE)
     if credentials is None and token and len(token) <= MAX_TOKEN_LENGTH:
         staff = await run_in_threadpool(session_staff, ctx, token=token)
-        if request.method not in SAFE_METHODS and not csrf_matches(token, request.headers.get(CSRF_HEADER, "")):
-            raise Forbidden(f"a change made in an inbox session needs its {CSRF_HEADER} header")
+        check_session_request(request, token)
         return _acting(request, staff)
     raise Unauthenticated("missing bearer credential")
+
+
+def check_session_request(request: Request, token: str) -> None:
+    """Every API request made with an inbox session, a read too (a read can record a disclosure), carries
+    the session's CSRF token, and none comes from another site, a sibling subdomain included (the
+    browser's ``Sec-Fetch-Site``, where it sends one)."""
+    if not same_origin(request):
+        raise Forbidden("an inbox session is used from the inbox's own pages only")
+    if not csrf_matches(token, request.headers.get(CSRF_HEADER, "")):
+        raise Forbidden(f"a request made in an inbox session needs its {CSRF_HEADER} header")
+
+
+def same_origin(request: Request) -> bool:
+    return request.headers.get("sec-fetch-site", "same-origin") in ("same-origin", "none")
 
 
 def _acting(request: Request, staff: StaffView) -> str:

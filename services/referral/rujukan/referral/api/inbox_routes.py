@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel
 from sqlalchemy import func, or_
 from sqlmodel import col, select
@@ -38,7 +38,7 @@ from rujukan.core.vocabulary import (
     SubjectCategory,
     Urgency,
 )
-from rujukan.referral.api.auth import COOKIE, MAX_TOKEN_LENGTH, Agency, Context, Staff
+from rujukan.referral.api.auth import COOKIE, MAX_TOKEN_LENGTH, Agency, Context, Staff, same_origin
 from rujukan.referral.create import due_times
 from rujukan.referral.errors import Forbidden, Unauthenticated
 from rujukan.referral.models import Referral
@@ -105,7 +105,8 @@ def login(
     csrf: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     nonce = request.cookies.get(LOGIN_COOKIE, "")
-    if not nonce or not secrets.compare_digest(nonce.encode(), csrf.encode()):
+    fresh = nonce and secrets.compare_digest(nonce.encode("utf-8", "replace"), csrf.encode("utf-8", "replace"))
+    if not fresh or not same_origin(request):
         return RedirectResponse("/agency/login?failed=expired", status_code=303)
     try:
         staff = authenticate_staff(ctx, secret=secret.strip())
@@ -113,6 +114,9 @@ def login(
         staff = None
     if staff is None:
         return RedirectResponse("/agency/login?failed=1", status_code=303)
+    earlier = request.cookies.get(COOKIE)
+    if earlier and len(earlier) <= MAX_TOKEN_LENGTH:
+        end_session(ctx, token=earlier)  # signing in again ends the session this browser had
     response = RedirectResponse("/agency/", status_code=303)
     _set_cookie(response, request, COOKIE, start_session(ctx, staff), max_age=SESSION_HOURS * 3600, path="/")
     response.delete_cookie(LOGIN_COOKIE, path="/agency/login")
@@ -123,7 +127,7 @@ def login(
 def logout(request: Request, ctx: Context, csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
     token = request.cookies.get(COOKIE)
     if token and len(token) <= MAX_TOKEN_LENGTH and _live(ctx, token):  # a live session ends by its page only
-        if not csrf_matches(token, csrf):
+        if not csrf_matches(token, csrf) or not same_origin(request):
             raise Forbidden("signing out needs the page's CSRF token")
         end_session(ctx, token=token)
     response = RedirectResponse("/agency/login", status_code=303)
@@ -151,6 +155,19 @@ class Me(BaseModel):
     role: StaffRole
     agency_code: str
     agency_name: str
+
+
+@router.get("/api/csrf")
+def csrf_of_session(request: Request, ctx: Context) -> Response:
+    """The CSRF token of this browser's live session, for a page whose token went stale (the person signed
+    in again in another tab). Readable by the inbox's own pages only: no other origin can read an answer
+    (no CORS), and a request from another site, a sibling subdomain included, is refused."""
+    token = request.cookies.get(COOKIE)
+    if not token or len(token) > MAX_TOKEN_LENGTH or not _live(ctx, token):
+        raise Unauthenticated("no session")
+    if not same_origin(request):
+        raise Forbidden("an inbox session is used from the inbox's own pages only")
+    return JSONResponse({"csrf": csrf_token(token)}, headers={"Cache-Control": "no-store"})
 
 
 @router.get("/api/me")
@@ -191,7 +208,7 @@ def inbox(
     now = ctx.clock()
     items: list[dict[str, Any]] = []
     for summary in summaries[:INBOX_LIMIT]:
-        due = _due(ctx, summary.model_dump(), summary.status)
+        due = _due(ctx, summary)
         overdue = any(d is not None and d <= now for d in due.values())
         items.append({**summary.model_dump(mode="json"), **due, "overdue": overdue})
     items.sort(key=lambda i: (not i["overdue"], _next_due(i) or "9999", _newest_first(i["created_at"])))
@@ -260,14 +277,16 @@ def _person(staff: StaffView | None) -> StaffView:
     return staff
 
 
-def _due(ctx: Any, values: dict[str, Any], status: str) -> dict[str, dt.datetime | None]:
-    """The SLA due times a referral waits on now: both while requested, the answer while received, none
-    after. The clocks start when it was sent (a planned referral at its planned time)."""
-    if status not in (Status.REQUESTED.value, Status.RECEIVED.value):
+def _due(ctx: Any, summary: ReferralSummary) -> dict[str, dt.datetime | None]:
+    """The SLA due times a referral waits on now, as its events carry them: both while requested, the answer
+    while received, none after. A referral made before the row kept them (and never planned) has them
+    worked out as its ReferralCreated event did: from its creation, by the policy in force."""
+    if summary.status not in (Status.REQUESTED.value, Status.RECEIVED.value):
         return {"ack_due_at": None, "respond_due_at": None}
-    started = values.get("planned_for") or values["created_at"]
-    ack, respond = due_times(values, sla=ctx.sla, at=started)
-    return {"ack_due_at": ack if status == Status.REQUESTED.value else None, "respond_due_at": respond}
+    ack, respond = summary.ack_due_at, summary.respond_due_at
+    if respond is None and summary.planned_for is None:
+        ack, respond = due_times(summary.model_dump(), sla=ctx.sla, at=summary.created_at)
+    return {"ack_due_at": ack if summary.status == Status.REQUESTED.value else None, "respond_due_at": respond}
 
 
 def _next_due(item: dict[str, Any]) -> str | None:

@@ -3,10 +3,12 @@
 // marker is polled, and the view is drawn again when it moves, never over what the person is typing.
 "use strict";
 
-const CSRF = document.querySelector('meta[name="csrf-token"]').content;
 const POLL_MS = 3000;
 const REQUEST_TIMEOUT_MS = 30000;
-const state = { me: null, vocab: null, names: {}, version: null, route: null, draft: null };
+const state = {
+  csrf: document.querySelector('meta[name="csrf-token"]').content, // sent on every API request, reads too
+  me: null, vocab: null, names: {}, version: null, route: null, draft: null, polling: false, timer: null, dueTimer: null,
+};
 
 class ApiError extends Error {
   constructor(status, message, body) { super(message); this.status = status; this.body = body; }
@@ -33,10 +35,11 @@ const agencyName = (code) => (code === state.me?.agency_code ? state.me.agency_n
   : state.vocab?.agencies.find((a) => a.code === code)?.name ?? code);
 const newKey = () => Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
 
-async function api(method, path, body, { key } = {}) {
-  const headers = { Accept: "application/json" };
+// A 401 never leaves the page (what is typed stays): the banner offers to sign in again in another tab.
+// A 403 for a stale CSRF token (signed in again elsewhere) takes the session's token and tries once more.
+async function api(method, path, body, { key, retried = false } = {}) {
+  const headers = { Accept: "application/json", "X-CSRF-Token": state.csrf };
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  if (method !== "GET") headers["X-CSRF-Token"] = CSRF;
   if (key) headers["Idempotency-Key"] = key;
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), REQUEST_TIMEOUT_MS);
@@ -54,17 +57,39 @@ async function api(method, path, body, { key } = {}) {
   const type = response.headers.get("content-type") || "";
   const data = type.includes("json") ? await response.json().catch(() => null) : null;
   if (response.status === 401) {
-    location.href = "/agency/login";
+    showSignedOut();
     throw new ApiError(401, t("error.session"));
+  }
+  if (response.status === 403 && !retried && String(data?.detail || "").includes("CSRF") && await freshToken()) {
+    return api(method, path, body, { key, retried: true });
   }
   if (!response.ok) throw new ApiError(response.status, problemText(data, response.status), data);
   return data;
 }
 
+async function freshToken() {
+  try {
+    const response = await fetch("/agency/api/csrf", { credentials: "same-origin", headers: { Accept: "application/json" } });
+    if (!response.ok) return false;
+    state.csrf = (await response.json()).csrf;
+    document.querySelectorAll('input[name="csrf"]').forEach((field) => { field.value = state.csrf; });
+    return true;
+  } catch (error) {
+    return false;
+  }
+}
+
+function showSignedOut() {
+  const banner = document.getElementById("banner");
+  banner.replaceChildren(t("error.session"), " ",
+    el("a", { href: "/agency/login", target: "_blank", rel: "noopener", text: t("error.signin") }));
+  banner.hidden = false;
+}
+
 function problemText(problem, status) {
   if (!problem) return `${t("error.failed")} (${status})`;
   const parts = [problem.detail || problem.title || `${t("error.failed")} (${status})`];
-  if (Array.isArray(problem.errors)) parts.push(...problem.errors.map((e) => `${(e.loc || []).join(".")}: ${e.msg}`));
+  if (Array.isArray(problem.errors)) parts.push(...problem.errors.map((e) => `${e.location}: ${e.message}`));
   if (problem.allowed_actions) parts.push(`${t("actions")}: ${problem.allowed_actions.map((a) => t(`action.${a}`)).join(", ")}`);
   return parts.join(" — ");
 }
@@ -100,10 +125,10 @@ async function draw({ live = false } = {}) {
     } else {
       await drawList(view, current.name);
     }
-    showBanner("");
+    if (!document.querySelector("#banner a")) showBanner("");
   } catch (error) {
     if (error.status === 404) view.replaceChildren(el("p", { class: "panel", text: error.message }), backLink());
-    else showBanner(error.message);
+    else if (error.status !== 401) showBanner(error.message);
   }
   state.route = location.hash;
 }
@@ -127,6 +152,12 @@ async function drawList(view, direction) {
     el("div", { id: "cards" }, cards.length ? cards : el("p", { class: "panel", text: t("list.none") })),
     page.more ? el("p", { class: "hint", text: t("list.more") }) : null,
   ].filter(Boolean));
+  // a card turns overdue when its time comes, though nothing changed: draw again then
+  const skew = Date.now() - new Date(page.now).getTime();
+  const next = page.items.flatMap((i) => [i.ack_due_at, i.respond_due_at]).filter(Boolean)
+    .map((d) => new Date(d).getTime() + skew - Date.now()).filter((ms) => ms > 0);
+  clearTimeout(state.dueTimer);
+  if (next.length) state.dueTimer = setTimeout(() => { if (route().name === direction) draw({ live: true }); }, Math.min(...next) + 1000);
 }
 
 function referralCard(item, direction) {
@@ -152,12 +183,15 @@ async function drawDetail(view, id, { live }) {
   const referral = await api("GET", `/v1/referrals/${encodeURIComponent(id)}`);
   if (route().id !== id) return;
   const info = detailInfo(referral);
-  const actionsHolder = view.querySelector("#actions");
+  const held = view.querySelector("#actions");
+  const actionsHolder = held?.dataset.referral === id ? held : null; // never another referral's forms
   const typing = actionsHolder && [...actionsHolder.querySelectorAll("textarea, select, input")].some((f) => f.value);
   const sameActions = actionsHolder?.dataset.allowed === referral.allowed_actions.join(",");
   if (live && actionsHolder && (typing || sameActions) && view.querySelector("#info")) {
     view.querySelector("#info").replaceWith(info); // keep what is being typed
-    if (!sameActions) actionsHolder.dataset.stale = "true";
+    if (!sameActions && !actionsHolder.querySelector(".stale")) {
+      actionsHolder.prepend(el("p", { class: "warning stale", role: "status", text: t("actions.stale") }));
+    }
     return;
   }
   view.replaceChildren(backLink(), info, actionsPanel(referral));
@@ -208,7 +242,8 @@ function historyEntry(entry) {
 }
 
 function actionsPanel(referral) {
-  const panel = el("section", { class: "panel", id: "actions", "data-allowed": referral.allowed_actions.join(",") },
+  const panel = el("section", { class: "panel", id: "actions", "data-referral": referral.id,
+    "data-allowed": referral.allowed_actions.join(",") },
     el("h2", { text: t("actions") }));
   const actions = referral.allowed_actions.filter((a) => a !== "note");
   if (!actions.length) panel.append(el("p", { class: "muted", text: t("actions.none") }));
@@ -223,6 +258,21 @@ function actionsPanel(referral) {
   return panel;
 }
 
+// One Idempotency-Key per request body: a retry of the same submit (its answer lost on a slow line) takes
+// nothing twice; an edited one is another request, with a key of its own.
+function keyPerBody() {
+  let last = null;
+  let key = null;
+  return {
+    of(body) {
+      const text = JSON.stringify(body);
+      if (text !== last) { last = text; key = newKey(); }
+      return key;
+    },
+    forget() { last = null; key = null; },
+  };
+}
+
 function select(name, values, labelPrefix, { required = true, options = null } = {}) {
   const field = el("select", { name, required }, el("option", { value: "", text: t("choose") }));
   for (const value of values) {
@@ -235,7 +285,7 @@ function actionForm(referral, action) {
   const requires = state.vocab.action_requires[action] || [];
   const message = el("div", { role: "status" });
   const form = el("form", { class: "stack", "data-form": action });
-  let key = newKey(); // a retry of the same submit (a lost answer) takes nothing twice
+  const keys = keyPerBody();
   if (requires.includes("to_agency")) {
     const agencies = state.vocab.agencies.map((a) => a.code).filter((c) => c !== referral.to_agency && c !== referral.from_agency);
     const target = select("to_agency", agencies, "", { options: agencyName });
@@ -254,11 +304,11 @@ function actionForm(referral, action) {
     submit.disabled = true;
     message.replaceChildren();
     try {
-      await api("POST", `/v1/referrals/${referral.id}/${action}`, body, { key });
-      key = newKey();
+      await api("POST", `/v1/referrals/${referral.id}/${action}`, body, { key: keys.of(body) });
+      keys.forget();
       form.reset();
       message.replaceChildren(el("p", { class: "ok", text: t("done") }));
-      await draw();
+      await draw({ live: true });
     } catch (error) {
       message.replaceChildren(el("p", { class: "error", role: "alert", text: error.message }));
     } finally {
@@ -288,6 +338,10 @@ async function drawWebhooks(view) {
     subscription = await api("GET", "/v1/subscription");
   } catch (error) {
     if (error.status !== 404) throw error;
+    if (!String(error.body?.detail || "").includes("subscription")) { // no notifier at this address
+      view.replaceChildren(el("p", { class: "panel muted", text: t("webhook.unavailable") }));
+      return;
+    }
   }
   const deliveries = subscription ? await api("GET", "/v1/deliveries?limit=50") : { items: [] };
   if (route().name !== "webhooks") return;
@@ -320,7 +374,7 @@ function newReferralForm() {
   const v = state.vocab;
   const message = el("div", { role: "status" });
   const localNow = new Date(Date.now() - new Date().getTimezoneOffset() * 60000).toISOString().slice(0, 16);
-  let key = newKey();
+  const keys = keyPerBody();
   const form = el("form", { class: "stack panel", id: "new-referral" },
     el("h2", { text: t("new.title") }),
     el("label", {}, t("to"), select("to_agency", v.agencies.map((a) => a.code), "", { options: agencyName })),
@@ -373,12 +427,13 @@ function newReferralForm() {
     buttons.forEach((b) => { b.disabled = true; });
     message.replaceChildren();
     try {
-      const answer = await api("POST", "/v1/referrals", body(dryRun), dryRun ? {} : { key });
+      const sent = body(dryRun);
+      const answer = await api("POST", "/v1/referrals", sent, dryRun ? {} : { key: keys.of(sent) });
       if (dryRun) {
         const found = findings(answer);
         message.replaceChildren(...(found.length ? found : [el("p", { class: "ok", text: t("new.checked.ok") })]));
       } else {
-        key = newKey();
+        keys.forget();
         form.reset();
         state.draft = null;
         message.replaceChildren(el("p", { class: "ok" }, t("new.created"), " ",
@@ -397,7 +452,8 @@ function newReferralForm() {
 
 // -- live ------------------------------------------------------------------------------------------------------
 async function poll() {
-  if (document.hidden) return; // a hidden tab spends nothing; it polls again when shown
+  if (document.hidden || state.polling) return; // a hidden tab spends nothing; one poll at a time
+  state.polling = true;
   const live = document.getElementById("live");
   try {
     const { version } = await api("GET", "/agency/api/changes");
@@ -410,6 +466,8 @@ async function poll() {
     live.dataset.i18n = "live.off";
   }
   live.textContent = t(live.dataset.i18n);
+  state.polling = false;
+  clearTimeout(state.timer);
   state.timer = setTimeout(poll, POLL_MS);
 }
 
@@ -425,13 +483,14 @@ async function start() {
     if (draft && ![...draft.querySelectorAll("input:not([type=datetime-local]), textarea, select")].some((f) => f.value)) {
       state.draft = null; // an untouched form is drawn again in the new language; a typed one is kept as it is
     }
-    draw();
+    draw({ live: route().name === "detail" }); // a referral's typed text stays; the rest is drawn anew
   });
   try {
     [state.me, state.vocab] = await Promise.all([api("GET", "/agency/api/me"), api("GET", "/agency/api/vocabulary")]);
     if (state.me.role === "supervisor") state.names = await api("GET", "/agency/api/staff");
   } catch (error) {
-    showBanner(error.message);
+    if (error.status === 401) location.href = "/agency/login"; // nothing typed yet
+    else showBanner(error.message);
     return;
   }
   document.getElementById("agency").textContent = state.me.agency_name;

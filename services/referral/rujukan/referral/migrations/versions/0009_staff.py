@@ -1,5 +1,5 @@
-"""staff accounts of the agency inbox (a person per secret; events record their pseudonym) and their
-sign-in sessions
+"""staff accounts of the agency inbox (a person per secret; events record their pseudonym), their sign-in
+sessions, and a referral's SLA due times as its events carry them (for the inbox)
 
 Revision ID: 0009
 Revises: 0008
@@ -45,9 +45,15 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("token_hash"),
     )
     op.create_index("ix_staff_sessions_staff_id", "staff_sessions", ["staff_id"])
+    # plain ALTER TABLE (a batch copy of referrals would break the foreign keys); rows made before keep
+    # None, and the inbox works their due times out as the events did
+    op.add_column("referrals", sa.Column("ack_due_at", rujukan.core.db.UTCDateTime(timezone=True), nullable=True))
+    op.add_column("referrals", sa.Column("respond_due_at", rujukan.core.db.UTCDateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
+    op.drop_column("referrals", "respond_due_at")
+    op.drop_column("referrals", "ack_due_at")
     op.drop_index("ix_staff_sessions_staff_id", table_name="staff_sessions")
     op.drop_table("staff_sessions")
     op.drop_index("ix_staff_agency_code", table_name="staff")
