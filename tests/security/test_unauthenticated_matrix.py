@@ -111,7 +111,10 @@ ROUTES: dict[str, dict[tuple[str, str], Rule]] = {
         ("POST", "/agency/login"): Rule.INBOX_SIGN_IN_REFUSED,
         ("POST", "/agency/logout"): Rule.INBOX_SIGNED_OUT,
         ("GET", "/agency/static/{name}"): Rule.INBOX_STATIC,
-        **{("GET", f"/agency/api/{path}"): Rule.REFUSED for path in ("me", "inbox", "changes", "vocabulary", "staff", "csrf")},
+        **{
+            ("GET", f"/agency/api/{path}"): Rule.REFUSED
+            for path in ("me", "inbox", "changes", "vocabulary", "staff", "csrf")
+        },
     },
     "tracker": {
         **OPEN_TO_ALL,

@@ -8,7 +8,7 @@ authentication to the events. The name behind a pseudonym is kept here only.
 
 A staff secret is never cached: disabling a person refuses their very next request, in every process,
 and ends their sessions. An inbox session's cookie holds a random token; the token's keyed digest is the
-CSRF token that the page sends back on every change (the cookie is HttpOnly, so another site can read
+CSRF token that the page sends back on every request (the cookie is HttpOnly, so another site can read
 neither).
 """
 

@@ -157,7 +157,8 @@ async function drawList(view, direction) {
   const next = page.items.flatMap((i) => [i.ack_due_at, i.respond_due_at]).filter(Boolean)
     .map((d) => new Date(d).getTime() + skew - Date.now()).filter((ms) => ms > 0);
   clearTimeout(state.dueTimer);
-  if (next.length) state.dueTimer = setTimeout(() => { if (route().name === direction) draw({ live: true }); }, Math.min(...next) + 1000);
+  const wait = Math.min(...next, 6 * 3600 * 1000) + 1000; // at most 6 h (a timer cannot wait past 24 days)
+  if (next.length) state.dueTimer = setTimeout(() => { if (route().name === direction) draw({ live: true }); }, wait);
 }
 
 function referralCard(item, direction) {
@@ -457,6 +458,7 @@ async function poll() {
   const live = document.getElementById("live");
   try {
     const { version } = await api("GET", "/agency/api/changes");
+    if (document.querySelector("#banner a")) showBanner(""); // signed in again (elsewhere): the session is back
     live.className = "live on";
     live.dataset.i18n = "live.on";
     if (state.version !== null && version !== state.version) await draw({ live: true });
