@@ -218,6 +218,9 @@ function detailInfo(r) {
         el("dt", { text: t("to") }), el("dd", { text: agencyName(r.to_agency) }),
         el("dt", { text: t("urgency") }), el("dd", { text: t(`urgency.${r.urgency}`) }),
         el("dt", { text: t("created") }), el("dd", { text: when(r.created_at) }),
+        ...(r.status === "requested" && r.ack_due_at ? [el("dt", { text: t("due.ack") }), el("dd", { text: when(r.ack_due_at) })] : []),
+        ...(["requested", "received"].includes(r.status) && r.respond_due_at
+          ? [el("dt", { text: t("due.respond") }), el("dd", { text: when(r.respond_due_at) })] : []),
         el("dt", { text: t("legal_basis") }), el("dd", { text: t(`legal_basis.${r.legal_basis}`) }),
         el("dt", { text: t("consent") }), el("dd", { text: consent })),
       r.reason ? el("div", {}, el("h3", { text: t("reason") }), el("p", { class: "note", text: r.reason })) : null),
