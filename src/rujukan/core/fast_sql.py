@@ -64,9 +64,13 @@ class Insert:
         # names from the table's own metadata, values bound: nothing of a request reaches the SQL text
         self.sql = placeholders(f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})', dialect)  # noqa: S608
         self._binds = [binder(table, name, dialect) for name in self.columns]
+        self._processed = [(index, bind) for index, bind in enumerate(self._binds) if bind is not _same]
 
-    def params(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
-        return tuple(bind(row[name]) for name, bind in zip(self.columns, self._binds, strict=True))
+    def params(self, row: Mapping[str, Any]) -> list[Any]:
+        values = [row[name] for name in self.columns]
+        for index, bind in self._processed:  # most columns (text, numbers) go to the driver as they are
+            values[index] = bind(values[index])
+        return values
 
     def run(self, connection: Connection, rows: Iterable[Mapping[str, Any]]) -> None:
         params = [self.params(row) for row in rows]
