@@ -8,11 +8,13 @@ from typing import Any
 
 import pytest
 
+from rujukan.core.codec import EventCodec
 from rujukan.tracker.errors import ProjectionError
 from rujukan.tracker.projection import Handoff, HistoryEntry, project
 from tests.tracker.journeys import REQUESTER, RESPONDER, T0, Journey
 
 H = dt.timedelta(hours=1)
+CODEC = EventCodec()
 
 
 def run(events: list[dict[str, Any]]) -> tuple[Handoff, list[HistoryEntry]]:
@@ -144,3 +146,50 @@ def test_contradictions_raise(events: Any, message: str) -> None:
     journey = Journey().then("ReferralAccepted", hours=1).then("ReferralStarted", hours=2)
     with pytest.raises(ProjectionError, match=message):
         run(events(journey))
+
+
+def planned_pathway_step() -> Journey:
+    """A planned pathway step, sent, accepted and followed up: every instant and date the projection reads."""
+    journey = Journey()
+    journey.events[0].update(
+        planned_for=T0 + dt.timedelta(days=3),
+        pathway_id=uuid.uuid4(),
+        pathway_template="conditional_release",
+        pathway_step="supervision",
+        pathway_anchor_date=dt.date(2026, 11, 1),
+        continues_referral_id=uuid.uuid4(),
+        actor_staff="stf_4c1f9a2e7b3d5e60",
+    )
+    return (
+        journey.then(
+            "ReferralSent",
+            hours=72,
+            by=REQUESTER,
+            ack_due_at=T0 + dt.timedelta(days=4),
+            respond_due_at=T0 + dt.timedelta(days=6, microseconds=7),
+        )
+        .then("ReferralAccepted", hours=80)
+        .then("ReferralCompleted", hours=90)
+        .then(
+            "FollowUpRecorded",
+            hours=100,
+            by=REQUESTER,
+            checkpoint_months=3,
+            follow_up_outcome="employed",
+            pathway_id=journey.events[0]["pathway_id"],
+            sealed_note=None,
+        )
+    )
+
+
+@pytest.mark.parametrize("name", [*sorted(PATHS), "planned pathway step"])
+def test_a_plain_read_of_latest_version_events_projects_as_the_logical_read(name: str) -> None:
+    """The audit rebuild projects the verifier's plain records of latest-version events (no second decode):
+    the handoff and every history entry must be the tracker's, which projects the logical read."""
+    journey = planned_pathway_step() if name == "planned pathway step" else PATHS[name][0]
+    encoded = [CODEC.encode(event) for event in journey.events]
+    assert all(CODEC.is_latest(CODEC.decode_plain(value).writer) for value in encoded)
+    logical = run([CODEC.decode(value).record for value in encoded])
+    plain = run([CODEC.decode_plain(value).record for value in encoded])
+    assert plain == logical
+    assert isinstance(plain[0].created_at, dt.datetime)

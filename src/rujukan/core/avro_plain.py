@@ -38,6 +38,11 @@ def micros_to_datetime(micros: int) -> dt.datetime:
     return EPOCH + micros * _MICRO
 
 
+def days_to_date(days: int) -> dt.date:
+    """A plain ``date`` as the logical read gives it."""
+    return dt.date.fromordinal(_EPOCH_DAY + days)
+
+
 def _uuid(value: str) -> str:
     return value if _CANONICAL_UUID(value) else str(uuid.UUID(value))
 

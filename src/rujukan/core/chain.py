@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from rujukan.core.avro_plain import micros_to_datetime
+from rujukan.core.avro_plain import days_to_date, micros_to_datetime
 from rujukan.core.lifecycle import CREATED_EVENT, LifecycleError, Status, created_status, role_of, transition_for_event
 
 OUT_OF_ORDER = "out_of_order"  # a seq at or before the last one followed: a repeat or a reordering
@@ -70,6 +70,16 @@ class ChainEvent:
         value = self.record.get(name)
         return str(value) if value else None
 
+    def instant(self, name: str) -> dt.datetime | None:
+        """An optional ``timestamp-micros`` field of this event type (None when absent or null)."""
+        value = self.record.get(name)
+        return None if value is None else _instant(value)
+
+    def day(self, name: str) -> dt.date | None:
+        """An optional ``date`` field of this event type (None when absent or null)."""
+        value = self.record.get(name)
+        return None if value is None else _day(value)
+
 
 @dataclass(frozen=True, slots=True)
 class ChainState:
@@ -95,8 +105,13 @@ class ChainState:
 
 
 def _instant(value: dt.datetime | int) -> dt.datetime:
-    """``occurred_at`` of a logical record, or of a plain one (microseconds: EventCodec.decode_plain)."""
+    """An instant of a logical record, or of a plain one (microseconds: EventCodec.decode_plain)."""
     return value if isinstance(value, dt.datetime) else micros_to_datetime(value)
+
+
+def _day(value: dt.date | int) -> dt.date:
+    """A date of a logical record, or of a plain one (days since the epoch: EventCodec.decode_plain)."""
+    return value if isinstance(value, dt.date) else days_to_date(value)
 
 
 def follow(state: ChainState | None, event: ChainEvent) -> ChainState:

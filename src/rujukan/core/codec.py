@@ -101,6 +101,11 @@ class EventCodec:
             raise CorruptEvent(f"{writer.name} v{writer.version}: a field does not hold its logical type") from exc
         return _decoded(writer, record)
 
+    def is_latest(self, writer: EventSchema) -> bool:
+        """Whether ``writer`` is the latest version of its record: reading it needs no resolution, so its
+        plain read differs from the logical one only in the logical types."""
+        return self._writers[writer.name][0] is writer
+
     def _writer_of(self, data: bytes | None) -> EventSchema:
         if not isinstance(data, bytes | bytearray | memoryview):
             raise WrongMagic("empty message (no value)")

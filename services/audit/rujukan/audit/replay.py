@@ -21,6 +21,7 @@ from rujukan.audit.export import Exporter, Unsealer
 from rujukan.audit.log_check import LeafNames, LogCheck, SignedCheckpoint
 from rujukan.audit.reader import Progress, read_columns_in_helper, read_topic
 from rujukan.audit.verify import ChainVerifier, Violation
+from rujukan.core.chain import ChainEvent
 from rujukan.core.settings import CoreSettings
 from rujukan.core.signatures import PublicKeys
 from rujukan.tracker.rebuild import (
@@ -179,18 +180,36 @@ def _read(
                     if event is None or not options.in_window(event.occurred_at):
                         continue
                     in_window += 1
-                    if rebuild is None and exporter is None:
-                        continue
-                    record = verifier.codec.decode(value).record  # it decoded plain: it decodes
-                    if rebuild is not None and (reason := rebuild.apply(record)) is not None:
-                        verifier.note_refused(partition, offset, record, reason)
-                    if exporter is not None:
-                        exporter.write(partition, offset, record)
+                    if rebuild is not None or exporter is not None:
+                        _fold(verifier, rebuild, exporter, event, partition=partition, offset=offset, value=value)
     finally:
         if exporter is not None:
             exporter.close()
             report.counts["exported"] = exporter.written
     return in_window
+
+
+def _fold(
+    verifier: ChainVerifier,
+    rebuild: Rebuild | None,
+    exporter: Exporter | None,
+    event: ChainEvent,
+    *,
+    partition: int,
+    offset: int,
+    value: bytes | None,
+) -> None:
+    """Export an event of the window and fold it into the rebuild. The rebuild takes the verifier's plain
+    read of an event written with the latest version of its schema (it needs no resolution); export, and
+    a rebuild of an older event, decode the message again for its logical record."""
+    if exporter is None and verifier.wrote_latest():
+        folded: ChainEvent | dict[str, Any] = event
+    else:
+        folded = verifier.codec.decode(value).record  # it decoded plain: it decodes
+        if exporter is not None:
+            exporter.write(partition, offset, folded)
+    if rebuild is not None and (reason := rebuild.apply(folded)) is not None:
+        verifier.note_refused(partition, offset, event.record, reason)
 
 
 def _newest_checkpoint(settings: CoreSettings, options: ReplayOptions) -> SignedCheckpoint | None:

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from rujukan.core.catalogue import EventSchema
 from rujukan.core.chain import MISSING_EVENTS, OUT_OF_ORDER, ChainBreak, ChainEvent, ChainState, follow
 from rujukan.core.codec import EventCodec
 from rujukan.core.errors import CodecError
@@ -70,18 +72,21 @@ class ChainVerifier:
     _chains: dict[str, _Chain] = field(default_factory=dict)
     _digests: dict[str, bytes] = field(default_factory=dict)  # event id -> SHA-256 of its bytes
     last_ids: tuple[str, str] | None = None  # (event id, referral id) of the message fed last, if it decoded
+    last_writer: EventSchema | None = None  # the schema the message fed last was written with, if it decoded
 
     def feed(self, *, partition: int, offset: int, value: bytes | None) -> ChainEvent | None:
         """Check one message; the event when it extends its chain. Its ``record`` is read plain
         (:meth:`EventCodec.decode_plain`: as strict as the logical read, with UUIDs as text and instants as
-        microseconds); rebuild and export decode the message again for the logical record."""
+        microseconds). The tracker's projection takes that event when it was written with the latest version
+        of its schema (``last_writer``); export, and a rebuild of an older one, decode the message again."""
         self.counts["messages"] += 1
-        self.last_ids = None
+        self.last_ids = self.last_writer = None
         try:
-            event = self.codec.decode_plain(value).record
+            decoded = self.codec.decode_plain(value)
         except CodecError as exc:
             self._violate("undecodable", partition, offset, str(exc))
             return None
+        event, self.last_writer = decoded.record, decoded.writer
         self.last_ids = (str(event["event_id"]), str(event.get("referral_id") or ""))
         if event["event_type"] not in CHAIN_EVENTS:
             self._violate("foreign_event", partition, offset, f"{event['event_type']} does not belong on this topic")
@@ -103,6 +108,10 @@ class ChainVerifier:
             return None
         self._digests[event_id] = digest
         return self._extend(partition, offset, event, digest)
+
+    def wrote_latest(self) -> bool:
+        """Whether the message fed last was written with the latest version of its schema."""
+        return self.last_writer is not None and self.codec.is_latest(self.last_writer)
 
     def _extend(self, partition: int, offset: int, record: dict[str, Any], digest: bytes) -> ChainEvent | None:
         event = ChainEvent.of(record)
@@ -150,13 +159,13 @@ class ChainVerifier:
             )
         )
 
-    def note_refused(self, partition: int, offset: int, event: dict[str, Any], reason: str) -> None:
+    def note_refused(self, partition: int, offset: int, event: Mapping[str, Any], reason: str) -> None:
         """The tracker's projection refused an event; a violation unless this event already has one."""
         if not any(v.partition == partition and v.offset == offset for v in self.violations[-3:]):
             self._violate("refused_by_projection", partition, offset, reason, event)
 
     def _violate(
-        self, kind: str, partition: int, offset: int, detail: str, event: dict[str, Any] | None = None
+        self, kind: str, partition: int, offset: int, detail: str, event: Mapping[str, Any] | None = None
     ) -> None:
         referral_id = str(event["referral_id"]) if event else None
         seq = int(event["seq"]) if event else None

@@ -1,11 +1,14 @@
 """The handoff projection: a pure function from a referral's events to what coordinators see.
 
 ``project(state, event)`` takes the current handoff (None before the first event) and one decoded event
-(a dict as the codec returns it) and returns the new handoff and the history entry the event adds. It
-follows the chain with :func:`rujukan.core.chain.follow` (the next ``seq``, the creator, the case, a
-legal transition for the actor), as the notifier and the audit do; an event that breaks it raises
-ProjectionError, and the consumer dead-letters it. Duplicates are the consumer's business (it skips
-event ids it has processed); here a repeated ``seq`` is a contradiction.
+and returns the new handoff and the history entry the event adds. The event is a dict as the codec
+returns it: logical, or plain as ``EventCodec.decode_plain`` reads an event written with the latest
+version of its schema (that read needs no resolution; instants and dates are read through
+:class:`ChainEvent`, which takes either), or the ChainEvent of one. It follows the chain with
+:func:`rujukan.core.chain.follow` (the next ``seq``, the creator, the case, a legal transition for the
+actor), as the notifier and the audit do; an event that breaks it raises ProjectionError, and the
+consumer dead-letters it. Duplicates are the consumer's business (it skips event ids it has processed);
+here a repeated ``seq`` is a contradiction.
 
 No identifying data enters the projection: sealed fields are ignored.
 The SLA due times are the ones ReferralCreated carries (None for an event written before they travelled
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from typing import Any
 
 from rujukan.core.chain import ChainBreak, ChainEvent, ChainState, follow
@@ -100,9 +103,10 @@ def history_dict(entry: HistoryEntry) -> dict[str, Any]:
     return {name: getattr(entry, name) for name in HISTORY_FIELDS}
 
 
-def project(state: Handoff | None, record: Mapping[str, Any]) -> tuple[Handoff, HistoryEntry]:
-    """Apply one event; raises ProjectionError when it contradicts the chain or the lifecycle."""
-    event = ChainEvent.of(record)
+def project(state: Handoff | None, record: Mapping[str, Any] | ChainEvent) -> tuple[Handoff, HistoryEntry]:
+    """Apply one event (a record, or the ChainEvent of one that the caller has made already); raises
+    ProjectionError when it contradicts the chain or the lifecycle."""
+    event = record if isinstance(record, ChainEvent) else ChainEvent.of(record)
     try:
         chain = follow(None if state is None else _chain(state), event)
     except ChainBreak as exc:
@@ -125,12 +129,14 @@ def project(state: Handoff | None, record: Mapping[str, Any]) -> tuple[Handoff, 
             region_code=region_at(state.region_code, PROVINCE),
         )
     if event.event_type == "SubjectCorrected":
-        changes["subject_age_band"] = record["subject_age_band"]
+        changes["subject_age_band"] = event.record["subject_age_band"]
     if event.event_type == "ReferralSent":  # a planned referral's clocks start now, with the due times it carries
         changes.update(
-            sent_at=event.occurred_at, ack_due_at=record["ack_due_at"], respond_due_at=record["respond_due_at"]
+            sent_at=event.occurred_at,
+            ack_due_at=event.instant("ack_due_at"),
+            respond_due_at=event.instant("respond_due_at"),
         )
-    handoff = replace(state, **changes)
+    handoff = Handoff(**{**handoff_dict(state), **changes})  # dataclasses.replace checks each field: slower
     return handoff, _entry(handoff, event)
 
 
@@ -164,14 +170,14 @@ def _created(event: ChainEvent) -> Handoff:
         created_at=event.occurred_at,
         updated_at=event.occurred_at,
         last_seq=1,
-        ack_due_at=record.get("ack_due_at"),
-        respond_due_at=record.get("respond_due_at"),
+        ack_due_at=event.instant("ack_due_at"),
+        respond_due_at=event.instant("respond_due_at"),
         continues_referral_id=event.text("continues_referral_id"),
-        planned_for=record.get("planned_for"),
+        planned_for=event.instant("planned_for"),
         pathway_id=event.text("pathway_id"),
         pathway_template=event.text("pathway_template"),
         pathway_step=event.text("pathway_step"),
-        pathway_anchor_date=record.get("pathway_anchor_date"),
+        pathway_anchor_date=event.day("pathway_anchor_date"),
     )
 
 

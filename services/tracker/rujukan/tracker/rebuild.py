@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Engine, Table, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from rujukan.core.chain import ChainEvent
 from rujukan.core.db import Database, make_engine
 from rujukan.core.fast_sql import connection_of, insert_rows
 from rujukan.core.sla import SlaPolicy
@@ -63,9 +64,9 @@ class Rebuild:
     history: list[dict[str, Any]] = field(default_factory=list)
     rejected: int = 0
 
-    def apply(self, event: Mapping[str, Any]) -> str | None:
+    def apply(self, event: Mapping[str, Any] | ChainEvent) -> str | None:
         """Fold one event; the reason when the projection refuses it (the tracker dead-letters those)."""
-        referral_id = str(event["referral_id"])
+        referral_id = event.referral_id if isinstance(event, ChainEvent) else str(event["referral_id"])
         try:
             handoff, entry = project(self.handoffs.get(referral_id), event)
         except ProjectionError as exc:
