@@ -106,7 +106,7 @@ SQLITE_DATETIME_FORMAT = "%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)0
 
 def _sqlite_utc_text(value: dt.datetime | None) -> str | None:
     """What ``UTCDateTime`` then SQLAlchemy's SQLite ``DATETIME`` make of a value, in one C call instead of
-    a Python mapping per value (a rebuild binds millions; bench/README)."""
+    a Python mapping per value (a rebuild binds millions)."""
     if value is None:
         return None
     if value.tzinfo is None:

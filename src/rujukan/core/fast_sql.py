@@ -2,7 +2,7 @@
 
 SQLAlchemy costs 30-90 microseconds a statement before the database sees it (compilation cache keys,
 parameter processing, result wrapping, the ORM's session bookkeeping); the driver itself takes 2-3 (measured
-on SQLite, bench/README). A create runs half a dozen statements: that overhead was most of its time.
+on SQLite, the README's Performance). A create runs half a dozen statements: that overhead was most of its time.
 
 So the hot paths keep SQLAlchemy's tables, types and transactions (a unit of work runs in the session's
 transaction, on its connection) but hand a few fixed statements to the driver:
