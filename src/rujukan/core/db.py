@@ -104,14 +104,17 @@ class Database:
 SQLITE_DATETIME_FORMAT = "%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d.%(microsecond)06d"
 
 
+def _as_utc(value: dt.datetime) -> dt.datetime:
+    """An aware datetime in UTC; a naive one is refused (its zone is unknown)."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime")
+    return value.astimezone(dt.UTC)
+
+
 def _sqlite_utc_text(value: dt.datetime | None) -> str | None:
     """What ``UTCDateTime`` then SQLAlchemy's SQLite ``DATETIME`` make of a value, in one C call instead of
     a Python mapping per value (a rebuild binds millions)."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        raise ValueError("naive datetime")
-    return value.astimezone(dt.UTC).isoformat(" ", "microseconds")[:26]  # without its "+00:00"
+    return None if value is None else _as_utc(value).isoformat(" ", "microseconds")[:26]  # without "+00:00"
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -127,11 +130,7 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return super().bind_processor(dialect)
 
     def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime")
-        return value.astimezone(dt.UTC)
+        return None if value is None else _as_utc(value)
 
     def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
         if value is None:

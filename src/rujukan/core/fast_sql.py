@@ -63,8 +63,8 @@ class Insert:
         marks = ", ".join("?" for _ in self.columns)
         # names from the table's own metadata, values bound: nothing of a request reaches the SQL text
         self.sql = placeholders(f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})', dialect)  # noqa: S608
-        self._binds = [binder(table, name, dialect) for name in self.columns]
-        self._processed = [(index, bind) for index, bind in enumerate(self._binds) if bind is not _same]
+        binds = [binder(table, name, dialect) for name in self.columns]
+        self._processed = [(index, bind) for index, bind in enumerate(binds) if bind is not _same]
 
     def params(self, row: Mapping[str, Any]) -> list[Any]:
         values = [row[name] for name in self.columns]

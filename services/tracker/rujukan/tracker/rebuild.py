@@ -66,13 +66,13 @@ class Rebuild:
 
     def apply(self, event: Mapping[str, Any] | ChainEvent) -> str | None:
         """Fold one event; the reason when the projection refuses it (the tracker dead-letters those)."""
-        referral_id = event.referral_id if isinstance(event, ChainEvent) else str(event["referral_id"])
+        chained = event if isinstance(event, ChainEvent) else ChainEvent.of(event)
         try:
-            handoff, entry = project(self.handoffs.get(referral_id), event)
+            handoff, entry = project(self.handoffs.get(chained.referral_id), chained)
         except ProjectionError as exc:
             self.rejected += 1
             return str(exc)
-        self.handoffs[referral_id] = handoff
+        self.handoffs[chained.referral_id] = handoff
         self.history.append(history_dict(entry))
         return None
 
